@@ -1,0 +1,154 @@
+// Package chat is Natter's room registry: rooms, their members and their
+// connections, a bounded history per room, and the fan-out of frames that
+// the handlers rendered. It knows nothing of HTTP, HTML or the database: a
+// Renderer turns each room event into bytes once, and chat queues the same
+// bytes to every connection of the room (render once, send many).
+//
+// # Locking
+//
+// There is no hub goroutine. The Registry has one mutex for its indexes
+// (rooms by slug, users, session tags) and each room has its own mutex,
+// held while a room event is numbered, rendered and queued, so that every
+// connection of a room receives the room's frames in the same order. The
+// lock order is room, then registry, then client: the registry lock is held
+// only for short bookkeeping, never while rendering and never while taking
+// a room lock. Renderer methods are therefore called with the room's lock
+// held; they must not call back into the Registry.
+package chat
+
+import (
+	"errors"
+	"time"
+)
+
+// Member is a user in a room. Members are users, not connections: two tabs
+// of one user are one member.
+type Member struct {
+	ID   int64
+	Name string
+}
+
+// Kind says what a history entry is: a chat message or a presence notice.
+type Kind uint8
+
+// The kinds of history entries.
+const (
+	KindText  Kind = iota // a chat message a member posted
+	KindJoin              // notice: a member joined the room
+	KindLeave             // notice: a member left the room
+)
+
+// String returns the kind's name, for logs and tests.
+func (k Kind) String() string {
+	switch k {
+	case KindText:
+		return "text"
+	case KindJoin:
+		return "join"
+	case KindLeave:
+		return "leave"
+	}
+	return "unknown"
+}
+
+// ContinueWithin is how close in time two texts of one author must be for
+// the second to be Continued (grouped under the first by the view).
+const ContinueWithin = 5 * time.Minute
+
+// Message is one entry in a room's history: a chat message or a presence
+// notice.
+type Message struct {
+	// Seq numbers the room's entries from 1, strictly increasing, shared by
+	// texts and notices. A destroyed room (or a permanent room that emptied)
+	// starts again at 1.
+	Seq  uint64
+	Kind Kind
+	// Author is the sender, or the member who joined or left.
+	Author Member
+	// Text is the message as posted; empty for notices.
+	Text string
+	Sent time.Time
+	// Continued is set on a KindText entry whose previous history entry is
+	// also a KindText of the same author, sent at most ContinueWithin
+	// earlier: the view groups it under the previous one.
+	Continued bool
+}
+
+// RoomInfo is one line of the lobby.
+type RoomInfo struct {
+	Slug string
+	// Members counts members, including those inside their grace period.
+	Members   int
+	Permanent bool
+}
+
+// Stats counts what the registry holds, for metrics, tests and leak checks.
+// With no connection and no room left, every field but Members of
+// permanent rooms returns to zero.
+type Stats struct {
+	Rooms       int // live user rooms; permanent rooms are not counted
+	Members     int // members of all rooms, pending ones included
+	Pending     int // members whose last connection closed, waiting out the grace period
+	Connections int // joined connections (Clients not yet passed to Leave)
+	Users       int // per-user records: connection sets, rate limiters, rooms created
+	Sessions    int // session tags with at least one connection
+}
+
+// Renderer turns room events into HTML frames; the handlers implement it
+// with templ. chat calls each method once per event and queues the same
+// bytes to every connection of the room, so a frame must not depend on who
+// receives it.
+//
+// Every method is called with the room's lock held (that is what keeps
+// every member's frames in the same order): it must be quick and must not
+// call back into the Registry. It must not keep or modify the slices it
+// is given after returning.
+type Renderer interface {
+	// Message renders a frame that appends one entry (text or notice) to
+	// the room's message list.
+	Message(room string, m Message) []byte
+	// MemberJoined renders a frame that adds one member to the member list
+	// and sets the member count.
+	MemberJoined(room string, m Member, count int) []byte
+	// MemberLeft renders a frame that removes one member from the member
+	// list and sets the member count.
+	MemberLeft(room string, m Member, count int) []byte
+	// Snapshot renders the frame sent first on every (re)connect: it
+	// replaces (not appends to) the message list and the member list.
+	// history is oldest-first; members are in join order.
+	Snapshot(room string, history []Message, members []Member) []byte
+}
+
+// Errors returned by the Registry. Their texts are written for the user
+// and may be shown as they are.
+var (
+	// ErrTooManyRooms: creating the room would pass Config.MaxRooms.
+	ErrTooManyRooms = errors.New("This server has too many rooms open; try again later.")
+	// ErrTooManyRoomsForUser: the user already created Config.MaxRoomsPerUser live rooms.
+	ErrTooManyRoomsForUser = errors.New("You have too many rooms open; wait for one to close before making another.")
+	// ErrTooManyConnections: the user already holds Config.MaxConnsPerUser sockets.
+	ErrTooManyConnections = errors.New("You have too many chat windows open; close one and try again.")
+	// ErrRateLimited: the user's message bucket is empty.
+	ErrRateLimited = errors.New("You are sending messages too fast; wait a moment and try again.")
+	// ErrNotMember: the user is not (or no longer) a member of the room.
+	ErrNotMember = errors.New("You are not in this room; reload the page to join it.")
+	// ErrNoRoom: the room does not exist (any more).
+	ErrNoRoom = errors.New("This room no longer exists.")
+	// ErrClosed: the registry is shutting down.
+	ErrClosed = errors.New("The server is restarting; try again in a moment.")
+)
+
+// CloseCodeFor returns the websocket close code a handler should send when
+// Join fails with err: codes the htmx ws extension reconnects on (1012,
+// 1013) for conditions that pass, 1008 for those that a retry would only
+// repeat.
+func CloseCodeFor(err error) int {
+	switch {
+	case errors.Is(err, ErrClosed):
+		return CloseServiceRestart
+	case errors.Is(err, ErrTooManyRooms), errors.Is(err, ErrRateLimited):
+		return CloseTryAgainLater
+	default:
+		return ClosePolicyViolation
+	}
+}

@@ -1,0 +1,143 @@
+package chat
+
+import "sync"
+
+// Client is one websocket connection of a member in a room. The Registry
+// queues frames to it; its WritePump writes them. Its methods are safe for
+// concurrent use.
+//
+// The send queue is a slice guarded by a mutex plus a one-slot wake-up
+// channel rather than a buffered channel of frames, so an idle connection
+// costs a few hundred bytes, whatever QueueLimit is.
+type Client struct {
+	reg     *Registry
+	room    *room
+	member  Member
+	session string
+
+	// Guarded by room.mu.
+	idx    int  // position in room.clients
+	joined bool // counted in its room and the registry's indexes until Leave
+
+	mu     sync.Mutex
+	queue  [][]byte
+	closed bool
+	code   int // close code the writer sends; 0: none (the socket failed)
+	reason string
+
+	wake chan struct{} // capacity 1: the queue may be non-empty
+	done chan struct{} // closed when the client closes
+}
+
+// enqueueResult says what enqueue did with a frame.
+type enqueueResult uint8
+
+const (
+	queued  enqueueResult = iota
+	dropped               // the client was already closed
+	evicted               // the queue was full: the client is now closed with 1013
+)
+
+// evictReason is the close reason sent to a connection whose queue filled.
+const evictReason = "Too slow; reconnect to catch up."
+
+func newClient(r *Registry, rm *room, m Member, session string) *Client {
+	return &Client{
+		reg:     r,
+		room:    rm,
+		member:  m,
+		session: session,
+		wake:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
+	}
+}
+
+// Room returns the slug of the client's room.
+func (c *Client) Room() string { return c.room.slug }
+
+// Member returns the member this connection belongs to.
+func (c *Client) Member() Member { return c.member }
+
+// Done returns a channel closed when the client is closed for any reason:
+// Close, eviction, a failed write, Leave or registry shutdown.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Send queues a frame for this connection only (an error fragment, say).
+// It never blocks. It returns false if the client is closed, or if the
+// frame overflowed the queue: then the client is evicted, closed with 1013
+// and removed from its room.
+func (c *Client) Send(frame []byte) bool {
+	switch c.enqueue(frame) {
+	case queued:
+		return true
+	case evicted:
+		c.reg.Leave(c)
+	}
+	return false
+}
+
+// Close asks the writer to send a close frame with code and reason and
+// stop. Frames still queued are dropped. Only the first close counts; the
+// client stays in its room until the handler calls Registry.Leave.
+func (c *Client) Close(code int, reason string) {
+	c.mu.Lock()
+	c.closeLocked(code, reason)
+	c.mu.Unlock()
+}
+
+// closeLocked closes the client if it is open. c.mu must be held.
+func (c *Client) closeLocked(code int, reason string) {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	c.code, c.reason = code, reason
+	c.queue = nil
+	close(c.done)
+}
+
+// enqueue appends frame to the queue, evicting the client if the queue
+// already holds QueueLimit frames. It never blocks.
+func (c *Client) enqueue(frame []byte) enqueueResult {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return dropped
+	}
+	if len(c.queue) >= c.reg.cfg.QueueLimit {
+		c.closeLocked(CloseTryAgainLater, evictReason)
+		c.mu.Unlock()
+		return evicted
+	}
+	c.queue = append(c.queue, frame)
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default: // a wake-up is already pending
+	}
+	return queued
+}
+
+// take hands the queued frames to the writer, giving the queue the
+// writer's emptied spare slice in exchange, so a steady stream of frames
+// allocates nothing. It reports whether the client is closed instead.
+func (c *Client) take(spare [][]byte) (frames [][]byte, closed bool) {
+	if cap(spare) > 64 {
+		spare = nil // a burst is over; don't keep its memory while idle
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return spare, true
+	}
+	frames, c.queue = c.queue, spare[:0]
+	return frames, false
+}
+
+// closeFrame returns the code and reason the writer must send; code 0
+// means send nothing.
+func (c *Client) closeFrame() (int, string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.code, c.reason
+}

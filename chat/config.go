@@ -1,0 +1,120 @@
+package chat
+
+import (
+	"slices"
+	"time"
+)
+
+// Product defaults, used where a Config field is zero (Grace excepted: see
+// Config.Grace).
+const (
+	DefaultGrace           = 10 * time.Second
+	DefaultHistory         = 200
+	DefaultQueueLimit      = 256
+	DefaultMaxRooms        = 1000
+	DefaultMaxRoomsPerUser = 10
+	DefaultMaxConnsPerUser = 20
+	DefaultMessageRate     = 10
+	DefaultMessageBurst    = 20
+	// DefaultWriteWait bounds every socket write: a peer that cannot take
+	// a frame in this time is dead.
+	DefaultWriteWait = 10 * time.Second
+	// DefaultPingPeriod must stay below the handler's pong wait (the read
+	// deadline), so a live peer's pong always arrives in time.
+	DefaultPingPeriod = 50 * time.Second
+)
+
+// Config sets the registry's limits and timing. Zero fields take the
+// defaults above, except Grace, for which zero is a meaningful value.
+type Config struct {
+	// Grace is how long a member whose last connection closed stays in the
+	// room, so a reload or a network blip shows no leave/join pair. When
+	// the last member goes the room and its history are destroyed at once,
+	// so a room dies one Grace after its last connection. Zero removes the
+	// member synchronously inside Leave; it is NOT replaced by a default
+	// (pass DefaultGrace, or use DefaultConfig). Negative means zero.
+	Grace time.Duration
+	// History is how many entries a room keeps (a ring).
+	History int
+	// QueueLimit is how many frames may wait for one connection's writer;
+	// one more evicts the connection as slow (close code 1013).
+	QueueLimit int
+	// MaxRooms caps live user rooms; permanent rooms don't count.
+	MaxRooms int
+	// MaxRoomsPerUser caps the live rooms one user has created.
+	MaxRoomsPerUser int
+	// MaxConnsPerUser caps one user's sockets across all rooms.
+	MaxConnsPerUser int
+	// MessageRate and MessageBurst set each user's token bucket for Post,
+	// shared by all of that user's connections and rooms.
+	MessageRate  float64
+	MessageBurst int
+	// Permanent lists the rooms that are always listed and never
+	// destroyed, in lobby order; when they empty they only lose history.
+	Permanent []string
+	// WriteWait is the deadline for each socket write.
+	WriteWait time.Duration
+	// PingPeriod is how often the writer pings an otherwise quiet peer.
+	PingPeriod time.Duration
+	// Now is the clock for message times and the rate limiter (socket
+	// deadlines always use the real clock). Defaults to time.Now.
+	Now func() time.Time
+}
+
+// DefaultConfig returns Natter's product configuration: every default
+// above, a 10 s grace period and the pre-built rooms general and
+// programming.
+func DefaultConfig() Config {
+	return Config{
+		Grace:           DefaultGrace,
+		History:         DefaultHistory,
+		QueueLimit:      DefaultQueueLimit,
+		MaxRooms:        DefaultMaxRooms,
+		MaxRoomsPerUser: DefaultMaxRoomsPerUser,
+		MaxConnsPerUser: DefaultMaxConnsPerUser,
+		MessageRate:     DefaultMessageRate,
+		MessageBurst:    DefaultMessageBurst,
+		Permanent:       []string{"general", "programming"},
+		WriteWait:       DefaultWriteWait,
+		PingPeriod:      DefaultPingPeriod,
+		Now:             time.Now,
+	}
+}
+
+// withDefaults returns c with zero fields set to their defaults and its
+// own copy of Permanent, without duplicates.
+func (c Config) withDefaults() Config {
+	orInt := func(v *int, def int) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	orDur := func(v *time.Duration, def time.Duration) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	c.Grace = max(c.Grace, 0)
+	orInt(&c.History, DefaultHistory)
+	orInt(&c.QueueLimit, DefaultQueueLimit)
+	orInt(&c.MaxRooms, DefaultMaxRooms)
+	orInt(&c.MaxRoomsPerUser, DefaultMaxRoomsPerUser)
+	orInt(&c.MaxConnsPerUser, DefaultMaxConnsPerUser)
+	orInt(&c.MessageBurst, DefaultMessageBurst)
+	if c.MessageRate <= 0 {
+		c.MessageRate = DefaultMessageRate
+	}
+	orDur(&c.WriteWait, DefaultWriteWait)
+	orDur(&c.PingPeriod, DefaultPingPeriod)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	var perm []string
+	for _, s := range c.Permanent {
+		if !slices.Contains(perm, s) {
+			perm = append(perm, s)
+		}
+	}
+	c.Permanent = perm
+	return c
+}

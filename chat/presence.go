@@ -1,0 +1,151 @@
+package chat
+
+import "time"
+
+// This file holds the room-side steps of joining, leaving and fan-out.
+// Every function here runs with rm.mu held and takes the registry lock only
+// for bookkeeping, never around a render.
+
+// joinLocked adds a connection for m to rm, which must be live. The new
+// client gets the snapshot first; a member new to the room is announced to
+// every connection, the new one included, after that snapshot.
+func (r *Registry) joinLocked(rm *room, m Member, session string) (*Client, error) {
+	c := newClient(r, rm, m, session)
+	mem := rm.members[m.ID]
+	fresh := mem == nil
+	u, err := r.admit(c, fresh)
+	if err != nil {
+		return nil, err
+	}
+	rm.stopEmptyTimer()
+	// The snapshot is taken before a new member is added, so the
+	// MemberJoined frame that follows does not list them twice.
+	c.enqueue(r.render.Snapshot(rm.slug, rm.history.slice(), rm.memberList()))
+	rm.addClient(c)
+	if !fresh {
+		// Second tab, or back inside the grace period: nothing to announce.
+		mem.stopTimer()
+		mem.conns++
+		return c, nil
+	}
+	mem = rm.addMember(m, u)
+	mem.conns++
+	notice := rm.record(KindJoin, m, "", r.cfg.Now())
+	r.fanoutLocked(rm,
+		r.render.Message(rm.slug, notice),
+		r.render.MemberJoined(rm.slug, m, len(rm.members)))
+	return c, nil
+}
+
+// leaveLocked takes c out of rm (a no-op if it already left). When it was
+// its member's last connection, the member is removed after Grace, or now
+// if Grace is zero or the registry is closed.
+func (r *Registry) leaveLocked(rm *room, c *Client) {
+	if !c.joined {
+		return
+	}
+	rm.removeClient(c)
+	closed := r.forget(c)
+	mem := rm.members[c.member.ID]
+	mem.conns--
+	switch {
+	case mem.conns > 0:
+	case closed:
+		r.removeMemberLocked(rm, mem, false)
+	case r.cfg.Grace == 0:
+		r.removeMemberLocked(rm, mem, true)
+	default:
+		mem.stopTimer()
+		gen, id := mem.gen, mem.ID
+		mem.timer = time.AfterFunc(r.cfg.Grace, func() { r.expireMember(rm, id, gen) })
+	}
+}
+
+// expireMember is the grace timer of member id: it removes the member
+// unless a re-join (or anything else) changed the member's generation.
+func (r *Registry) expireMember(rm *room, id int64, gen uint64) {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	mem := rm.members[id]
+	if rm.dead || mem == nil || mem.gen != gen || mem.conns > 0 {
+		return
+	}
+	mem.timer = nil
+	r.removeMemberLocked(rm, mem, !r.isClosed())
+}
+
+// armEmptyLocked starts the timer that destroys rm after Grace unless
+// someone joins it first.
+func (r *Registry) armEmptyLocked(rm *room) {
+	if rm.permanent || rm.dead || len(rm.members) > 0 || rm.emptyTimer != nil {
+		return
+	}
+	gen := rm.emptyGen
+	rm.emptyTimer = time.AfterFunc(r.cfg.Grace, func() { r.expireEmpty(rm, gen) })
+}
+
+// expireEmpty is the timer of a room that nobody joined since it was
+// created: it destroys the room if that is still so.
+func (r *Registry) expireEmpty(rm *room, gen uint64) {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	if rm.dead || rm.emptyGen != gen || len(rm.members) > 0 {
+		return
+	}
+	r.destroyLocked(rm)
+}
+
+// removeMemberLocked takes mem out of rm. If members remain and announce
+// is set, they get a leave notice and a MemberLeft frame; if none remain
+// the room is destroyed at once.
+func (r *Registry) removeMemberLocked(rm *room, mem *member, announce bool) {
+	rm.deleteMember(mem)
+	r.releaseMembership(mem.ID)
+	if len(rm.members) == 0 {
+		r.destroyLocked(rm)
+		return
+	}
+	if !announce {
+		return
+	}
+	notice := rm.record(KindLeave, mem.Member, "", r.cfg.Now())
+	r.fanoutLocked(rm,
+		r.render.Message(rm.slug, notice),
+		r.render.MemberLeft(rm.slug, mem.Member, len(rm.members)))
+}
+
+// destroyLocked ends an empty room: a user room leaves the registry (a
+// joiner holding it will see dead and look again); a permanent room only
+// loses its history. Calling it twice is harmless.
+func (r *Registry) destroyLocked(rm *room) {
+	if rm.permanent {
+		rm.clear()
+		return
+	}
+	if rm.dead {
+		return
+	}
+	rm.dead = true
+	rm.stopEmptyTimer()
+	rm.history.reset()
+	r.dropRoom(rm)
+}
+
+// fanoutLocked queues frames, in order, to every connection of rm. Queueing
+// never blocks; a connection whose queue is full is evicted (closed with
+// 1013) and then removed from the room like a Leave, which may announce
+// its member's departure with a nested fan-out.
+func (r *Registry) fanoutLocked(rm *room, frames ...[]byte) {
+	var out []*Client
+	for _, c := range rm.clients {
+		for _, f := range frames {
+			if c.enqueue(f) == evicted {
+				out = append(out, c)
+				break
+			}
+		}
+	}
+	for _, c := range out {
+		r.leaveLocked(rm, c)
+	}
+}

@@ -1,0 +1,153 @@
+package chat
+
+import "golang.org/x/time/rate"
+
+// This file holds the registry's per-user and per-session bookkeeping.
+// Every function here takes r.mu itself; callers may hold a room lock
+// (room before registry), never the registry lock.
+
+// user is what the registry keeps about one user across rooms. It lives
+// while the user has a connection, a membership (pending ones included)
+// or a live room they created, and is dropped as soon as none is left.
+type user struct {
+	clients     map[*Client]struct{}
+	memberships int // rooms in which the user is a member
+	created     int // live user rooms the user created
+	// limiter is the user's message bucket, shared by all their
+	// connections and rooms. It is set once, so Post reads it through a
+	// member without the registry lock (a rate.Limiter is safe for
+	// concurrent use).
+	limiter *rate.Limiter
+}
+
+// userLocked returns the record of user id, creating it. r.mu must be held.
+func (r *Registry) userLocked(id int64) *user {
+	u := r.users[id]
+	if u == nil {
+		u = &user{limiter: rate.NewLimiter(rate.Limit(r.cfg.MessageRate), r.cfg.MessageBurst)}
+		r.users[id] = u
+	}
+	return u
+}
+
+// dropIdleLocked forgets user id once nothing refers to it. r.mu must be
+// held.
+func (r *Registry) dropIdleLocked(id int64, u *user) {
+	if len(u.clients) == 0 && u.memberships == 0 && u.created == 0 {
+		delete(r.users, id)
+	}
+}
+
+// admit checks the per-user connection cap and indexes c by user and
+// session; fresh counts a new membership. It returns the user's record.
+func (r *Registry) admit(c *Client, fresh bool) (*user, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, ErrClosed
+	}
+	if u := r.users[c.member.ID]; u != nil && len(u.clients) >= r.cfg.MaxConnsPerUser {
+		return nil, ErrTooManyConnections
+	}
+	u := r.userLocked(c.member.ID)
+	if u.clients == nil {
+		u.clients = make(map[*Client]struct{})
+	}
+	u.clients[c] = struct{}{}
+	if fresh {
+		u.memberships++
+	}
+	s := r.sessions[c.session]
+	if s == nil {
+		s = make(map[*Client]struct{})
+		r.sessions[c.session] = s
+	}
+	s[c] = struct{}{}
+	return u, nil
+}
+
+// forget undoes admit's indexing of c and reports whether the registry is
+// closed. The membership is released separately, when the member goes.
+func (r *Registry) forget(c *Client) (closed bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if u := r.users[c.member.ID]; u != nil {
+		delete(u.clients, c)
+		if len(u.clients) == 0 {
+			u.clients = nil
+		}
+		r.dropIdleLocked(c.member.ID, u)
+	}
+	if s := r.sessions[c.session]; s != nil {
+		delete(s, c)
+		if len(s) == 0 {
+			delete(r.sessions, c.session)
+		}
+	}
+	return r.closed
+}
+
+// releaseMembership counts one membership of user id gone.
+func (r *Registry) releaseMembership(id int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if u := r.users[id]; u != nil {
+		u.memberships--
+		r.dropIdleLocked(id, u)
+	}
+}
+
+// dropRoom takes a destroyed user room out of the registry and off its
+// creator's count.
+func (r *Registry) dropRoom(rm *room) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.rooms[rm.slug] == rm {
+		delete(r.rooms, rm.slug)
+		r.userRooms--
+	}
+	if u := r.users[rm.creator]; u != nil {
+		u.created--
+		r.dropIdleLocked(rm.creator, u)
+	}
+}
+
+// isClosed reports whether Close was called.
+func (r *Registry) isClosed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
+}
+
+// CloseSession closes every connection opened with the session tag (on
+// sign-out). The handlers' read loops then end and call Leave.
+func (r *Registry) CloseSession(session string, code int, reason string) {
+	r.mu.Lock()
+	clients := make([]*Client, 0, len(r.sessions[session]))
+	for c := range r.sessions[session] {
+		clients = append(clients, c)
+	}
+	r.mu.Unlock()
+	for _, c := range clients {
+		c.Close(code, reason)
+	}
+}
+
+// CloseUser closes all of a user's connections except those opened with
+// keepSession (after a password change or reset, which ends the user's
+// other sessions).
+func (r *Registry) CloseUser(userID int64, keepSession string, code int, reason string) {
+	r.mu.Lock()
+	var clients []*Client
+	if u := r.users[userID]; u != nil {
+		for c := range u.clients {
+			if c.session != keepSession {
+				clients = append(clients, c)
+			}
+		}
+	}
+	r.mu.Unlock()
+	for _, c := range clients {
+		c.Close(code, reason)
+	}
+}

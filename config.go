@@ -1,0 +1,197 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+)
+
+// config is everything run needs, read from flags with an environment
+// variable behind each one.
+type config struct {
+	addr         string
+	dbPath       string
+	baseURL      string
+	smtpHost     string
+	smtpPort     int
+	smtpUser     string
+	smtpPassword string
+	smtpFrom     string
+	smtpTLS      string
+	roomGrace    time.Duration
+	history      int
+	messageRate  float64
+	messageBurst int
+	trustedProxy string
+	logLevel     string
+}
+
+// setting is one flag and the environment variable behind it.
+type setting struct {
+	flag, env, def, usage string
+}
+
+var settings = []setting{
+	{"addr", "NATTER_ADDR", "localhost:8080", "listen address (host:port)"},
+	{"db", "NATTER_DB", "natter.db", "the SQLite database file"},
+	{"base-url", "NATTER_BASE_URL", "http://localhost:8080", "public URL: reset links, socket origin check, secure cookies when https"},
+	{"smtp-host", "NATTER_SMTP_HOST", "", "SMTP server; empty: mail is printed to the log"},
+	{"smtp-port", "NATTER_SMTP_PORT", "587", "SMTP port"},
+	{"smtp-user", "NATTER_SMTP_USER", "", "SMTP user name (empty: no authentication)"},
+	{"smtp-password", "NATTER_SMTP_PASSWORD", "", "SMTP password"},
+	{"smtp-from", "NATTER_SMTP_FROM", "Natter <natter@localhost>", "sender address of Natter's mail"},
+	{"smtp-tls", "NATTER_SMTP_TLS", "starttls", "SMTP encryption: none, starttls or tls"},
+	{"room-grace", "NATTER_ROOM_GRACE", "10s", "how long an empty room lives before it is destroyed (0 allowed)"},
+	{"history", "NATTER_HISTORY", "200", "messages a room keeps in memory"},
+	{"message-rate", "NATTER_MESSAGE_RATE", "10", "messages per second per user"},
+	{"message-burst", "NATTER_MESSAGE_BURST", "20", "burst of messages per user above the rate"},
+	{"trusted-proxy", "NATTER_TRUSTED_PROXY", "", "comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-* headers are trusted"},
+	{"log-level", "NATTER_LOG_LEVEL", "info", "log level: debug, info, warn or error"},
+}
+
+// parseConfig reads flags (which win) and environment variables, and checks
+// every value, naming the setting and what it allows when one is wrong.
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	fs := flag.NewFlagSet("natter", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	raw := make(map[string]*string, len(settings))
+	for _, s := range settings {
+		def := s.def
+		if v := getenv(s.env); v != "" {
+			def = v
+		}
+		raw[s.flag] = fs.String(s.flag, def, s.usage+" ($"+s.env+")")
+	}
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	if fs.NArg() > 0 {
+		return config{}, fmt.Errorf("unexpected argument %q (settings are flags such as -addr, or NATTER_* variables)", fs.Arg(0))
+	}
+	p := parser{raw: raw}
+	c := config{
+		addr:         p.addr("addr"),
+		dbPath:       p.nonEmpty("db"),
+		baseURL:      p.baseURL("base-url"),
+		smtpHost:     *raw["smtp-host"],
+		smtpPort:     p.intRange("smtp-port", 1, 65535),
+		smtpUser:     *raw["smtp-user"],
+		smtpPassword: *raw["smtp-password"],
+		smtpFrom:     p.nonEmpty("smtp-from"),
+		smtpTLS:      p.oneOf("smtp-tls", "none", "starttls", "tls"),
+		roomGrace:    p.duration("room-grace"),
+		history:      p.intRange("history", 1, 100000),
+		messageRate:  p.positiveFloat("message-rate"),
+		messageBurst: p.intRange("message-burst", 1, 100000),
+		trustedProxy: *raw["trusted-proxy"],
+		logLevel:     p.oneOf("log-level", "debug", "info", "warn", "error"),
+	}
+	return c, p.err
+}
+
+// parser collects the first bad value.
+type parser struct {
+	raw map[string]*string
+	err error
+}
+
+func (p *parser) fail(name, format string, args ...any) {
+	if p.err == nil {
+		env := ""
+		for _, s := range settings {
+			if s.flag == name {
+				env = s.env
+			}
+		}
+		p.err = fmt.Errorf("invalid -%s ($%s) %q: %s", name, env, *p.raw[name], fmt.Sprintf(format, args...))
+	}
+}
+
+func (p *parser) nonEmpty(name string) string {
+	v := strings.TrimSpace(*p.raw[name])
+	if v == "" {
+		p.fail(name, "must not be empty")
+	}
+	return v
+}
+
+func (p *parser) addr(name string) string {
+	v := *p.raw[name]
+	_, port, err := net.SplitHostPort(v)
+	if err != nil {
+		p.fail(name, "want host:port, such as localhost:8080 or :8080")
+		return v
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		p.fail(name, "the port must be a number from 0 to 65535")
+	}
+	return v
+}
+
+func (p *parser) baseURL(name string) string {
+	v := strings.TrimRight(*p.raw[name], "/")
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		p.fail(name, "want an absolute http or https URL such as https://chat.example.com")
+	}
+	return v
+}
+
+func (p *parser) intRange(name string, lo, hi int) int {
+	n, err := strconv.Atoi(strings.TrimSpace(*p.raw[name]))
+	if err != nil || n < lo || n > hi {
+		p.fail(name, "want a whole number from %d to %d", lo, hi)
+	}
+	return n
+}
+
+func (p *parser) positiveFloat(name string) float64 {
+	f, err := strconv.ParseFloat(strings.TrimSpace(*p.raw[name]), 64)
+	if err != nil || f <= 0 || f > 1e6 {
+		p.fail(name, "want a number above 0, such as 10 or 0.5")
+	}
+	return f
+}
+
+func (p *parser) duration(name string) time.Duration {
+	d, err := time.ParseDuration(strings.TrimSpace(*p.raw[name]))
+	if err != nil || d < 0 || d > 24*time.Hour {
+		p.fail(name, "want a duration from 0s to 24h, such as 10s or 2m")
+	}
+	return d
+}
+
+func (p *parser) oneOf(name string, allowed ...string) string {
+	v := strings.ToLower(strings.TrimSpace(*p.raw[name]))
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	p.fail(name, "want one of %s", strings.Join(allowed, ", "))
+	return v
+}
+
+// trustedProxies splits the -trusted-proxy list.
+func (c config) trustedProxies() []string {
+	var out []string
+	for _, p := range strings.Split(c.trustedProxy, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// errHelp means -h was given: usage is printed, nothing more to say.
+var errHelp = errors.New("help requested")
+
+// flagHelp is the flag package's own help error.
+var flagHelp = flag.ErrHelp

@@ -1,0 +1,45 @@
+package db
+
+import "context"
+
+// SessionTable is the table Fiber's session storage keeps its rows in.
+const SessionTable = "sessions"
+
+// TrackSession records that a signed-in session belongs to a user, so that
+// EndSessions can find it.
+func (d *DB) TrackSession(ctx context.Context, sessionID string, userID int64) error {
+	_, err := d.SQL.ExecContext(ctx, `INSERT OR REPLACE INTO user_sessions (session_id, user_id, created_at) VALUES (?, ?, ?)`,
+		sessionID, userID, d.now())
+	return err
+}
+
+// ForgetSession drops a session from the user's list (at sign-out).
+func (d *DB) ForgetSession(ctx context.Context, sessionID string) error {
+	_, err := d.SQL.ExecContext(ctx, `DELETE FROM user_sessions WHERE session_id = ?`, sessionID)
+	return err
+}
+
+// EndSessions deletes every stored session of the user except keep (which
+// may be empty), so those cookies become anonymous at once.
+func (d *DB) EndSessions(ctx context.Context, userID int64, keep string) error {
+	tx, err := d.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM `+SessionTable+` WHERE k IN
+		(SELECT session_id FROM user_sessions WHERE user_id = ? AND session_id != ?)`, userID, keep); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM user_sessions WHERE user_id = ? AND session_id != ?`, userID, keep); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// DeleteOrphanSessionLinks drops user_sessions rows whose session row the
+// storage's collector has already expired.
+func (d *DB) DeleteOrphanSessionLinks(ctx context.Context) error {
+	_, err := d.SQL.ExecContext(ctx, `DELETE FROM user_sessions WHERE session_id NOT IN (SELECT k FROM `+SessionTable+`)`)
+	return err
+}

@@ -1,0 +1,185 @@
+package handlers
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"natter/db"
+	"natter/password"
+	"natter/views"
+)
+
+// home is the landing page; signed-in users go straight to the lobby.
+func (s *server) home(c *fiber.Ctx) error {
+	if currentUser(c) != nil {
+		return c.Redirect("/rooms", fiber.StatusSeeOther)
+	}
+	return render(c, fiber.StatusOK, views.HomePage(s.page(c, "")))
+}
+
+// registerForm shows the sign-up form.
+func (s *server) registerForm(c *fiber.Ctx) error {
+	if currentUser(c) != nil {
+		return c.Redirect("/rooms", fiber.StatusSeeOther)
+	}
+	return render(c, fiber.StatusOK, views.RegisterPage(s.page(c, "Create account"), views.Form{}))
+}
+
+// register creates an account and signs it in. Every failing rule is shown
+// next to its field, with what was typed kept (never the passwords).
+func (s *server) register(c *fiber.Ctx) error {
+	f := views.Form{
+		Values: map[string]string{
+			"username": strings.TrimSpace(c.FormValue("username")),
+			"email":    strings.TrimSpace(c.FormValue("email")),
+		},
+		Errors: map[string]string{},
+	}
+	pw, confirm := c.FormValue("password"), c.FormValue("password_confirm")
+	s.checkNewAccount(f, pw, confirm)
+	if len(f.Errors) == 0 {
+		hash, err := s.Hasher.Hash(c.UserContext(), pw)
+		if err != nil {
+			return err
+		}
+		u, err := s.DB.CreateUser(c.UserContext(), f.Values["username"], f.Values["email"], hash)
+		switch {
+		case errors.Is(err, db.ErrUsernameTaken):
+			f.Errors["username"] = "This user name is taken."
+		case errors.Is(err, db.ErrEmailTaken):
+			f.Errors["email"] = "An account with this email address already exists."
+		case err != nil:
+			return err
+		default:
+			s.Log.Info("account created", "user", u.ID, "ip", c.IP())
+			if err := s.signIn(c, u); err != nil {
+				return err
+			}
+			return c.Redirect("/rooms", fiber.StatusSeeOther)
+		}
+	}
+	return render(c, fiber.StatusUnprocessableEntity, views.RegisterPage(s.page(c, "Create account"), f))
+}
+
+// checkNewAccount applies the registration rules, writing into f.Errors.
+func (s *server) checkNewAccount(f views.Form, pw, confirm string) {
+	if msg := checkUsername(f.Values["username"]); msg != "" {
+		f.Errors["username"] = msg
+	}
+	if msg := checkEmail(f.Values["email"]); msg != "" {
+		f.Errors["email"] = msg
+	}
+	s.checkNewPassword(f, pw, confirm, f.Values["username"], f.Values["email"])
+}
+
+// checkNewPassword applies the password policy and the confirmation match.
+func (s *server) checkNewPassword(f views.Form, pw, confirm, username, email string) {
+	if pw == "" {
+		f.Errors["password"] = "Enter a password."
+		return
+	}
+	if probs := s.Policy.Check(pw, username, email); len(probs) > 0 {
+		msgs := make([]string, len(probs))
+		for i, p := range probs {
+			msgs[i] = p.Message
+		}
+		f.Errors["password"] = strings.Join(msgs, " ")
+		return
+	}
+	if confirm != pw {
+		f.Errors["password_confirm"] = "The two passwords do not match."
+	}
+}
+
+// loginForm shows the sign-in form.
+func (s *server) loginForm(c *fiber.Ctx) error {
+	next := safeNext(c.Query("next"))
+	if currentUser(c) != nil {
+		return c.Redirect(next, fiber.StatusSeeOther)
+	}
+	p := s.page(c, "Sign in")
+	if c.Query("reset") == "1" {
+		p.Notice = "Your password has been changed. Sign in with the new one."
+	}
+	return render(c, fiber.StatusOK, views.LoginPage(p, views.Form{}, keepNext(next)))
+}
+
+// keepNext drops the default destination from the form.
+func keepNext(next string) string {
+	if next == "/rooms" {
+		return ""
+	}
+	return next
+}
+
+// errBadLogin is the one message for an unknown account and a wrong
+// password alike, so the form does not reveal which accounts exist.
+const errBadLogin = "The user name, email or password is not right."
+
+// login signs a user in by name or address. An unknown account costs the
+// same hash as a known one, and gets the same answer as a wrong password.
+func (s *server) login(c *fiber.Ctx) error {
+	login := strings.TrimSpace(c.FormValue("username"))
+	pw := c.FormValue("password")
+	next := safeNext(c.FormValue("next"))
+	f := views.Form{Values: map[string]string{"username": login}, Errors: map[string]string{}}
+
+	ok, err := s.checkLogin(c, login, pw)
+	if err != nil {
+		return err
+	}
+	if ok != nil {
+		s.Log.Info("signed in", "user", ok.ID, "ip", c.IP())
+		if err := s.signIn(c, *ok); err != nil {
+			return err
+		}
+		return c.Redirect(next, fiber.StatusSeeOther)
+	}
+	s.Log.Info("sign-in failed", "ip", c.IP())
+	f.Error = errBadLogin
+	return render(c, fiber.StatusUnauthorized, views.LoginPage(s.page(c, "Sign in"), f, keepNext(next)))
+}
+
+// checkLogin returns the user if the credentials are right, nil if not.
+// Passwords too long to hash are refused without hashing, and the stored
+// hash is upgraded when the hashing parameters have been raised.
+func (s *server) checkLogin(c *fiber.Ctx, login, pw string) (*db.User, error) {
+	ctx := c.UserContext()
+	if login == "" || pw == "" || len(pw) > password.MaxLength || len(login) > maxEmail {
+		return nil, nil
+	}
+	u, err := s.DB.UserByLogin(ctx, login)
+	if errors.Is(err, db.ErrNotFound) {
+		return nil, s.Hasher.VerifyDummy(ctx, pw)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ok, rehash, err := s.Hasher.Verify(ctx, pw, u.PasswordHash)
+	if err != nil || !ok {
+		return nil, err
+	}
+	if rehash {
+		if h, err := s.Hasher.Hash(ctx, pw); err == nil {
+			if err := s.DB.RehashPassword(ctx, u.ID, h); err != nil {
+				s.Log.Error("rehash password", "user", u.ID, "err", err)
+			}
+		}
+	}
+	return &u, nil
+}
+
+// logout ends the session and every socket it opened.
+func (s *server) logout(c *fiber.Ctx) error {
+	if u := currentUser(c); u != nil {
+		sid, _ := c.Locals(localSessionID).(string)
+		s.Rooms.CloseSession(sid, closePolicy, "Signed out.")
+		s.Log.Info("signed out", "user", u.ID, "ip", c.IP())
+	}
+	if err := s.signOut(c); err != nil {
+		return err
+	}
+	return c.Redirect("/login", fiber.StatusSeeOther)
+}

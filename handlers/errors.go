@@ -1,0 +1,78 @@
+package handlers
+
+import (
+	"errors"
+	"strconv"
+
+	"github.com/gofiber/fiber/v2"
+
+	"natter/views"
+)
+
+// errorHandler is the one place errors become responses. Errors that carry
+// a status (fiber.Error) are the user's to see; anything else is internal:
+// logged once with the request id, and shown as a friendly 500 page.
+func (s *server) errorHandler(c *fiber.Ctx, err error) error {
+	status := fiber.StatusInternalServerError
+	heading := "Something went wrong on our side"
+	detail := "The error has been logged. Please try again in a moment."
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		status = fe.Code
+		switch status {
+		case fiber.StatusNotFound:
+			heading, detail = "Page not found", "There is nothing at this address. Check the link, or start again from the rooms."
+		case fiber.StatusMethodNotAllowed:
+			heading, detail = "Not allowed", "This address does not accept that kind of request."
+		case fiber.StatusRequestEntityTooLarge:
+			heading, detail = "Too much data", "The form you sent was larger than this server accepts."
+		default:
+			heading, detail = "That did not work", fe.Message
+			if status >= 500 {
+				heading, detail = "Something went wrong on our side", "Please try again in a moment."
+			}
+		}
+	}
+	id := ""
+	if status >= 500 {
+		id = requestID(c)
+		s.Log.Error("internal error", "err", err, "method", c.Method(), "path", c.Path(), "request_id", id)
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return render(c, status, views.ErrorPage(s.page(c, heading), status, heading, detail, id))
+}
+
+// forbidden answers a request that failed the CSRF or origin check.
+func (s *server) forbidden(c *fiber.Ctx, reason string) error {
+	s.Log.Warn("request refused", "reason", reason, "method", c.Method(), "path", c.Path(), "ip", c.IP(), "request_id", requestID(c))
+	return render(c, fiber.StatusForbidden, views.ErrorPage(s.page(c, "Request refused"), fiber.StatusForbidden,
+		"This form has expired",
+		"For your safety the request was refused: the page it came from was too old, or it came from another site. Go back, reload the page and try again.", ""))
+}
+
+// tooManyRequests answers a request over a rate limit.
+func (s *server) tooManyRequests(c *fiber.Ctx, retryAfter int) error {
+	s.Log.Warn("rate limited", "method", c.Method(), "path", c.Path(), "ip", c.IP(), "request_id", requestID(c))
+	if retryAfter <= 0 {
+		retryAfter = 60
+	}
+	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(retryAfter))
+	return render(c, fiber.StatusTooManyRequests, views.ErrorPage(s.page(c, "Too many attempts"), fiber.StatusTooManyRequests,
+		"Too many attempts", "Please wait "+waitText(retryAfter)+" and try again.", ""))
+}
+
+func waitText(seconds int) string {
+	switch {
+	case seconds <= 1:
+		return "a second"
+	case seconds < 90:
+		return strconv.Itoa(seconds) + " seconds"
+	default:
+		return strconv.Itoa((seconds+59)/60) + " minutes"
+	}
+}
+
+// notFound is the last handler: nothing matched.
+func notFound(c *fiber.Ctx) error {
+	return fiber.ErrNotFound
+}

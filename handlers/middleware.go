@@ -1,0 +1,191 @@
+package handlers
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/csrf"
+	"github.com/gofiber/fiber/v2/middleware/helmet"
+	"github.com/gofiber/fiber/v2/middleware/limiter"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/gofiber/fiber/v2/middleware/requestid"
+	"github.com/gofiber/fiber/v2/utils"
+)
+
+// requestIDs tags every request with an id that logs and error pages share.
+func requestIDs() fiber.Handler {
+	return requestid.New(requestid.Config{Generator: utils.UUIDv4})
+}
+
+// recoverPanics turns a panic in a handler into a 500 page; the error
+// handler logs it with its stack.
+func recoverPanics() fiber.Handler {
+	return recover.New(recover.Config{EnableStackTrace: true})
+}
+
+// logRequests writes one line per request. Sockets are logged by their
+// handler, with their own lifetime.
+func (s *server) logRequests(c *fiber.Ctx) error {
+	start := time.Now()
+	err := c.Next()
+	if err != nil {
+		// Let the error handler set the status before the line is written.
+		if herr := c.App().ErrorHandler(c, err); herr != nil {
+			_ = c.SendStatus(fiber.StatusInternalServerError)
+		}
+	}
+	s.Log.Info("request",
+		"method", c.Method(),
+		"path", c.Path(),
+		"status", c.Response().StatusCode(),
+		"duration", time.Since(start).Round(time.Microsecond).String(),
+		"ip", c.IP(),
+		"request_id", requestID(c),
+	)
+	return nil
+}
+
+func requestID(c *fiber.Ctx) string {
+	id, _ := c.Locals(requestid.ConfigDefault.ContextKey).(string)
+	return id
+}
+
+// securityHeaders sets the content security policy and friends on every
+// response. Scripts come only from /assets (htmx runs with allowEval off and
+// no inline indicator styles), sockets only to this origin.
+func (s *server) securityHeaders() fiber.Handler {
+	ws := "ws://" + s.base.Host
+	if s.secure {
+		ws = "wss://" + s.base.Host
+	}
+	csp := strings.Join([]string{
+		"default-src 'self'",
+		"script-src 'self'",
+		"style-src 'self'",
+		"img-src 'self' data:",
+		"connect-src 'self' " + ws,
+		"object-src 'none'",
+		"base-uri 'none'",
+		"form-action 'self'",
+		"frame-ancestors 'none'",
+	}, "; ")
+	return helmet.New(helmet.Config{
+		ContentSecurityPolicy: csp,
+		// same-origin keeps Referer on our own POSTs, which Fiber's CSRF
+		// check demands over https, and sends none elsewhere.
+		ReferrerPolicy:            "same-origin",
+		HSTSMaxAge:                31536000,
+		CrossOriginEmbedderPolicy: "unsafe-none",
+		PermissionPolicy:          "camera=(), microphone=(), geolocation=()",
+	})
+}
+
+// noStore keeps pages with personal data out of caches.
+func noStore(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.Next()
+}
+
+// sameOrigin refuses unsafe requests that a browser marks as coming from
+// another site (Origin or Sec-Fetch-Site), before any form is read: the
+// Fetch Metadata defence that Go's http.CrossOriginProtection uses, on top
+// of the CSRF token.
+func (s *server) sameOrigin(c *fiber.Ctx) error {
+	switch c.Method() {
+	case fiber.MethodGet, fiber.MethodHead, fiber.MethodOptions:
+		return c.Next()
+	}
+	if site := c.Get("Sec-Fetch-Site"); site == "cross-site" || site == "same-site" {
+		return s.forbidden(c, "cross-site request")
+	}
+	if o := c.Get(fiber.HeaderOrigin); o != "" && o != s.origin {
+		return s.forbidden(c, "origin "+o)
+	}
+	return c.Next()
+}
+
+// csrfProtection checks the token of every unsafe request: from the
+// X-Csrf-Token header (htmx) or the csrf form field. Tokens live in the
+// session; the cookie is the double-submit half.
+func (s *server) csrfProtection() fiber.Handler {
+	cookie := "csrf_"
+	if s.secure {
+		cookie = "__Host-csrf_"
+	}
+	return csrf.New(csrf.Config{
+		Next: func(c *fiber.Ctx) bool {
+			// Socket upgrades and the lobby's polling are reads that need no
+			// token and should not rewrite the session on every tick.
+			p := c.Path()
+			return strings.HasSuffix(p, "/ws") || p == "/rooms/list" || p == "/healthz"
+		},
+		Session:        s.sessions,
+		CookieName:     cookie,
+		CookieSecure:   s.secure,
+		CookieHTTPOnly: true,
+		CookieSameSite: fiber.CookieSameSiteLaxMode,
+		Expiration:     s.cfg.SessionIdle,
+		ContextKey:     localCSRF,
+		KeyGenerator:   newSessionID,
+		Extractor: func(c *fiber.Ctx) (string, error) {
+			if t := c.Get("X-Csrf-Token"); t != "" {
+				return t, nil
+			}
+			if t := c.FormValue("csrf"); t != "" {
+				return t, nil
+			}
+			return "", csrf.ErrTokenNotFound
+		},
+		ErrorHandler: func(c *fiber.Ctx, err error) error {
+			return s.forbidden(c, err.Error())
+		},
+	})
+}
+
+// csrfToken is the request's CSRF token for forms and htmx headers.
+func csrfToken(c *fiber.Ctx) string {
+	t, _ := c.Locals(localCSRF).(string)
+	return t
+}
+
+// requireUser sends visitors to the sign-in page, remembering where they
+// were going.
+func requireUser(c *fiber.Ctx) error {
+	if currentUser(c) != nil {
+		return c.Next()
+	}
+	if c.Method() != fiber.MethodGet {
+		return fiber.NewError(fiber.StatusUnauthorized, "Sign in first.")
+	}
+	return c.Redirect("/login?next="+url.QueryEscape(string(c.Request().URI().RequestURI())), fiber.StatusSeeOther)
+}
+
+// limit is a Fiber limiter whose refusals get the 429 page. With
+// onlyFailures set, only responses of 400 and above count (failed sign-ins).
+func (s *server) limit(max int, window time.Duration, onlyFailures bool, key func(*fiber.Ctx) string) fiber.Handler {
+	return limiter.New(limiter.Config{
+		Max:                    max,
+		Expiration:             window,
+		KeyGenerator:           key,
+		SkipSuccessfulRequests: onlyFailures,
+		LimiterMiddleware:      limiter.SlidingWindow{},
+		LimitReached: func(c *fiber.Ctx) error {
+			retry, _ := strconv.Atoi(c.GetRespHeader(fiber.HeaderRetryAfter))
+			return s.tooManyRequests(c, retry)
+		},
+	})
+}
+
+// byIP keys a limiter on the client address.
+func byIP(prefix string) func(*fiber.Ctx) string {
+	return func(c *fiber.Ctx) string { return prefix + ":" + c.IP() }
+}
+
+// byAccount keys a limiter on the account named in the form, so guesses
+// against one account are slowed whatever address they come from.
+func byAccount(c *fiber.Ctx) string {
+	return "login-account:" + strings.ToLower(strings.TrimSpace(c.FormValue("username")))
+}

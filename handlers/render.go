@@ -1,0 +1,75 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"html"
+
+	"github.com/a-h/templ"
+	"github.com/gofiber/fiber/v2"
+
+	"natter/chat"
+	"natter/views"
+)
+
+// page is the layout data for the current request.
+func (s *server) page(c *fiber.Ctx, title string) views.Page {
+	return views.Page{
+		Title: title,
+		User:  currentUser(c),
+		CSRF:  csrfToken(c),
+		Assets: views.Assets{
+			CSS:  s.Assets.URL("app.css"),
+			HTMX: s.Assets.URL("htmx.min.js"),
+			WS:   s.Assets.URL("ws.min.js"),
+			JS:   s.Assets.URL("natter.js"),
+		},
+	}
+}
+
+// render writes a component as the response with the given status.
+func render(c *fiber.Ctx, status int, comp templ.Component) error {
+	c.Status(status)
+	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+	return comp.Render(c.UserContext(), c.Response().BodyWriter())
+}
+
+// renderBytes renders a component to a byte slice.
+func renderBytes(comp templ.Component) []byte {
+	var buf bytes.Buffer
+	// Rendering our own components into a buffer cannot fail short of a
+	// bug; an empty frame is then the safest thing to send.
+	if err := comp.Render(context.Background(), &buf); err != nil {
+		return nil
+	}
+	return buf.Bytes()
+}
+
+// renderText renders a plain-text templ component (an e-mail part),
+// undoing templ's HTML escaping.
+func renderText(comp templ.Component) string {
+	return html.UnescapeString(string(renderBytes(comp)))
+}
+
+// frames implements chat.Renderer with the views' components: each event
+// is rendered once and the same bytes go to every member.
+type frames struct{}
+
+// Renderer returns the chat.Renderer that the room registry uses.
+func Renderer() chat.Renderer { return frames{} }
+
+func (frames) Message(_ string, m chat.Message) []byte {
+	return renderBytes(views.MessageFrame(m))
+}
+
+func (frames) MemberJoined(_ string, m chat.Member, count int) []byte {
+	return renderBytes(views.MemberJoinedFrame(m, count))
+}
+
+func (frames) MemberLeft(_ string, m chat.Member, count int) []byte {
+	return renderBytes(views.MemberLeftFrame(m, count))
+}
+
+func (frames) Snapshot(_ string, history []chat.Message, members []chat.Member) []byte {
+	return renderBytes(views.SnapshotFrame(history, members))
+}

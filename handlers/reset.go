@@ -1,0 +1,210 @@
+package handlers
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"natter/db"
+	"natter/mail"
+	"natter/views"
+)
+
+// resetPath is where a reset link lands after its token moved into the
+// session (Django's trick): the token never stays in the address bar,
+// history or Referer headers.
+const resetPath = "/password/reset/set"
+
+// newResetToken returns 32 random bytes, base64url: 256 bits.
+func newResetToken() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// looksLikeToken rejects garbage before it reaches the database.
+func looksLikeToken(t string) bool {
+	if len(t) != 43 {
+		return false
+	}
+	_, err := base64.RawURLEncoding.DecodeString(t)
+	return err == nil
+}
+
+// forgotForm shows the form that asks for the address.
+func (s *server) forgotForm(c *fiber.Ctx) error {
+	return render(c, fiber.StatusOK, views.ForgotPage(s.page(c, "Reset password"), views.Form{}, false))
+}
+
+// forgot answers every address alike, at once: the lookup and the mail
+// happen after the response is decided, and the mail is sent off the
+// request path. A malformed address is the only thing it tells apart, since
+// that reveals nothing about accounts.
+func (s *server) forgot(c *fiber.Ctx) error {
+	email := strings.TrimSpace(c.FormValue("email"))
+	if msg := checkEmail(email); msg != "" {
+		f := views.Form{Values: map[string]string{"email": email}, Errors: map[string]string{"email": msg}}
+		return render(c, fiber.StatusUnprocessableEntity, views.ForgotPage(s.page(c, "Reset password"), f, false))
+	}
+	if s.resetIPLimit.allow(c.IP()) && s.resetLimit.allow(db.FoldKey(email)) {
+		// Off the request path: whether an account exists must not show
+		// in the response time.
+		go s.sendResetLink(email, c.IP())
+	} else {
+		s.Log.Warn("reset request over the limit; nothing sent", "ip", c.IP())
+	}
+	return render(c, fiber.StatusOK, views.ForgotPage(s.page(c, "Reset password"), views.Form{}, true))
+}
+
+// sendResetLink stores a token for the account using email, if any, and
+// queues the mail to the address stored for it (never the one typed).
+func (s *server) sendResetLink(email, ip string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	u, err := s.DB.UserByEmail(ctx, email)
+	if err != nil {
+		if !errors.Is(err, db.ErrNotFound) {
+			s.Log.Error("reset lookup", "err", err)
+		}
+		return
+	}
+	token := newResetToken()
+	if err := s.DB.CreateResetToken(ctx, u.ID, token, s.cfg.ResetTTL); err != nil {
+		s.Log.Error("store reset token", "user", u.ID, "err", err)
+		return
+	}
+	link := s.link("/password/reset/" + token)
+	valid := validForText(s.cfg.ResetTTL)
+	s.Mailer.Enqueue(mail.Message{
+		To:      u.Email,
+		ToName:  u.Username,
+		Subject: views.ResetEmailSubject,
+		Text:    renderText(views.ResetEmailText(u.Username, link, valid)),
+		HTML:    string(renderBytes(views.ResetEmailHTML(u.Username, link, valid))),
+	})
+	s.Log.Info("reset link issued", "user", u.ID, "ip", ip)
+}
+
+func validForText(d time.Duration) string {
+	if d%time.Hour == 0 && d == time.Hour {
+		return "one hour"
+	}
+	return d.String()
+}
+
+// resetStart is where a mailed link lands: a valid token moves into the
+// session and the browser goes on to the clean resetPath.
+func (s *server) resetStart(c *fiber.Ctx) error {
+	token := c.Params("token")
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	if token == "set" {
+		return s.resetForm(c)
+	}
+	if !looksLikeToken(token) {
+		return s.resetInvalid(c)
+	}
+	if _, err := s.DB.ResetTokenUser(c.UserContext(), token); err != nil {
+		if errors.Is(err, db.ErrTokenInvalid) {
+			return s.resetInvalid(c)
+		}
+		return err
+	}
+	if err := s.setSessionValue(c, keyReset, token); err != nil {
+		return err
+	}
+	return c.Redirect(resetPath, fiber.StatusSeeOther)
+}
+
+// resetToken is the token a reset POST applies to: the one in the URL, or
+// the one the session holds for resetPath.
+func (s *server) resetToken(c *fiber.Ctx) (string, error) {
+	if t := c.Params("token"); t != "set" {
+		return t, nil
+	}
+	v, err := s.sessionValue(c, keyReset)
+	t, _ := v.(string)
+	return t, err
+}
+
+// resetForm shows the new-password form for the session's token.
+func (s *server) resetForm(c *fiber.Ctx) error {
+	token, err := s.resetToken(c)
+	if err != nil {
+		return err
+	}
+	if !looksLikeToken(token) {
+		return s.resetInvalid(c)
+	}
+	u, err := s.DB.ResetTokenUser(c.UserContext(), token)
+	if errors.Is(err, db.ErrTokenInvalid) {
+		return s.resetInvalid(c)
+	}
+	if err != nil {
+		return err
+	}
+	return render(c, fiber.StatusOK, views.ResetPage(s.page(c, "New password"), views.Form{}, u.Username))
+}
+
+// reset sets the new password. Every session of the user ends and every
+// socket closes; the user then signs in with the new password (we do not
+// sign in whoever holds the link: a leaked link should not also be a
+// session).
+func (s *server) reset(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	ctx := c.UserContext()
+	token, err := s.resetToken(c)
+	if err != nil {
+		return err
+	}
+	if !looksLikeToken(token) {
+		return s.resetInvalid(c)
+	}
+	u, err := s.DB.ResetTokenUser(ctx, token)
+	if errors.Is(err, db.ErrTokenInvalid) {
+		return s.resetInvalid(c)
+	}
+	if err != nil {
+		return err
+	}
+	pw := c.FormValue("password")
+	f := views.Form{Errors: map[string]string{}}
+	s.checkNewPassword(f, pw, c.FormValue("password_confirm"), u.Username, u.Email)
+	if len(f.Errors) > 0 {
+		return render(c, fiber.StatusUnprocessableEntity, views.ResetPage(s.page(c, "New password"), f, u.Username))
+	}
+	hash, err := s.Hasher.Hash(ctx, pw)
+	if err != nil {
+		return err
+	}
+	u, err = s.DB.ConsumeResetToken(ctx, token, hash)
+	if errors.Is(err, db.ErrTokenInvalid) {
+		return s.resetInvalid(c)
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.DB.EndSessions(ctx, u.ID, ""); err != nil {
+		return err
+	}
+	s.Rooms.CloseUser(u.ID, "", closePolicy, "Your password was reset.")
+	if cur := currentUser(c); cur != nil && cur.ID == u.ID {
+		_ = s.signOut(c)
+	} else if err := s.setSessionValue(c, keyReset, nil); err != nil {
+		return err
+	}
+	s.Log.Info("password reset", "user", u.ID, "ip", c.IP())
+	s.notifyPasswordChanged(u)
+	return c.Redirect("/login?reset=1", fiber.StatusSeeOther)
+}
+
+// resetInvalid explains that the link cannot be used.
+func (s *server) resetInvalid(c *fiber.Ctx) error {
+	return render(c, fiber.StatusBadRequest, views.ResetInvalidPage(s.page(c, "Link not valid")))
+}

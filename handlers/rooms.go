@@ -1,0 +1,167 @@
+package handlers
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"natter/chat"
+	"natter/views"
+)
+
+// member is the signed-in user as a room member.
+func member(c *fiber.Ctx) chat.Member {
+	u := currentUser(c)
+	return chat.Member{ID: u.ID, Name: u.Username}
+}
+
+// lobby lists the rooms with a form to open one.
+func lobby(s *server) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		return render(c, fiber.StatusOK, views.LobbyPage(s.page(c, "Rooms"), s.Rooms.Rooms(), views.Form{}))
+	}
+}
+
+// roomList is the lobby's self-refreshing list of rooms.
+func roomList(reg *chat.Registry) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		return render(c, fiber.StatusOK, views.RoomList(reg.Rooms()))
+	}
+}
+
+// createRoom turns a typed name into a slug and opens the room, or shows
+// the lobby again with the name kept and what is wrong with it.
+func createRoom(s *server) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		name := c.FormValue("name")
+		slug, problem := roomSlug(name)
+		if problem == "" {
+			err := s.Rooms.Ensure(slug, member(c))
+			if err == nil {
+				return c.Redirect("/rooms/"+slug, fiber.StatusSeeOther)
+			}
+			if !isRoomLimit(err) {
+				return err
+			}
+			problem = err.Error()
+		}
+		f := views.Form{Values: map[string]string{"name": name}, Errors: map[string]string{"name": problem}}
+		return render(c, fiber.StatusUnprocessableEntity, views.LobbyPage(s.page(c, "Rooms"), s.Rooms.Rooms(), f))
+	}
+}
+
+// isRoomLimit reports whether err is a room cap the user should read.
+func isRoomLimit(err error) bool {
+	return errors.Is(err, chat.ErrTooManyRooms) || errors.Is(err, chat.ErrTooManyRoomsForUser) || errors.Is(err, chat.ErrClosed)
+}
+
+// roomPage shows a room, creating it when the slug is new.
+func roomPage(s *server) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		slug := c.Params("slug")
+		if !validSlug(slug) {
+			if canon, problem := roomSlug(slug); problem == "" {
+				return c.Redirect("/rooms/"+canon, fiber.StatusMovedPermanently)
+			}
+			return fiber.ErrNotFound
+		}
+		if err := s.Rooms.Ensure(slug, member(c)); err != nil {
+			if isRoomLimit(err) {
+				return fiber.NewError(fiber.StatusServiceUnavailable, err.Error())
+			}
+			return err
+		}
+		history, members, _ := s.Rooms.Room(slug)
+		p := s.page(c, "#"+views.RoomTitle(slug))
+		p.FullHeight = true
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		return render(c, fiber.StatusOK, views.RoomPage(p, slug, s.link("/rooms/"+slug), history, members))
+	}
+}
+
+// postMessage posts a message without a socket: a plain form (redirect back
+// to the room) or htmx and scripts (204).
+func postMessage(s *server) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		slug := c.Params("slug")
+		if !validSlug(slug) {
+			return fiber.ErrNotFound
+		}
+		text, problem := cleanMessage(c.FormValue("message"), s.cfg.MaxMessage)
+		if problem == "" && text != "" {
+			if err := s.Rooms.Ensure(slug, member(c)); err != nil && !isRoomLimit(err) {
+				return err
+			} else if err != nil {
+				problem = err.Error()
+			} else if _, err := s.Rooms.Post(slug, member(c), text); err != nil {
+				if !isChatError(err) {
+					return err
+				}
+				problem = err.Error()
+			}
+		}
+		if problem != "" {
+			status := fiber.StatusUnprocessableEntity
+			if errors.Is(errFromProblem(problem), chat.ErrRateLimited) {
+				status = fiber.StatusTooManyRequests
+			}
+			return fiber.NewError(status, problem)
+		}
+		if c.Get("HX-Request") == "true" {
+			return c.SendStatus(fiber.StatusNoContent)
+		}
+		return c.Redirect("/rooms/"+slug, fiber.StatusSeeOther)
+	}
+}
+
+// errFromProblem maps a chat error text back to its sentinel.
+func errFromProblem(p string) error {
+	if p == chat.ErrRateLimited.Error() {
+		return chat.ErrRateLimited
+	}
+	return nil
+}
+
+// isChatError reports whether err is one of the registry's user-readable
+// errors.
+func isChatError(err error) bool {
+	for _, e := range []error{chat.ErrTooManyRooms, chat.ErrTooManyRoomsForUser, chat.ErrTooManyConnections,
+		chat.ErrRateLimited, chat.ErrNotMember, chat.ErrNoRoom, chat.ErrClosed} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// cleanMessage trims a message, normalises line breaks, drops control
+// characters other than newline and tab, and checks the length. Empty text
+// is not an error: it is ignored.
+func cleanMessage(raw string, max int) (text, problem string) {
+	raw = strings.ReplaceAll(raw, "\r\n", "\n")
+	text = strings.TrimSpace(strings.Map(func(r rune) rune {
+		if (r < 0x20 && r != '\n' && r != '\t') || r == 0x7f {
+			return -1
+		}
+		return r
+	}, raw))
+	if n := len([]rune(text)); n > max {
+		return "", "Messages can have at most " + thousands(max) + " characters; this one has " + thousands(n) + "."
+	}
+	return text, ""
+}
+
+// thousands writes n with comma separators: 2,000.
+func thousands(n int) string {
+	s := []byte{}
+	str := []byte(itoa(n))
+	for i, d := range str {
+		if i > 0 && (len(str)-i)%3 == 0 {
+			s = append(s, ',')
+		}
+		s = append(s, d)
+	}
+	return string(s)
+}

@@ -1,0 +1,163 @@
+package handlers
+
+import (
+	"encoding/json"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gofiber/contrib/websocket"
+	"github.com/gofiber/fiber/v2"
+
+	"natter/chat"
+	"natter/db"
+	"natter/views"
+)
+
+// Socket timing. The writer (chat.Client.WritePump) pings every
+// chat.Config.PingPeriod; the reader gives the peer pongWait to show life.
+const (
+	// pongWait is how long the reader waits for any frame or pong before
+	// treating the peer as gone (a half-open connection).
+	pongWait = 60 * time.Second
+	// maxFrame caps one incoming frame: 2,000 characters of the worst case
+	// (4 bytes each, doubled by JSON escaping) plus htmx's headers.
+	maxFrame = 32 * 1024
+	// closeWait bounds writing a close frame on the way out.
+	closeWait = time.Second
+)
+
+const closePolicy = chat.ClosePolicyViolation
+
+// itoa is strconv.Itoa, short.
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// socketGate admits an upgrade only for a signed-in user, a valid room and
+// this site's own origin; everything else is refused before the 101.
+func (s *server) socketGate(c *fiber.Ctx) error {
+	if !websocket.IsWebSocketUpgrade(c) {
+		return fiber.NewError(fiber.StatusUpgradeRequired, "This address is for the room's live connection.")
+	}
+	if !validSlug(c.Params("slug")) {
+		return fiber.ErrNotFound
+	}
+	if origin := c.Get(fiber.HeaderOrigin); origin != s.origin {
+		s.Log.Warn("socket refused", "reason", "origin", "origin", origin, "ip", c.IP())
+		return fiber.NewError(fiber.StatusForbidden, "Connections from other sites are refused.")
+	}
+	if currentUser(c) == nil {
+		s.Log.Warn("socket refused", "reason", "not signed in", "ip", c.IP())
+		return fiber.NewError(fiber.StatusUnauthorized, "Sign in first.")
+	}
+	return c.Next()
+}
+
+// roomSocket is the room's live connection: one reader (here) and one
+// writer (the client's WritePump). It returns only after the writer ends,
+// because Fiber reuses the connection object afterwards.
+func (s *server) roomSocket() fiber.Handler {
+	return websocket.New(s.serveSocket, websocket.Config{
+		Origins:         []string{s.origin},
+		ReadBufferSize:  1024,
+		WriteBufferSize: 1024,
+		// Idle sockets hold no write buffer: most of them write rarely.
+		WriteBufferPool:   &sync.Pool{},
+		EnableCompression: false,
+		RecoverHandler:    s.recoverSocket,
+	})
+}
+
+// recoverSocket keeps a panic in one socket from taking the process down,
+// and tells the client only that something failed (1011).
+func (s *server) recoverSocket(conn *websocket.Conn) {
+	if r := recover(); r != nil {
+		s.Log.Error("socket panic", "panic", r)
+		_ = conn.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(websocket.CloseInternalServerErr, "Internal error."), time.Now().Add(closeWait))
+	}
+}
+
+func (s *server) serveSocket(conn *websocket.Conn) {
+	u, _ := conn.Locals(localUser).(*db.User)
+	sid, _ := conn.Locals(localSessionID).(string)
+	slug := conn.Params("slug")
+	log := s.Log.With("user", u.ID, "room", slug, "ip", conn.IP())
+
+	client, err := s.Rooms.Join(slug, chat.Member{ID: u.ID, Name: u.Username}, sid)
+	if err != nil {
+		log.Info("socket join refused", "err", err)
+		_ = conn.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(chat.CloseCodeFor(err), err.Error()), time.Now().Add(closeWait))
+		return
+	}
+	log.Info("socket connected")
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		client.WritePump(conn.Conn)
+		// Wake the reader, which may be blocked in a read.
+		_ = conn.Conn.Close()
+	}()
+
+	s.readFrames(conn, client)
+	s.Rooms.Leave(client)
+	client.Close(chat.CloseNormal, "")
+	<-writerDone
+	log.Info("socket disconnected")
+}
+
+// readFrames reads until the connection fails or closes.
+func (s *server) readFrames(conn *websocket.Conn, client *chat.Client) {
+	conn.SetReadLimit(maxFrame)
+	alive := func(string) error { return conn.SetReadDeadline(time.Now().Add(pongWait)) }
+	_ = alive("")
+	conn.SetPongHandler(alive)
+	for {
+		kind, data, err := conn.ReadMessage()
+		if err != nil {
+			return
+		}
+		_ = alive("")
+		switch {
+		case kind != websocket.TextMessage:
+			client.Close(1003, "Only text frames are accepted.")
+			return
+		case !utf8.Valid(data):
+			client.Close(chat.CloseInvalidPayload, "Frames must be valid UTF-8.")
+			return
+		}
+		s.handleFrame(client, data)
+	}
+}
+
+// wsFrame is what htmx's ws extension sends: the form's fields as JSON,
+// plus HEADERS, which we ignore (the sender is the session's user).
+type wsFrame struct {
+	Message *string `json:"message"`
+}
+
+// handleFrame posts one message, or tells its sender why not.
+func (s *server) handleFrame(client *chat.Client, data []byte) {
+	var f wsFrame
+	if err := json.Unmarshal(data, &f); err != nil || f.Message == nil {
+		client.Send(renderBytes(views.MessageErrorFrame("This message could not be read; reload the page and try again.")))
+		return
+	}
+	text, problem := cleanMessage(*f.Message, s.cfg.MaxMessage)
+	if problem != "" {
+		client.Send(renderBytes(views.MessageErrorFrame(problem)))
+		return
+	}
+	if text == "" {
+		return
+	}
+	if _, err := s.Rooms.Post(client.Room(), client.Member(), text); err != nil {
+		if isChatError(err) {
+			client.Send(renderBytes(views.MessageErrorFrame(err.Error())))
+			return
+		}
+		s.Log.Error("post message", "err", err, "room", client.Room())
+		client.Send(renderBytes(views.MessageErrorFrame("The message could not be sent.")))
+	}
+}

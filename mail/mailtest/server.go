@@ -1,0 +1,143 @@
+// Package mailtest runs a real SMTP server on loopback for tests: it accepts
+// every message without authentication or TLS and keeps it for the test to
+// read, so tests follow a reset link from a mail that really went over SMTP.
+package mailtest
+
+import (
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// Server is an in-process SMTP server on 127.0.0.1. It is safe for
+// concurrent use.
+type Server struct {
+	smtp *smtp.Server
+	addr *net.TCPAddr
+
+	mu       sync.Mutex
+	messages []Received
+	delay    time.Duration
+	closing  chan struct{} // closed at cleanup to cut delays short
+}
+
+// Start listens on a free loopback port and serves until the test ends.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("mailtest: listen: %v", err)
+	}
+	s := &Server{addr: l.Addr().(*net.TCPAddr), closing: make(chan struct{})}
+	s.smtp = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
+		return &session{server: s}, nil
+	}))
+	s.smtp.Domain = "localhost"
+	s.smtp.AllowInsecureAuth = true
+	s.smtp.ReadTimeout = 10 * time.Second // a stuck client cannot hold cleanup forever
+	s.smtp.WriteTimeout = 10 * time.Second
+	s.smtp.MaxMessageBytes = 10 << 20
+
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		_ = s.smtp.Serve(l) // returns ErrServerClosed after Close
+	}()
+	t.Cleanup(func() {
+		close(s.closing)
+		_ = s.smtp.Close()
+		<-served
+	})
+	return s
+}
+
+// Addr is the server's "127.0.0.1:port".
+func (s *Server) Addr() string { return s.addr.String() }
+
+// Host is "127.0.0.1", for an SMTP host setting.
+func (s *Server) Host() string { return s.addr.IP.String() }
+
+// Port is the port the server listens on.
+func (s *Server) Port() int { return s.addr.Port }
+
+// SetDelay makes the server wait d before accepting each message's data: a
+// slow SMTP server, to show that requests do not wait on mail.
+func (s *Server) SetDelay(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.delay = d
+}
+
+// Messages returns a copy of every message received so far, oldest first.
+func (s *Server) Messages() []Received {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Received(nil), s.messages...)
+}
+
+// WaitFor returns the first message whose envelope recipients include to
+// (compared exactly, as the sender wrote it), polling until timeout; then it
+// fails the test.
+func (s *Server) WaitFor(t testing.TB, to string, timeout time.Duration) Received {
+	t.Helper()
+	for end := time.Now().Add(timeout); ; time.Sleep(10 * time.Millisecond) {
+		for _, m := range s.Messages() {
+			for _, rcpt := range m.To {
+				if rcpt == to {
+					return m
+				}
+			}
+		}
+		if time.Now().After(end) {
+			t.Fatalf("mailtest: no message to %q within %v (%d received)", to, timeout, len(s.Messages()))
+			return Received{}
+		}
+	}
+}
+
+// session collects one SMTP transaction.
+type session struct {
+	server *Server
+	from   string
+	to     []string
+}
+
+func (c *session) Reset() { c.from, c.to = "", nil }
+
+func (c *session) Logout() error { return nil }
+
+func (c *session) Mail(from string, _ *smtp.MailOptions) error {
+	c.from = from
+	return nil
+}
+
+func (c *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	c.to = append(c.to, to)
+	return nil
+}
+
+func (c *session) Data(r io.Reader) error {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s := c.server
+	s.mu.Lock()
+	delay := s.delay
+	s.mu.Unlock()
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-s.closing:
+			return &smtp.SMTPError{Code: 421, Message: "shutting down"}
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.messages = append(s.messages, Received{From: c.from, To: append([]string(nil), c.to...), Raw: raw})
+	return nil
+}

@@ -1,0 +1,17 @@
+/** Tailwind for Natter: scans the templ views and the page script, so only
+ *  classes the pages use end up in assets/static/app.css. */
+module.exports = {
+  content: {
+    relative: true,
+    files: ['./views/**/*.templ', './assets/static/natter.js'],
+  },
+  darkMode: 'media',
+  theme: {
+    extend: {
+      fontFamily: {
+        sans: ['ui-sans-serif', 'system-ui', '-apple-system', 'Segoe UI', 'Roboto', 'Helvetica Neue', 'Arial', 'sans-serif'],
+      },
+    },
+  },
+  plugins: [],
+};
