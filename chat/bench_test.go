@@ -3,6 +3,8 @@ package chat
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -120,4 +122,41 @@ func BenchmarkJoinLeave(b *testing.B) {
 	}
 	br.frames += int64(b.N) * 4 * n
 	br.wait(b)
+}
+
+// BenchmarkIdleConnection holds b.N joined, pumped, idle connections in
+// rooms of 100 and reports the memory each costs the registry and its
+// writer goroutine (heap plus goroutine stacks); sockets are not included.
+func BenchmarkIdleConnection(b *testing.B) {
+	reg := New(Config{MaxRooms: 1 << 30, MaxRoomsPerUser: 1 << 30}, benchRenderer{frame: []byte("x")})
+	var pumps sync.WaitGroup
+	var written atomic.Int64
+	clients := make([]*Client, 0, b.N)
+	before := memInUse()
+	b.ReportAllocs()
+	for i := range b.N {
+		c, err := reg.Join(fmt.Sprint("room-", i/100), Member{ID: int64(i + 1), Name: "member"}, fmt.Sprint("s", i))
+		if err != nil {
+			b.Fatal(err)
+		}
+		clients = append(clients, c)
+		if os.Getenv("NOPUMP") == "" {
+			pumps.Go(func() { c.WritePump(countingSocket{&written}) })
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // let the writers flush the join frames and park
+	b.ReportMetric(float64(memInUse()-before)/float64(b.N), "B/conn")
+	reg.Close()
+	pumps.Wait()
+	for _, c := range clients {
+		reg.Leave(c)
+	}
+}
+
+// memInUse returns live heap plus goroutine stacks, after a collection.
+func memInUse() int64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapAlloc + ms.StackInuse)
 }

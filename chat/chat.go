@@ -14,6 +14,24 @@
 // only for short bookkeeping, never while rendering and never while taking
 // a room lock. Renderer methods are therefore called with the room's lock
 // held; they must not call back into the Registry.
+//
+// # A socket's life
+//
+// The socket handler owns one reader (itself) and one writer (WritePump):
+//
+//	c, err := reg.Join(slug, member, sessionID)
+//	if err != nil { /* send close frame CloseCodeFor(err), err.Error() */ }
+//	done := make(chan struct{})
+//	go func() {
+//		c.WritePump(conn)
+//		// Unblock the reader, giving the peer a moment to answer the close
+//		// frame (closing the TCP connection at once could turn it into 1006).
+//		conn.SetReadDeadline(time.Now().Add(time.Second))
+//		close(done)
+//	}()
+//	for { /* conn.ReadMessage, reg.Post(slug, member, text) or c.Send(errorFragment) */ }
+//	reg.Leave(c) // closes c (so WritePump returns) and starts the grace period
+//	<-done       // then close conn; only now may the handler return
 package chat
 
 import (

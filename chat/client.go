@@ -38,6 +38,10 @@ const (
 	evicted               // the queue was full: the client is now closed with 1013
 )
 
+// maxSpare is the largest queue capacity a writer keeps for reuse: enough
+// for steady traffic, small enough that an idle connection holds little.
+const maxSpare = 8
+
 // evictReason is the close reason sent to a connection whose queue filled.
 const evictReason = "Too slow; reconnect to catch up."
 
@@ -77,8 +81,9 @@ func (c *Client) Send(frame []byte) bool {
 }
 
 // Close asks the writer to send a close frame with code and reason and
-// stop. Frames still queued are dropped. Only the first close counts; the
-// client stays in its room until the handler calls Registry.Leave.
+// stop; code 0 stops it without a close frame. Frames still queued are
+// dropped. Only the first close counts; the client stays in its room until
+// the handler calls Registry.Leave.
 func (c *Client) Close(code int, reason string) {
 	c.mu.Lock()
 	c.closeLocked(code, reason)
@@ -122,7 +127,7 @@ func (c *Client) enqueue(frame []byte) enqueueResult {
 // writer's emptied spare slice in exchange, so a steady stream of frames
 // allocates nothing. It reports whether the client is closed instead.
 func (c *Client) take(spare [][]byte) (frames [][]byte, closed bool) {
-	if cap(spare) > 64 {
+	if cap(spare) > maxSpare {
 		spare = nil // a burst is over; don't keep its memory while idle
 	}
 	c.mu.Lock()

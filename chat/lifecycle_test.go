@@ -35,7 +35,7 @@ func TestRoomDestroyedOneGraceAfterLastLeave(t *testing.T) {
 	}
 }
 
-func TestEnsuredRoomNobodyJoinsExpires(t *testing.T) {
+func TestEnsuredRoomNobodyJoinsDies(t *testing.T) {
 	const grace = 50 * time.Millisecond
 	h := newHarness(t, Config{Grace: grace})
 	if err := h.reg.Ensure("r", alice); err != nil {

@@ -119,7 +119,7 @@ func (r *Registry) removeMemberLocked(rm *room, mem *member, announce bool) {
 // loses its history. Calling it twice is harmless.
 func (r *Registry) destroyLocked(rm *room) {
 	if rm.permanent {
-		rm.clear()
+		rm.resetHistory()
 		return
 	}
 	if rm.dead {

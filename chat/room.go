@@ -112,8 +112,9 @@ func (rm *room) stopEmptyTimer() {
 	rm.emptyGen++
 }
 
-// clear drops a permanent room's history and restarts its numbering.
-func (rm *room) clear() {
+// resetHistory drops a permanent room's history and restarts its
+// numbering. rm.mu must be held.
+func (rm *room) resetHistory() {
 	rm.history.reset()
 	rm.seq = 0
 }

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"errors"
@@ -11,26 +11,31 @@ import (
 	"strings"
 	"time"
 
+	"natter/chat"
+	"natter/mail"
+	"natter/password"
 )
 
-// config is everything run needs, read from flags with an environment
-// variable behind each one.
-type config struct {
-	addr         string
-	dbPath       string
-	baseURL      string
-	smtpHost     string
-	smtpPort     int
-	smtpUser     string
-	smtpPassword string
-	smtpFrom     string
-	smtpTLS      string
-	roomGrace    time.Duration
-	history      int
-	messageRate  float64
-	messageBurst int
-	trustedProxy string
-	logLevel     string
+// Config is everything a Natter server needs, read by Run from flags with
+// an environment variable behind each one.
+type Config struct {
+	Addr         string
+	DBPath       string
+	BaseURL      string
+	SMTPHost     string
+	SMTPPort     int
+	SMTPUser     string
+	SMTPPassword string
+	SMTPFrom     string
+	SMTPTLS      string
+	RoomGrace    time.Duration
+	History      int
+	MessageRate  float64
+	MessageBurst int
+	TrustedProxy string
+	LogLevel     string
+	// FastHashing lowers the password hashing cost; only tests set it.
+	FastHashing bool
 }
 
 // setting is one flag and the environment variable behind it.
@@ -56,9 +61,18 @@ var settings = []setting{
 	{"log-level", "NATTER_LOG_LEVEL", "info", "log level: debug, info, warn or error"},
 }
 
+// DefaultConfig is the configuration of a Natter started with no settings.
+func DefaultConfig() Config {
+	c, err := parseConfig(nil, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		panic(err) // the defaults are ours; a test checks they parse
+	}
+	return c
+}
+
 // parseConfig reads flags (which win) and environment variables, and checks
 // every value, naming the setting and what it allows when one is wrong.
-func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
 	fs := flag.NewFlagSet("natter", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	raw := make(map[string]*string, len(settings))
@@ -70,28 +84,31 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		raw[s.flag] = fs.String(s.flag, def, s.usage+" ($"+s.env+")")
 	}
 	if err := fs.Parse(args); err != nil {
-		return config{}, err
+		if errors.Is(err, flag.ErrHelp) {
+			return Config{}, ErrHelp
+		}
+		return Config{}, err
 	}
 	if fs.NArg() > 0 {
-		return config{}, fmt.Errorf("unexpected argument %q (settings are flags such as -addr, or NATTER_* variables)", fs.Arg(0))
+		return Config{}, fmt.Errorf("unexpected argument %q (settings are flags such as -addr, or NATTER_* variables)", fs.Arg(0))
 	}
 	p := parser{raw: raw}
-	c := config{
-		addr:         p.addr("addr"),
-		dbPath:       p.nonEmpty("db"),
-		baseURL:      p.baseURL("base-url"),
-		smtpHost:     *raw["smtp-host"],
-		smtpPort:     p.intRange("smtp-port", 1, 65535),
-		smtpUser:     *raw["smtp-user"],
-		smtpPassword: *raw["smtp-password"],
-		smtpFrom:     p.nonEmpty("smtp-from"),
-		smtpTLS:      p.oneOf("smtp-tls", "none", "starttls", "tls"),
-		roomGrace:    p.duration("room-grace"),
-		history:      p.intRange("history", 1, 100000),
-		messageRate:  p.positiveFloat("message-rate"),
-		messageBurst: p.intRange("message-burst", 1, 100000),
-		trustedProxy: *raw["trusted-proxy"],
-		logLevel:     p.oneOf("log-level", "debug", "info", "warn", "error"),
+	c := Config{
+		Addr:         p.addr("addr"),
+		DBPath:       p.nonEmpty("db"),
+		BaseURL:      p.baseURL("base-url"),
+		SMTPHost:     strings.TrimSpace(*raw["smtp-host"]),
+		SMTPPort:     p.intRange("smtp-port", 1, 65535),
+		SMTPUser:     *raw["smtp-user"],
+		SMTPPassword: *raw["smtp-password"],
+		SMTPFrom:     p.nonEmpty("smtp-from"),
+		SMTPTLS:      p.oneOf("smtp-tls", "none", "starttls", "tls"),
+		RoomGrace:    p.duration("room-grace"),
+		History:      p.intRange("history", 1, 100000),
+		MessageRate:  p.positiveFloat("message-rate"),
+		MessageBurst: p.intRange("message-burst", 1, 100000),
+		TrustedProxy: *raw["trusted-proxy"],
+		LogLevel:     p.oneOf("log-level", "debug", "info", "warn", "error"),
 	}
 	return c, p.err
 }
@@ -180,9 +197,9 @@ func (p *parser) oneOf(name string, allowed ...string) string {
 }
 
 // trustedProxies splits the -trusted-proxy list.
-func (c config) trustedProxies() []string {
+func (c Config) trustedProxies() []string {
 	var out []string
-	for _, p := range strings.Split(c.trustedProxy, ",") {
+	for _, p := range strings.Split(c.TrustedProxy, ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			out = append(out, p)
 		}
@@ -190,8 +207,39 @@ func (c config) trustedProxies() []string {
 	return out
 }
 
-// errHelp means -h was given: usage is printed, nothing more to say.
-var errHelp = errors.New("help requested")
+func (c Config) smtpSummary() string {
+	if c.SMTPHost == "" {
+		return "none (mail goes to the log)"
+	}
+	return fmt.Sprintf("%s:%d (%s)", c.SMTPHost, c.SMTPPort, c.SMTPTLS)
+}
 
-// flagHelp is the flag package's own help error.
-var flagHelp = flag.ErrHelp
+func (c Config) mailConfig() mail.Config {
+	return mail.Config{
+		Host:     c.SMTPHost,
+		Port:     c.SMTPPort,
+		User:     c.SMTPUser,
+		Password: c.SMTPPassword,
+		From:     c.SMTPFrom,
+		TLS:      c.SMTPTLS,
+	}
+}
+
+func (c Config) chatConfig() chat.Config {
+	cc := chat.DefaultConfig()
+	cc.Grace = c.RoomGrace
+	cc.History = c.History
+	cc.MessageRate = c.MessageRate
+	cc.MessageBurst = c.MessageBurst
+	return cc
+}
+
+// hashParams are the argon2id parameters: OWASP's, or cheap ones that
+// only tests ask for.
+func (c Config) hashParams() password.Params {
+	p := password.DefaultParams()
+	if c.FastHashing {
+		p.Memory, p.Iterations = 64, 1
+	}
+	return p
+}

@@ -1,0 +1,166 @@
+// Package app assembles Natter from its parts: it reads the configuration,
+// opens the database, builds the room registry, the mailer and the web
+// handlers, serves, and stops gracefully. main calls Run; tests call Run
+// too, or New and Serve when they need to reach into the running server.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime"
+	"time"
+
+	"natter/assets"
+	"natter/chat"
+	"natter/db"
+	"natter/handlers"
+	"natter/mail"
+	"natter/password"
+)
+
+// ErrHelp is returned by Run when -h asked for the usage text.
+var ErrHelp = errors.New("help requested")
+
+// shutdownWait bounds the graceful stop: in-flight requests get this long.
+const shutdownWait = 10 * time.Second
+
+// Run starts Natter with settings from args and getenv and serves until ctx
+// is cancelled.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	s, err := New(ctx, cfg, stdout)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ctx)
+}
+
+// Server is a Natter ready to serve.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	db       *db.DB
+	rooms    *chat.Registry
+	mailer   *mail.Mailer
+	web      *handlers.App
+	listener net.Listener
+}
+
+// New opens the database, builds every part and binds the listen address.
+// On error nothing is left open.
+func New(ctx context.Context, cfg Config, stdout io.Writer) (s *Server, err error) {
+	s = &Server{cfg: cfg, log: newLogger(stdout, cfg.LogLevel)}
+	defer func() {
+		if err != nil {
+			s.closeAll()
+		}
+	}()
+	if s.db, err = db.Open(ctx, cfg.DBPath); err != nil {
+		return nil, err
+	}
+	mcfg := cfg.mailConfig()
+	if err = mcfg.Validate(); err != nil {
+		return nil, err
+	}
+	s.mailer = mail.New(mcfg, s.log.With("component", "mail"))
+	s.rooms = chat.New(cfg.chatConfig(), handlers.Renderer())
+	policy, err := password.NewPolicy()
+	if err != nil {
+		return nil, err
+	}
+	static, err := assets.New()
+	if err != nil {
+		return nil, err
+	}
+	s.web, err = handlers.New(handlers.Config{
+		BaseURL:        cfg.BaseURL,
+		TrustedProxies: cfg.trustedProxies(),
+	}, handlers.Deps{
+		DB:     s.db,
+		Rooms:  s.rooms,
+		Mailer: s.mailer,
+		Hasher: password.NewHasher(cfg.hashParams(), runtime.GOMAXPROCS(0)),
+		Policy: policy,
+		Assets: static,
+		Log:    s.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if s.listener, err = net.Listen("tcp", cfg.Addr); err != nil {
+		return nil, fmt.Errorf("cannot listen on %s: %w", cfg.Addr, err)
+	}
+	return s, nil
+}
+
+// Addr is the address the server listens on (useful with port 0).
+func (s *Server) Addr() string { return s.listener.Addr().String() }
+
+// Rooms is the live room registry.
+func (s *Server) Rooms() *chat.Registry { return s.rooms }
+
+// DB is the server's database.
+func (s *Server) DB() *db.DB { return s.db }
+
+// Serve answers requests until ctx is cancelled, then stops gracefully:
+// sockets are told to reconnect (1012), requests in flight finish, the
+// mail queue drains, and the database is closed cleanly.
+func (s *Server) Serve(ctx context.Context) error {
+	s.log.Info("natter listening", "addr", s.Addr(), "base_url", s.cfg.BaseURL, "db", s.cfg.DBPath, "smtp", s.cfg.smtpSummary())
+	if s.cfg.SMTPHost == "" {
+		s.log.Info("no SMTP server configured: mail (password reset links included) is printed to this log")
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.web.Listener(s.listener) }()
+
+	var err error
+	select {
+	case err = <-served:
+		// The listener failed on its own.
+	case <-ctx.Done():
+		s.log.Info("shutting down")
+		// Sockets first, so browsers reconnect to the next process; then
+		// the HTTP server waits for the requests in flight.
+		s.rooms.Close()
+		err = s.web.ShutdownWithTimeout(shutdownWait)
+		<-served
+	}
+	if cerr := s.closeAll(); err == nil {
+		err = cerr
+	}
+	s.log.Info("stopped")
+	return err
+}
+
+// closeAll releases whatever New opened, in reverse order.
+func (s *Server) closeAll() error {
+	var errs []error
+	if s.rooms != nil {
+		s.rooms.Close()
+	}
+	if s.web != nil {
+		errs = append(errs, s.web.Close())
+	}
+	if s.mailer != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, s.mailer.Close(ctx))
+		cancel()
+	}
+	if s.db != nil {
+		errs = append(errs, s.db.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
