@@ -62,6 +62,14 @@ func New(ctx context.Context, cfg Config, stdout io.Writer) (s *Server, err erro
 			s.closeAll()
 		}
 	}()
+	if s.listener, err = net.Listen("tcp", cfg.Addr); err != nil {
+		return nil, fmt.Errorf("cannot listen on %s: %w", cfg.Addr, err)
+	}
+	if cfg.BaseURL == "" {
+		// Only programs (tests) leave it empty: serve at the bound address.
+		cfg.BaseURL = "http://" + s.listener.Addr().String()
+		s.cfg.BaseURL = cfg.BaseURL
+	}
 	if s.db, err = db.Open(ctx, cfg.DBPath); err != nil {
 		return nil, err
 	}
@@ -94,14 +102,14 @@ func New(ctx context.Context, cfg Config, stdout io.Writer) (s *Server, err erro
 	if err != nil {
 		return nil, err
 	}
-	if s.listener, err = net.Listen("tcp", cfg.Addr); err != nil {
-		return nil, fmt.Errorf("cannot listen on %s: %w", cfg.Addr, err)
-	}
 	return s, nil
 }
 
 // Addr is the address the server listens on (useful with port 0).
 func (s *Server) Addr() string { return s.listener.Addr().String() }
+
+// BaseURL is the server's public URL.
+func (s *Server) BaseURL() string { return s.cfg.BaseURL }
 
 // Rooms is the live room registry.
 func (s *Server) Rooms() *chat.Registry { return s.rooms }
@@ -142,6 +150,9 @@ func (s *Server) Serve(ctx context.Context) error {
 // closeAll releases whatever New opened, in reverse order.
 func (s *Server) closeAll() error {
 	var errs []error
+	if s.listener != nil && s.web == nil {
+		errs = append(errs, s.listener.Close())
+	}
 	if s.rooms != nil {
 		s.rooms.Close()
 	}

@@ -3,7 +3,6 @@ package chat
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -140,9 +139,7 @@ func BenchmarkIdleConnection(b *testing.B) {
 			b.Fatal(err)
 		}
 		clients = append(clients, c)
-		if os.Getenv("NOPUMP") == "" {
-			pumps.Go(func() { c.WritePump(countingSocket{&written}) })
-		}
+		pumps.Go(func() { c.WritePump(countingSocket{&written}) })
 	}
 	time.Sleep(100 * time.Millisecond) // let the writers flush the join frames and park
 	b.ReportMetric(float64(memInUse()-before)/float64(b.N), "B/conn")

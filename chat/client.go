@@ -127,9 +127,6 @@ func (c *Client) enqueue(frame []byte) enqueueResult {
 // writer's emptied spare slice in exchange, so a steady stream of frames
 // allocates nothing. It reports whether the client is closed instead.
 func (c *Client) take(spare [][]byte) (frames [][]byte, closed bool) {
-	if cap(spare) > maxSpare {
-		spare = nil // a burst is over; don't keep its memory while idle
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {

@@ -21,7 +21,7 @@ type Registry struct {
 	permanent []*room // in Config.Permanent order
 	userRooms int     // live non-permanent rooms, capped by MaxRooms
 	users     map[int64]*user
-	sessions  map[string]map[*Client]struct{}
+	sessions  map[string][]*Client // connections by session tag
 }
 
 // New returns a registry with cfg's limits (zero fields take defaults, see
@@ -33,7 +33,7 @@ func New(cfg Config, r Renderer) *Registry {
 		render:   r,
 		rooms:    make(map[string]*room),
 		users:    make(map[int64]*user),
-		sessions: make(map[string]map[*Client]struct{}),
+		sessions: make(map[string][]*Client),
 	}
 	reg.bufs.New = func() any { return new([]byte) }
 	for _, slug := range reg.cfg.Permanent {

@@ -58,7 +58,13 @@ func (c *Client) WritePump(s Socket) {
 			}
 			err := c.writeBatch(s, frames)
 			clear(frames) // don't pin sent frames while idle
+			// Reuse the slice for the next swap, unless it is big and no
+			// frames are waiting: then the burst is over, and it would
+			// only sit in memory while the connection idles.
 			batch = frames[:0]
+			if cap(frames) > maxSpare && len(c.wake) == 0 {
+				batch = nil
+			}
 			if err != nil {
 				c.Close(0, "")
 				return

@@ -1,6 +1,10 @@
 package chat
 
-import "golang.org/x/time/rate"
+import (
+	"slices"
+
+	"golang.org/x/time/rate"
+)
 
 // This file holds the registry's per-user and per-session bookkeeping.
 // Every function here takes r.mu itself; callers may hold a room lock
@@ -10,9 +14,9 @@ import "golang.org/x/time/rate"
 // while the user has a connection, a membership (pending ones included)
 // or a live room they created, and is dropped as soon as none is left.
 type user struct {
-	clients     map[*Client]struct{}
-	memberships int // rooms in which the user is a member
-	created     int // live user rooms the user created
+	clients     []*Client // at most MaxConnsPerUser
+	memberships int       // rooms in which the user is a member
+	created     int       // live user rooms the user created
 	// limiter is the user's message bucket, shared by all their
 	// connections and rooms. It is set once, so Post reads it through a
 	// member without the registry lock (a rate.Limiter is safe for
@@ -50,19 +54,11 @@ func (r *Registry) admit(c *Client, fresh bool) (*user, error) {
 		return nil, ErrTooManyConnections
 	}
 	u := r.userLocked(c.member.ID)
-	if u.clients == nil {
-		u.clients = make(map[*Client]struct{})
-	}
-	u.clients[c] = struct{}{}
+	u.clients = append(u.clients, c)
 	if fresh {
 		u.memberships++
 	}
-	s := r.sessions[c.session]
-	if s == nil {
-		s = make(map[*Client]struct{})
-		r.sessions[c.session] = s
-	}
-	s[c] = struct{}{}
+	r.sessions[c.session] = append(r.sessions[c.session], c)
 	return u, nil
 }
 
@@ -72,19 +68,31 @@ func (r *Registry) forget(c *Client) (closed bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if u := r.users[c.member.ID]; u != nil {
-		delete(u.clients, c)
-		if len(u.clients) == 0 {
-			u.clients = nil
-		}
+		u.clients = without(u.clients, c)
 		r.dropIdleLocked(c.member.ID, u)
 	}
-	if s := r.sessions[c.session]; s != nil {
-		delete(s, c)
-		if len(s) == 0 {
-			delete(r.sessions, c.session)
-		}
+	if s := without(r.sessions[c.session], c); len(s) > 0 {
+		r.sessions[c.session] = s
+	} else {
+		delete(r.sessions, c.session)
 	}
 	return r.closed
+}
+
+// without removes c from clients, not keeping order, and returns nil
+// rather than an empty slice so an idle user or session holds nothing.
+func without(clients []*Client, c *Client) []*Client {
+	i := slices.Index(clients, c)
+	if i < 0 {
+		return clients
+	}
+	last := len(clients) - 1
+	clients[i] = clients[last]
+	clients[last] = nil
+	if last == 0 {
+		return nil
+	}
+	return clients[:last]
 }
 
 // releaseMembership counts one membership of user id gone.
@@ -123,10 +131,7 @@ func (r *Registry) isClosed() bool {
 // sign-out). The handlers' read loops then end and call Leave.
 func (r *Registry) CloseSession(session string, code int, reason string) {
 	r.mu.Lock()
-	clients := make([]*Client, 0, len(r.sessions[session]))
-	for c := range r.sessions[session] {
-		clients = append(clients, c)
-	}
+	clients := slices.Clone(r.sessions[session])
 	r.mu.Unlock()
 	for _, c := range clients {
 		c.Close(code, reason)
@@ -140,7 +145,7 @@ func (r *Registry) CloseUser(userID int64, keepSession string, code int, reason 
 	r.mu.Lock()
 	var clients []*Client
 	if u := r.users[userID]; u != nil {
-		for c := range u.clients {
+		for _, c := range u.clients {
 			if c.session != keepSession {
 				clients = append(clients, c)
 			}

@@ -1,0 +1,5 @@
+package chat
+
+func Undocumented() {}
+
+var Naked = 1
