@@ -46,13 +46,13 @@ type Mailer interface {
 
 // Deps are the services the handlers use.
 type Deps struct {
-	DB       *db.DB
-	Rooms    *chat.Registry
-	Mailer   Mailer
-	Hasher   *password.Hasher
-	Policy   *password.Policy
-	Assets   *assets.Server
-	Log      *slog.Logger
+	DB     *db.DB
+	Rooms  *chat.Registry
+	Mailer Mailer
+	Hasher *password.Hasher
+	Policy *password.Policy
+	Assets *assets.Server
+	Log    *slog.Logger
 }
 
 // App is the built web application.
