@@ -55,8 +55,8 @@ type Server struct {
 
 // New opens the database, builds every part and binds the listen address.
 // On error nothing is left open.
-func New(ctx context.Context, cfg Config, stdout io.Writer) (s *Server, err error) {
-	s = &Server{cfg: cfg, log: newLogger(stdout, cfg.LogLevel)}
+func New(ctx context.Context, cfg Config, stdout io.Writer) (_ *Server, err error) {
+	s := &Server{cfg: cfg, log: newLogger(stdout, cfg.LogLevel)}
 	defer func() {
 		if err != nil {
 			s.closeAll()

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMain lets a test run the real main() in a child process (the child
+// is this test binary with NATTER_TEST_MAIN set), to check exit status and
+// stderr the way a user sees them.
+func TestMain(m *testing.M) {
+	if os.Getenv("NATTER_TEST_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// freeAddr returns a loopback address with a port nobody listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// env builds a getenv from pairs.
+func env(pairs ...string) func(string) string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		m[pairs[i]] = pairs[i+1]
+	}
+	return func(k string) string { return m[k] }
+}
+
+func TestRunServesAndStops(t *testing.T) {
+	addr := freeAddr(t)
+	dbPath := filepath.Join(t.TempDir(), "natter.db")
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, nil, env("NATTER_ADDR", addr, "NATTER_DB", dbPath, "NATTER_BASE_URL", "http://"+addr), &stdout, io.Discard)
+	}()
+
+	base := "http://" + addr
+	waitHealthy(t, base+"/healthz", done)
+
+	res := get(t, base+"/")
+	if res.status != http.StatusOK || !strings.Contains(res.body, "Chat for your team, on your own server.") {
+		t.Errorf("GET /: status %d, body lacks the landing heading", res.status)
+	}
+	css := regexp.MustCompile(`href="(/assets/app\.css\?v=[0-9a-f]{16})"`).FindStringSubmatch(res.body)
+	if css == nil {
+		t.Fatalf("landing page links no versioned stylesheet")
+	}
+	asset := get(t, base+css[1])
+	if asset.status != http.StatusOK || asset.header.Get("Content-Type") != "text/css; charset=utf-8" ||
+		asset.header.Get("Cache-Control") != "public, max-age=31536000, immutable" || len(asset.body) < 1000 {
+		t.Errorf("GET %s: status %d, type %q, cache %q, %d bytes", css[1], asset.status,
+			asset.header.Get("Content-Type"), asset.header.Get("Cache-Control"), len(asset.body))
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run returned %v after cancel", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("run did not stop within 15 s of cancel")
+	}
+	if _, err := os.Stat(dbPath); err != nil {
+		t.Errorf("database file: %v", err)
+	}
+	if !strings.Contains(stdout.String(), "msg=stopped") {
+		t.Errorf("log lacks the stop line:\n%s", stdout.String())
+	}
+}
+
+func TestRunRefusesBadSettings(t *testing.T) {
+	notSQLite := filepath.Join(t.TempDir(), "notes.txt")
+	os.WriteFile(notSQLite, []byte("shopping list: milk, eggs, and a much longer line of text than a header"), 0o644)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+
+	tests := []struct {
+		name string
+		args []string
+		env  []string
+		want string
+	}{
+		{"bad grace", nil, []string{"NATTER_ROOM_GRACE", "soon"}, `invalid -room-grace ($NATTER_ROOM_GRACE) "soon": want a duration from 0s to 24h, such as 10s or 2m`},
+		{"bad history flag", []string{"-history", "0"}, nil, `invalid -history ($NATTER_HISTORY) "0": want a whole number from 1 to 100000`},
+		{"bad tls", nil, []string{"NATTER_SMTP_TLS", "ssl"}, `invalid -smtp-tls ($NATTER_SMTP_TLS) "ssl": want one of none, starttls, tls`},
+		{"bad base url", nil, []string{"NATTER_BASE_URL", "localhost:8080"}, `invalid -base-url ($NATTER_BASE_URL) "localhost:8080": want an absolute http or https URL such as https://chat.example.com`},
+		{"bad rate", nil, []string{"NATTER_MESSAGE_RATE", "-1"}, `invalid -message-rate ($NATTER_MESSAGE_RATE) "-1": want a number above 0, such as 10 or 0.5`},
+		{"bad addr", nil, []string{"NATTER_ADDR", "8080"}, `invalid -addr ($NATTER_ADDR) "8080": want host:port, such as localhost:8080 or :8080`},
+		{"not sqlite", nil, []string{"NATTER_DB", notSQLite, "NATTER_ADDR", "127.0.0.1:0"}, "database " + notSQLite + ": the file is not a SQLite database"},
+		{"missing folder", nil, []string{"NATTER_DB", "/nonexistent/dir/natter.db", "NATTER_ADDR", "127.0.0.1:0"}, "database /nonexistent/dir/natter.db: folder /nonexistent/dir does not exist"},
+		{"port in use", nil, []string{"NATTER_ADDR", busy.Addr().String(), "NATTER_DB", filepath.Join(t.TempDir(), "n.db")}, "cannot listen on " + busy.Addr().String()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := run(context.Background(), tt.args, env(tt.env...), io.Discard, io.Discard)
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+				t.Fatalf("run error = %v\nwant prefix %q", err, tt.want)
+			}
+		})
+	}
+	b, _ := os.ReadFile(notSQLite)
+	if string(b) != "shopping list: milk, eggs, and a much longer line of text than a header" {
+		t.Errorf("the non-SQLite file was changed: %q", b)
+	}
+}
+
+// TestMainExitsWithOneLine runs the real binary's main: a bad setting ends
+// it with status 1 and one line on stderr.
+func TestMainExitsWithOneLine(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-history", "many")
+	cmd.Env = append(os.Environ(), "NATTER_TEST_MAIN=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("exit: %v, want status 1", err)
+	}
+	want := `natter: invalid -history ($NATTER_HISTORY) "many": want a whole number from 1 to 100000` + "\n"
+	if stderr.String() != want {
+		t.Errorf("stderr = %q\nwant   %q", stderr.String(), want)
+	}
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func get(t *testing.T, url string) response {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return response{res.StatusCode, res.Header, string(b)}
+}
+
+// waitHealthy polls /healthz until it answers 200.
+func waitHealthy(t *testing.T, url string, done <-chan error) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			t.Fatalf("run ended early: %v", err)
+		default:
+		}
+		if res, err := http.Get(url); err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("server not healthy within 15 s")
+}
