@@ -101,8 +101,8 @@ type RoomInfo struct {
 }
 
 // Stats counts what the registry holds, for metrics, tests and leak checks.
-// With no connection and no room left, every field but Members of
-// permanent rooms returns to zero.
+// Once every client has left and every grace period has run out, every
+// field is zero again.
 type Stats struct {
 	Rooms       int // live user rooms; permanent rooms are not counted
 	Members     int // members of all rooms, pending ones included

@@ -136,6 +136,20 @@ func (c *Client) take(spare [][]byte) (frames [][]byte, closed bool) {
 	return frames, false
 }
 
+// shrink drops the queue's and the writer's spare slices if a burst made
+// them big, so an idle connection does not keep a burst's memory.
+func (c *Client) shrink(spare [][]byte) [][]byte {
+	c.mu.Lock()
+	if len(c.queue) == 0 && cap(c.queue) > maxSpare {
+		c.queue = nil
+	}
+	c.mu.Unlock()
+	if cap(spare) > maxSpare {
+		return nil
+	}
+	return spare
+}
+
 // closeFrame returns the code and reason the writer must send; code 0
 // means send nothing.
 func (c *Client) closeFrame() (int, string) {

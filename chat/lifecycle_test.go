@@ -1,7 +1,9 @@
 package chat
 
 import (
+	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -159,4 +161,40 @@ func TestLastLeaveRacesJoin(t *testing.T) {
 			t.Fatalf("iteration %d: Stats = %+v, want all zero", i, got)
 		}
 	}
+}
+
+// TestEverythingAtOnce runs joins, posts, sends, evictions, session
+// closes and leaves concurrently over a few rooms with a short grace
+// period; nothing may deadlock or panic, and once everyone has left the
+// registry must be empty again.
+func TestEverythingAtOnce(t *testing.T) {
+	h := newHarness(t, Config{Grace: 2 * time.Millisecond, QueueLimit: 8, MessageRate: 1e9, MessageBurst: 1 << 30, Permanent: []string{"general"}})
+	rooms := []string{"general", "r1", "r2"}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			m := Member{ID: int64(10 + g%5), Name: "m"} // members share IDs: tabs
+			for i := range 300 {
+				slug := rooms[(g+i)%len(rooms)]
+				c, err := h.reg.Join(slug, m, "s"+strconv.Itoa(g%3))
+				if err != nil {
+					t.Errorf("Join: %v", err)
+					return
+				}
+				if i%2 == 0 {
+					h.pump(c)
+				}
+				if _, err := h.reg.Post(slug, m, "hi"); err != nil && !errors.Is(err, ErrNotMember) && !errors.Is(err, ErrNoRoom) {
+					t.Errorf("Post: %v", err)
+				}
+				c.Send([]byte("note|"))
+				if i%50 == 0 {
+					h.reg.CloseSession("s"+strconv.Itoa(i%3), CloseNormal, "")
+				}
+				h.reg.Leave(c)
+			}
+		})
+	}
+	wg.Wait()
+	waitFor(t, "an empty registry", func() bool { return h.reg.Stats() == Stats{} })
 }

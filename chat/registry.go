@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"slices"
 	"sync"
+
+	"golang.org/x/time/rate"
 )
 
 // Registry holds every room, member and connection of the server, in
@@ -22,6 +24,9 @@ type Registry struct {
 	userRooms int     // live non-permanent rooms, capped by MaxRooms
 	users     map[int64]*user
 	sessions  map[string][]*Client // connections by session tag
+	// visitors holds the message buckets of users who post to a room
+	// they have no connection in (PostVisitor); see visitorLimiter.
+	visitors map[int64]*rate.Limiter
 }
 
 // New returns a registry with cfg's limits (zero fields take defaults, see
@@ -34,6 +39,7 @@ func New(cfg Config, r Renderer) *Registry {
 		rooms:    make(map[string]*room),
 		users:    make(map[int64]*user),
 		sessions: make(map[string][]*Client),
+		visitors: make(map[int64]*rate.Limiter),
 	}
 	reg.bufs.New = func() any { return new([]byte) }
 	for _, slug := range reg.cfg.Permanent {
@@ -163,6 +169,53 @@ func (r *Registry) Post(slug string, m Member, text string) (Message, error) {
 	msg := rm.record(KindText, mem.Member, text, now)
 	r.fanoutLocked(rm, r.render.Message(rm.slug, msg))
 	return msg, nil
+}
+
+// PostVisitor appends a text message from m to room slug like Post, but m
+// need not be a member: it serves posting without a socket (a browser
+// without JavaScript, a script). m's bucket is the one of their
+// connections if they have any, else a visitor bucket of the same size.
+func (r *Registry) PostVisitor(slug string, m Member, text string) (Message, error) {
+	rm, err := r.lookup(slug)
+	if err != nil {
+		return Message{}, err
+	}
+	limiter := r.visitorLimiter(m.ID)
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	if rm.dead {
+		return Message{}, ErrNoRoom
+	}
+	now := r.cfg.Now()
+	if !limiter.AllowN(now, 1) {
+		return Message{}, ErrRateLimited
+	}
+	msg := rm.record(KindText, m, text, now)
+	r.fanoutLocked(rm, r.render.Message(rm.slug, msg))
+	return msg, nil
+}
+
+// maxVisitors bounds the visitor buckets; past it they are all forgotten,
+// which at worst grants a few visitors a fresh burst.
+const maxVisitors = 10000
+
+// visitorLimiter returns user id's message bucket: their connected one if
+// they have connections, else a visitor bucket.
+func (r *Registry) visitorLimiter(id int64) *rate.Limiter {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if u := r.users[id]; u != nil {
+		return u.limiter
+	}
+	l := r.visitors[id]
+	if l == nil {
+		if len(r.visitors) >= maxVisitors {
+			clear(r.visitors)
+		}
+		l = rate.NewLimiter(rate.Limit(r.cfg.MessageRate), r.cfg.MessageBurst)
+		r.visitors[id] = l
+	}
+	return l
 }
 
 // lookup returns room slug, or ErrClosed or ErrNoRoom.

@@ -297,3 +297,24 @@ func TestCloseCodeFor(t *testing.T) {
 		}
 	}
 }
+
+func TestPostVisitor(t *testing.T) {
+	clock := &fakeClock{now: time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC)}
+	h := newHarness(t, Config{MessageRate: 1, MessageBurst: 2, Now: clock.Now})
+	c := h.join("busy", carol, "s3")
+	if _, err := h.reg.PostVisitor("nowhere", alice, "x"); !errors.Is(err, ErrNoRoom) {
+		t.Errorf("no such room: error = %v, want %v", err, ErrNoRoom)
+	}
+	// alice has no connection in the room and still reaches its members.
+	for i, want := range []error{nil, nil, ErrRateLimited} {
+		if _, err := h.reg.PostVisitor("busy", alice, fmt.Sprint("v", i)); !errors.Is(err, want) {
+			t.Errorf("visitor post %d: error = %v, want %v", i, err, want)
+		}
+	}
+	if got, want := drain(c), "busy:snap:seqs=:members=|busy:msg:1:join:carol:|busy:joined:carol:1|busy:msg:2:text:alice:v0|busy:msg:3:text:alice:v1|"; got != want {
+		t.Errorf("carol received %q\nwant %q", got, want)
+	}
+	if st := h.reg.Stats(); st.Users != 1 || st.Members != 1 {
+		t.Errorf("a visitor post changed membership: %+v", st)
+	}
+}

@@ -48,9 +48,9 @@ func TestImportRules(t *testing.T) {
 	}
 }
 
-// TestExportedNamesHaveDocs: every exported name carries a doc comment (a
+// TestPublicNamesAreDocumented: every exported name carries a doc comment (a
 // constant in a documented group may make do with a line comment).
-func TestExportedNamesHaveDocs(t *testing.T) {
+func TestPublicNamesAreDocumented(t *testing.T) {
 	for name, f := range parseSources(t) {
 		for _, decl := range f.Decls {
 			switch d := decl.(type) {

@@ -34,8 +34,8 @@ const (
 // shutdownReason is the close reason Registry.Close sends.
 const shutdownReason = "Server restarting."
 
-// WritePump is the connection's only writer; run it in its own goroutine
-// right after Join. It blocks until the client is closed. Each time frames
+// WritePump is the connection's only writer; run it once, in its own
+// goroutine, right after Join. It blocks until the client is closed. Each time frames
 // are queued it writes all of them as ONE text message (the htmx ws
 // extension swaps every top-level element of a message), with a WriteWait
 // deadline on every write; it pings every PingPeriod. When the client is
@@ -57,13 +57,10 @@ func (c *Client) WritePump(s Socket) {
 				return
 			}
 			err := c.writeBatch(s, frames)
-			clear(frames) // don't pin sent frames while idle
-			// Reuse the slice for the next swap, unless it is big and no
-			// frames are waiting: then the burst is over, and it would
-			// only sit in memory while the connection idles.
-			batch = frames[:0]
-			if cap(frames) > maxSpare && len(c.wake) == 0 {
-				batch = nil
+			clear(frames)      // don't pin sent frames while idle
+			batch = frames[:0] // the spare for the next take
+			if len(c.wake) == 0 {
+				batch = c.shrink(batch) // idle for now
 			}
 			if err != nil {
 				c.Close(0, "")

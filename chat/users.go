@@ -7,8 +7,9 @@ import (
 )
 
 // This file holds the registry's per-user and per-session bookkeeping.
-// Every function here takes r.mu itself; callers may hold a room lock
-// (room before registry), never the registry lock.
+// Functions named ...Locked need r.mu held; the others take it themselves,
+// and their callers may hold a room lock (room before registry), never the
+// registry lock.
 
 // user is what the registry keeps about one user across rooms. It lives
 // while the user has a connection, a membership (pending ones included)

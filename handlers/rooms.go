@@ -95,7 +95,7 @@ func postMessage(s *server) fiber.Handler {
 				return err
 			} else if err != nil {
 				problem = err.Error()
-			} else if _, err := s.Rooms.Post(slug, member(c), text); err != nil {
+			} else if _, err := s.Rooms.PostVisitor(slug, member(c), text); err != nil {
 				if !isChatError(err) {
 					return err
 				}

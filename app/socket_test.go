@@ -1,0 +1,336 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fasthttp/websocket"
+
+	"natter/chat"
+	"natter/client"
+)
+
+// user registers a fresh account on s and returns its client.
+func user(t *testing.T, s *Server, name string) *client.Client {
+	t.Helper()
+	c, err := client.New(s.BaseURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Register(name, name+"@example.com", "plum-kettle-orbit-42"); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// dial opens a room socket and fails the test if it is refused.
+func dial(t *testing.T, c *client.Client, slug string) *client.Socket {
+	t.Helper()
+	s, err := c.Dial(slug, nil)
+	if err != nil {
+		status := 0
+		if s.Response != nil {
+			status = s.Response.StatusCode
+		}
+		t.Fatalf("dial %s: %v (status %d)", slug, err, status)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// reader collects everything a socket receives.
+type reader struct {
+	t      *testing.T
+	s      *client.Socket
+	frames []string
+	err    error
+}
+
+func newReader(t *testing.T, s *client.Socket) *reader { return &reader{t: t, s: s} }
+
+// until reads frames until the text received so far matches, or fails.
+func (r *reader) until(what string, match func(all string) bool) string {
+	r.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !match(r.all()) {
+		r.s.SetReadDeadline(deadline)
+		_, b, err := r.s.ReadMessage()
+		if err != nil {
+			r.err = err
+			r.t.Fatalf("waiting for %s: %v\nreceived: %s", what, err, r.all())
+		}
+		r.frames = append(r.frames, string(b))
+	}
+	return r.all()
+}
+
+func (r *reader) all() string { return strings.Join(r.frames, "") }
+
+// closeCode reads until the server closes the socket and returns the code.
+func (r *reader) closeCode() int {
+	r.t.Helper()
+	r.s.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		_, b, err := r.s.ReadMessage()
+		if err != nil {
+			var ce *websocket.CloseError
+			if ok := asClose(err, &ce); ok {
+				return ce.Code
+			}
+			r.t.Fatalf("socket ended without a close frame: %v", err)
+		}
+		r.frames = append(r.frames, string(b))
+	}
+}
+
+func asClose(err error, target **websocket.CloseError) bool {
+	ce, ok := err.(*websocket.CloseError)
+	if ok {
+		*target = ce
+	}
+	return ok
+}
+
+var textOf = regexp.MustCompile(`<div class="msg-text[^"]*">([^<]*)</div>`)
+
+// texts lists the message texts in received frames, in order.
+func texts(all string) []string {
+	var out []string
+	for _, m := range textOf.FindAllStringSubmatch(all, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+func TestTwoMembersReceiveEachMessageOnceInOrder(t *testing.T) {
+	s := startServer(t, nil)
+	alice, bob, carol := user(t, s, "alice"), user(t, s, "bob"), user(t, s, "carol")
+	as, bs := dial(t, alice, "general"), dial(t, bob, "general")
+	cs := dial(t, carol, "programming")
+	ar, br, cr := newReader(t, as), newReader(t, bs), newReader(t, cs)
+	ar.until("bob's join", func(a string) bool { return strings.Contains(a, "bob joined") })
+	br.until("snapshot", func(a string) bool { return strings.Contains(a, `id="members" hx-swap-oob="innerHTML"`) })
+
+	for i := 1; i <= 5; i++ {
+		if err := as.SendMessage(fmt.Sprintf("hello %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{"hello 1", "hello 2", "hello 3", "hello 4", "hello 5"}
+	for name, r := range map[string]*reader{"alice": ar, "bob": br} {
+		got := texts(r.until("five messages", func(a string) bool { return len(texts(a)) >= 5 }))
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("%s received %q, want %q", name, got, want)
+		}
+	}
+	// Carol, in another room, got her snapshot and nothing of General.
+	cr.until("snapshot", func(a string) bool { return strings.Contains(a, `id="members"`) })
+	if err := cs.SendMessage("only programming"); err != nil {
+		t.Fatal(err)
+	}
+	got := cr.until("her own message", func(a string) bool { return len(texts(a)) >= 1 })
+	if tx := texts(got); len(tx) != 1 || tx[0] != "only programming" || strings.Contains(got, "hello") {
+		t.Errorf("carol in programming received %q", tx)
+	}
+}
+
+func TestMessagesArriveEscaped(t *testing.T) {
+	s := startServer(t, nil)
+	alice := user(t, s, "alice")
+	as := dial(t, alice, "general")
+	ar := newReader(t, as)
+	as.SendMessage(`<script>alert(1)</script> & "quotes"`)
+	all := ar.until("the message", func(a string) bool { return len(texts(a)) == 1 })
+	if tx := texts(all)[0]; tx != `&lt;script&gt;alert(1)&lt;/script&gt; &amp; &#34;quotes&#34;` {
+		t.Errorf("text = %q", tx)
+	}
+	if strings.Contains(all, "<script>") {
+		t.Error("raw <script> reached the socket")
+	}
+}
+
+func TestUpgradeRefusals(t *testing.T) {
+	s := startServer(t, nil)
+	alice := user(t, s, "alice")
+	anon, _ := client.New(s.BaseURL())
+	host := strings.TrimPrefix(s.BaseURL(), "http://")
+
+	tests := []struct {
+		name   string
+		cookie string
+		origin string
+		want   int
+	}{
+		{"anonymous", "", s.BaseURL(), http.StatusUnauthorized},
+		{"other origin", alice.CookieHeader(), "https://evil.example", http.StatusForbidden},
+		{"null origin", alice.CookieHeader(), "null", http.StatusForbidden},
+		{"no origin", alice.CookieHeader(), "", http.StatusForbidden},
+		{"sibling port", alice.CookieHeader(), "http://127.0.0.1:1", http.StatusForbidden},
+		{"forged session", "natter_session=attacker123", s.BaseURL(), http.StatusUnauthorized},
+	}
+	_ = anon
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			if tt.origin != "" {
+				h.Set("Origin", tt.origin)
+			}
+			if tt.cookie != "" {
+				h.Set("Cookie", tt.cookie)
+			}
+			conn, res, err := websocket.DefaultDialer.Dial("ws://"+host+"/rooms/general/ws", h)
+			if err == nil {
+				conn.Close()
+				t.Fatal("upgrade accepted")
+			}
+			if res == nil || res.StatusCode != tt.want {
+				t.Fatalf("status = %v, want %d", res, tt.want)
+			}
+		})
+	}
+}
+
+func TestReconnectSnapshotHoldsHistory(t *testing.T) {
+	s := startServer(t, func(c *Config) { c.RoomGrace = 5 * time.Second })
+	alice, bob := user(t, s, "alice"), user(t, s, "bob")
+	as := dial(t, alice, "team-x")
+	ar := newReader(t, as)
+	bs := dial(t, bob, "team-x")
+	ar.until("bob", func(a string) bool { return strings.Contains(a, "bob joined") })
+	bs.Close()
+	as.SendMessage("while you were away")
+	ar.until("echo", func(a string) bool { return len(texts(a)) == 1 })
+
+	bs2 := dial(t, bob, "team-x")
+	br := newReader(t, bs2)
+	first := br.until("snapshot", func(a string) bool { return strings.Contains(a, "while you were away") })
+	if !strings.HasPrefix(first, `<ol id="messages" hx-swap-oob="innerHTML">`) {
+		t.Errorf("first frame is not a replacing snapshot: %.80s", first)
+	}
+	if n := strings.Count(first, "while you were away"); n != 1 {
+		t.Errorf("message appears %d times in the snapshot", n)
+	}
+	// A reconnect inside the grace period is not a leave and a join.
+	if strings.Contains(first, "bob left") || strings.Count(first, "bob joined") != 1 {
+		t.Errorf("reconnect produced presence notices: %s", first)
+	}
+}
+
+func TestLimitsAnswerWithErrorFragment(t *testing.T) {
+	s := startServer(t, func(c *Config) { c.MessageRate = 1; c.MessageBurst = 2 })
+	alice := user(t, s, "alice")
+	as := dial(t, alice, "general")
+	ar := newReader(t, as)
+
+	as.SendMessage(strings.Repeat("é", 2001))
+	got := ar.until("length error", func(a string) bool { return strings.Contains(a, `id="message-error"`) })
+	if !strings.Contains(got, "Messages can have at most 2,000 characters; this one has 2,001.") {
+		t.Errorf("no length error: %s", got)
+	}
+	as.SendMessage(strings.Repeat("é", 2000)) // exactly the limit: accepted
+	as.SendMessage("   ")                     // empty after trimming: ignored
+	as.SendMessage("two")
+	as.SendMessage("three")
+	got = ar.until("rate error", func(a string) bool { return strings.Contains(a, chatRateText) })
+	if n := len(texts(got)); n != 2 {
+		t.Errorf("%d messages delivered before the rate limit, want 2", n)
+	}
+	as.WriteMessage(websocket.TextMessage, []byte(`{"message": 42}`))
+	got = ar.until("bad frame error", func(a string) bool { return strings.Contains(a, "could not be read") })
+}
+
+var chatRateText = "You are sending messages too fast; wait a moment and try again."
+
+func TestInvalidUTF8ClosesOnlyThatSocket(t *testing.T) {
+	s := startServer(t, nil)
+	alice, bob := user(t, s, "alice"), user(t, s, "bob")
+	as, bs := dial(t, alice, "general"), dial(t, bob, "general")
+	ar, br := newReader(t, as), newReader(t, bs)
+	ar.until("bob", func(a string) bool { return strings.Contains(a, "bob joined") })
+	br.until("snapshot", func(a string) bool { return strings.Contains(a, `id="members"`) })
+
+	bs.WriteMessage(websocket.TextMessage, []byte("{\"message\": \"\xff\xfe\"}"))
+	if code := br.closeCode(); code != chat.CloseInvalidPayload {
+		t.Errorf("close code %d, want 1007", code)
+	}
+	as.SendMessage("still here")
+	got := ar.until("alice's message", func(a string) bool { return len(texts(a)) == 1 })
+	if strings.Contains(got, "\ufffd") {
+		t.Error("the invalid frame reached another member")
+	}
+}
+
+func TestSignOutClosesSockets(t *testing.T) {
+	s := startServer(t, nil)
+	alice := user(t, s, "alice")
+	as := dial(t, alice, "general")
+	ar := newReader(t, as)
+	ar.until("snapshot", func(a string) bool { return strings.Contains(a, `id="members"`) })
+	res, err := alice.Submit("/rooms", "/logout", nil)
+	if err != nil || res.Status != http.StatusSeeOther || res.Location != "/login" {
+		t.Fatalf("logout: %v %+v", err, res)
+	}
+	if code := ar.closeCode(); code != chat.ClosePolicyViolation {
+		t.Errorf("close code %d, want 1008", code)
+	}
+}
+
+func TestShutdownSends1012(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Addr, cfg.BaseURL, cfg.FastHashing, cfg.LogLevel = "127.0.0.1:0", "", true, "warn"
+	cfg.DBPath = t.TempDir() + "/n.db"
+	s, err := New(context.Background(), cfg, nilWriter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	alice := user(t, s, "alice")
+	as := dial(t, alice, "general")
+	ar := newReader(t, as)
+	ar.until("snapshot", func(a string) bool { return strings.Contains(a, `id="members"`) })
+	cancel()
+	if code := ar.closeCode(); code != chat.CloseServiceRestart {
+		t.Errorf("close code %d, want 1012", code)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+type nilWriter struct{}
+
+func (nilWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+func TestPostWithoutSocket(t *testing.T) {
+	s := startServer(t, nil)
+	alice, bob := user(t, s, "alice"), user(t, s, "bob")
+	bs := dial(t, bob, "general")
+	br := newReader(t, bs)
+	br.until("snapshot", func(a string) bool { return strings.Contains(a, `id="members"`) })
+
+	res, err := alice.Submit("/rooms/general", "/rooms/general/messages", url.Values{"message": {"from a plain form"}})
+	if err != nil || res.Status != http.StatusSeeOther || res.Location != "/rooms/general" {
+		t.Fatalf("form post: %v %+v", err, res)
+	}
+	page, _ := alice.Get("/rooms/general")
+	req, _ := http.NewRequest(http.MethodPost, alice.URL("/rooms/general/messages"), strings.NewReader("message=from+htmx"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("HX-Request", "true")
+	req.Header.Set("X-Csrf-Token", client.CSRF(page.Body))
+	res, err = alice.Do(req)
+	if err != nil || res.Status != http.StatusNoContent {
+		t.Fatalf("htmx post: %v %+v", err, res)
+	}
+	got := texts(br.until("both", func(a string) bool { return len(texts(a)) == 2 }))
+	if strings.Join(got, "|") != "from a plain form|from htmx" {
+		t.Errorf("bob received %q", got)
+	}
+}
