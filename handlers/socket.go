@@ -92,15 +92,17 @@ func (s *server) serveSocket(conn *websocket.Conn) {
 		return
 	}
 	log.Info("socket connected")
+	dl := &readDeadline{conn: conn}
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
 		client.WritePump(conn.Conn)
-		// Wake the reader, which may be blocked in a read.
-		_ = conn.Conn.Close()
+		// The close frame is out. Give the peer closeWait to answer it
+		// (so it sees our code, not 1006), then the reader gives up.
+		dl.finish()
 	}()
 
-	s.readFrames(conn, client)
+	s.readFrames(conn, client, dl)
 	s.Rooms.Leave(client)
 	client.Close(chat.CloseNormal, "")
 	<-writerDone
@@ -108,17 +110,16 @@ func (s *server) serveSocket(conn *websocket.Conn) {
 }
 
 // readFrames reads until the connection fails or closes.
-func (s *server) readFrames(conn *websocket.Conn, client *chat.Client) {
+func (s *server) readFrames(conn *websocket.Conn, client *chat.Client, dl *readDeadline) {
 	conn.SetReadLimit(maxFrame)
-	alive := func(string) error { return conn.SetReadDeadline(time.Now().Add(pongWait)) }
-	_ = alive("")
-	conn.SetPongHandler(alive)
+	dl.extend()
+	conn.SetPongHandler(func(string) error { dl.extend(); return nil })
 	for {
 		kind, data, err := conn.ReadMessage()
 		if err != nil {
 			return
 		}
-		_ = alive("")
+		dl.extend()
 		switch {
 		case kind != websocket.TextMessage:
 			client.Close(1003, "Only text frames are accepted.")
@@ -129,6 +130,30 @@ func (s *server) readFrames(conn *websocket.Conn, client *chat.Client) {
 		}
 		s.handleFrame(client, data)
 	}
+}
+
+// readDeadline moves the reader's deadline: pongWait ahead while the
+// connection lives, and a last closeWait once the writer has finished, which
+// nothing extends.
+type readDeadline struct {
+	conn *websocket.Conn
+	mu   sync.Mutex
+	done bool
+}
+
+func (d *readDeadline) extend() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.done {
+		_ = d.conn.SetReadDeadline(time.Now().Add(pongWait))
+	}
+}
+
+func (d *readDeadline) finish() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.done = true
+	_ = d.conn.SetReadDeadline(time.Now().Add(closeWait))
 }
 
 // wsFrame is what htmx's ws extension sends: the form's fields as JSON,
