@@ -115,6 +115,11 @@ func TestCloseUserAndCloseSession(t *testing.T) {
 	third := h.join("b", alice, "third")
 	b := h.join("a", bob, "bob")
 
+	got := h.reg.Sessions()
+	slices.Sort(got)
+	if want := []string{"bob", "keep", "other", "third"}; !slices.Equal(got, want) {
+		t.Errorf("Sessions() = %q, want %q", got, want)
+	}
 	closed := func(c *Client) bool {
 		select {
 		case <-c.Done():

@@ -157,3 +157,16 @@ func (r *Registry) CloseUser(userID int64, keepSession string, code int, reason 
 		c.Close(code, reason)
 	}
 }
+
+// Sessions lists the session tags that have connections open, so the
+// handlers can close the sockets of sessions that ended elsewhere (expired,
+// or deleted by a password change).
+func (r *Registry) Sessions() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, 0, len(r.sessions))
+	for s := range r.sessions {
+		out = append(out, s)
+	}
+	return out
+}
