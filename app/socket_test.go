@@ -334,3 +334,36 @@ func TestPostWithoutSocket(t *testing.T) {
 		t.Errorf("bob received %q", got)
 	}
 }
+
+func TestFrameRefusals(t *testing.T) {
+	tests := []struct {
+		name string
+		kind int
+		data []byte
+		code int
+	}{
+		{"binary frame", websocket.BinaryMessage, []byte(`{"message":"hi"}`), 1003},
+		{"frame over the read limit", websocket.TextMessage, []byte(`{"message":"` + strings.Repeat("a", 40*1024) + `"}`), websocket.CloseMessageTooBig},
+	}
+	s := startServer(t, nil)
+	alice := user(t, s, "alice")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Offer compression: the server must not take it up.
+			as, err := alice.Dial("general", &websocket.Dialer{EnableCompression: true, HandshakeTimeout: 5 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer as.Close()
+			if ext := as.Response.Header.Get("Sec-WebSocket-Extensions"); ext != "" {
+				t.Errorf("compression negotiated: %q", ext)
+			}
+			ar := newReader(t, as)
+			ar.until("snapshot", func(a string) bool { return strings.Contains(a, `id="members"`) })
+			as.WriteMessage(tt.kind, tt.data)
+			if code := ar.closeCode(); code != tt.code {
+				t.Errorf("close code %d, want %d", code, tt.code)
+			}
+		})
+	}
+}
