@@ -3,6 +3,8 @@ package db
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
+	"errors"
 	"time"
 )
 
@@ -46,8 +48,12 @@ func (d *DB) ConsumeResetToken(ctx context.Context, token, passwordHash string) 
 	err = tx.QueryRowContext(ctx, `UPDATE reset_tokens SET used_at = ?
 		WHERE token_hash = ? AND used_at IS NULL AND expires_at > ? RETURNING user_id`,
 		now, hashToken(token), now).Scan(&userID)
-	if err != nil {
+	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, ErrTokenInvalid
+	}
+	if err != nil {
+		// A busy or broken database is not the user's bad link.
+		return User{}, err
 	}
 	if _, err := changePassword(ctx, tx, userID, passwordHash, now); err != nil {
 		return User{}, err

@@ -61,6 +61,9 @@ func (d *DB) CreateUser(ctx context.Context, username, email, passwordHash strin
 // uniqueErr turns a UNIQUE constraint failure into the sentinel for the
 // column; this is the one place that reads SQLite's error text.
 func uniqueErr(err error) error {
+	if err == nil {
+		return nil
+	}
 	msg := err.Error()
 	switch {
 	case strings.Contains(msg, "UNIQUE") && strings.Contains(msg, "users.username_key"):
@@ -93,11 +96,32 @@ func (d *DB) UserByEmail(ctx context.Context, email string) (User, error) {
 }
 
 // UpdateProfile changes a user's name and address, with the same uniqueness
-// errors as CreateUser.
+// errors as CreateUser. A new address voids the reset links sent to the old
+// one: whoever reads that inbox no longer controls the account.
 func (d *DB) UpdateProfile(ctx context.Context, id int64, username, email string) error {
-	_, err := d.SQL.ExecContext(ctx, `UPDATE users SET username = ?, username_key = ?, email = ?, email_key = ?, updated_at = ?
-		WHERE id = ?`, username, FoldKey(username), email, FoldKey(email), d.now(), id)
-	return uniqueErr(err)
+	tx, err := d.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var oldKey string
+	err = tx.QueryRowContext(ctx, `SELECT email_key FROM users WHERE id = ?`, id).Scan(&oldKey)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE users SET username = ?, username_key = ?, email = ?, email_key = ?, updated_at = ?
+		WHERE id = ?`, username, FoldKey(username), email, FoldKey(email), d.now(), id); err != nil {
+		return uniqueErr(err)
+	}
+	if oldKey != FoldKey(email) {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM reset_tokens WHERE user_id = ?`, id); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }
 
 // ChangePassword stores a new password hash, bumps the credential version

@@ -109,6 +109,11 @@ func New(cfg Config, d Deps) (*App, error) {
 		// stay allocated for their life, so keep them small.
 		ReadBufferSize:  4096,
 		WriteBufferSize: 4096,
+		// Strings from the request (form values, params, headers) outlive
+		// the handler: room slugs and messages go into the registry, the
+		// reset address into a goroutine, limiter keys into a map. Without
+		// this they alias fasthttp's reused buffers and change under us.
+		Immutable: true,
 	})
 	s.routes(app)
 

@@ -39,13 +39,27 @@ func (s *server) logRequests(c *fiber.Ctx) error {
 	}
 	s.Log.Info("request",
 		"method", c.Method(),
-		"path", c.Path(),
+		"path", logPath(c),
 		"status", c.Response().StatusCode(),
 		"duration", time.Since(start).Round(time.Microsecond).String(),
 		"ip", c.IP(),
 		"request_id", requestID(c),
 	)
 	return nil
+}
+
+// logPath is the request path as the log may show it. A reset link's token
+// works like a password for an hour, so it is masked: the token must not
+// reach logs, any more than Referer headers (which the redirect to
+// resetPath keeps it out of).
+func logPath(c *fiber.Ctx) string {
+	const prefix = "/password/reset/"
+	p := c.Path()
+	// Routing ignores letter case, so the mask does too.
+	if len(p) > len(prefix) && strings.EqualFold(p[:len(prefix)], prefix) && p != resetPath {
+		return prefix + "[token]"
+	}
+	return p
 }
 
 func requestID(c *fiber.Ctx) string {

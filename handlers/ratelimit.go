@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"strings"
 	"sync"
 	"time"
 )
@@ -44,7 +45,9 @@ func (l *windowLimit) allow(key string) bool {
 	c := l.counts[key]
 	if c == nil || now.Sub(c.start) >= l.window {
 		c = &windowCount{start: now}
-		l.counts[key] = c
+		// The key may come from the request (an address); the map keeps
+		// it beyond the request, so it must own its bytes.
+		l.counts[strings.Clone(key)] = c
 	}
 	c.n++
 	return c.n <= l.max
