@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -37,6 +38,10 @@ type Config struct {
 	SessionIdle, SessionAbsolute time.Duration
 	// MaxMessage is the longest message, in characters.
 	MaxMessage int
+	// SessionCheck is how often open sockets are checked against their
+	// sessions: a session that expired or was deleted elsewhere loses its
+	// sockets within this time. Default 30 s.
+	SessionCheck time.Duration
 }
 
 // Mailer queues mail for delivery off the request path.
@@ -58,10 +63,9 @@ type Deps struct {
 // App is the built web application.
 type App struct {
 	*fiber.App
-	store    *sqlitestore.Storage
-	sessions *session.Store
-	stop     context.CancelFunc
-	done     chan struct{}
+	srv  *server
+	stop context.CancelFunc
+	done chan struct{}
 }
 
 // New builds the application: middleware, sessions, routes and the
@@ -82,6 +86,9 @@ func New(cfg Config, d Deps) (*App, error) {
 	if cfg.MaxMessage == 0 {
 		cfg.MaxMessage = 2000
 	}
+	if cfg.SessionCheck == 0 {
+		cfg.SessionCheck = 30 * time.Second
+	}
 	base, _ := url.Parse(cfg.BaseURL)
 	s := &server{cfg: cfg, Deps: d, base: base, secure: base.Scheme == "https"}
 	s.origin = base.Scheme + "://" + base.Host
@@ -92,7 +99,7 @@ func New(cfg Config, d Deps) (*App, error) {
 		Table:      db.SessionTable,
 		GCInterval: 10 * time.Minute,
 	})
-	s.sessions = newSessionStore(s.store, cfg.SessionIdle, s.secure)
+	s.sessions = newSessionStore(sessionStorage{s.store}, cfg.SessionIdle, s.secure)
 
 	app := fiber.New(fiber.Config{
 		AppName:                 "Natter",
@@ -118,17 +125,18 @@ func New(cfg Config, d Deps) (*App, error) {
 	s.routes(app)
 
 	ctx, cancel := context.WithCancel(context.Background())
-	a := &App{App: app, store: s.store, sessions: s.sessions, stop: cancel, done: make(chan struct{})}
+	a := &App{App: app, srv: s, stop: cancel, done: make(chan struct{})}
 	go s.sweep(ctx, a.done)
 	return a, nil
 }
 
-// Close stops the background work. Call it after the server has stopped
-// serving and before the database closes.
+// Close stops the background work and waits for it. Call it after the
+// server has stopped serving and before the database closes.
 func (a *App) Close() error {
 	a.stop()
 	<-a.done
-	return a.store.Close()
+	a.srv.background.Wait()
+	return a.srv.store.Close()
 }
 
 func (c Config) check() error {
@@ -158,6 +166,9 @@ type server struct {
 	sessions *session.Store
 	// resetLimit caps reset mails per address, resetIPLimit per client.
 	resetLimit, resetIPLimit *windowLimit
+	// background counts work started off the request path (reset mails),
+	// which Close waits for before the database goes.
+	background sync.WaitGroup
 }
 
 // link builds an absolute URL from the configured base, never from the
@@ -166,15 +177,20 @@ func (s *server) link(path string) string {
 	return strings.TrimRight(s.cfg.BaseURL, "/") + path
 }
 
-// sweep deletes stale reset tokens and session links every few minutes.
+// sweep deletes stale reset tokens and session links every few minutes,
+// and closes the sockets of ended sessions.
 func (s *server) sweep(ctx context.Context, done chan struct{}) {
 	defer close(done)
 	t := time.NewTicker(5 * time.Minute)
 	defer t.Stop()
+	check := time.NewTicker(s.cfg.SessionCheck)
+	defer check.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-check.C:
+			s.closeEndedSessions()
 		case <-t.C:
 			if n, err := s.DB.DeleteStaleResetTokens(ctx); err != nil {
 				s.Log.Error("sweep reset tokens", "err", err)
@@ -184,6 +200,21 @@ func (s *server) sweep(ctx context.Context, done chan struct{}) {
 			if err := s.DB.DeleteOrphanSessionLinks(ctx); err != nil {
 				s.Log.Error("sweep session links", "err", err)
 			}
+		}
+	}
+}
+
+// closeEndedSessions closes, with 1008, every socket whose session is gone
+// from the store (expired, signed out, or ended by a password change).
+func (s *server) closeEndedSessions() {
+	for _, sid := range s.Rooms.Sessions() {
+		v, err := s.store.Get(sid)
+		if err != nil {
+			s.Log.Error("check socket session", "err", err)
+			return
+		}
+		if v == nil {
+			s.Rooms.CloseSession(sid, closePolicy, "Your session has ended.")
 		}
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/gofiber/fiber/v2/middleware/requestid"
 	"github.com/gofiber/fiber/v2/utils"
+
+	"natter/db"
 )
 
 // requestIDs tags every request with an id that logs and error pages share.
@@ -199,7 +201,16 @@ func byIP(prefix string) func(*fiber.Ctx) string {
 }
 
 // byAccount keys a limiter on the account named in the form, so guesses
-// against one account are slowed whatever address they come from.
-func byAccount(c *fiber.Ctx) string {
-	return "login-account:" + strings.ToLower(strings.TrimSpace(c.FormValue("username")))
+// against one account are slowed whatever address they come from and
+// whether they name it by user name or by address. A name with no account
+// is keyed on its folded spelling, so it throttles the same way.
+func (s *server) byAccount(c *fiber.Ctx) string {
+	login := db.FoldKey(c.FormValue("username"))
+	if len(login) > maxEmail {
+		login = login[:maxEmail]
+	}
+	if u, err := s.DB.UserByLogin(c.UserContext(), login); err == nil {
+		return "login-account:" + strconv.FormatInt(u.ID, 10)
+	}
+	return "login-name:" + login
 }

@@ -56,7 +56,11 @@ func (s *server) forgot(c *fiber.Ctx) error {
 	if s.resetIPLimit.allow(c.IP()) && s.resetLimit.allow(db.FoldKey(email)) {
 		// Off the request path: whether an account exists must not show
 		// in the response time.
-		go s.sendResetLink(email, c.IP())
+		s.background.Add(1)
+		go func(email, ip string) {
+			defer s.background.Done()
+			s.sendResetLink(email, ip)
+		}(email, c.IP())
 	} else {
 		s.Log.Warn("reset request over the limit; nothing sent", "ip", c.IP())
 	}

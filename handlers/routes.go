@@ -24,7 +24,7 @@ func (s *server) routes(app *fiber.App) {
 	app.Get("/login", noStore, s.loginForm)
 	app.Post("/login", noStore,
 		s.limit(20, 15*time.Minute, true, byIP("login")),
-		s.limit(5, 15*time.Minute, true, byAccount),
+		s.limit(5, 15*time.Minute, true, s.byAccount),
 		s.login)
 	app.Post("/logout", s.logout)
 

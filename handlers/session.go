@@ -14,7 +14,7 @@ import (
 
 // Session keys.
 const (
-	keyUserID   = "uid"
+	keyUserID   = "natter.user_id" // the dot matters: see sessionStorage
 	keyCredVer  = "cv"
 	keySignedIn = "at" // Unix time of sign-in: the absolute lifetime counts from it
 	keyReset    = "reset_token"

@@ -1,0 +1,82 @@
+package handlers
+
+import (
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/fasthttp/websocket"
+)
+
+// A session that ends without this server closing its sockets (it expired,
+// or its row was deleted) loses them at the next check, with 1008.
+func TestEndedSessionLosesItsSockets(t *testing.T) {
+	h := newHarness(t, func(c *harnessConfig) { c.web.SessionCheck = 50 * time.Millisecond })
+	alice := h.signedUp("alice", "alice@example.com", "plum-kettle-orbit-42")
+	sock, err := alice.Dial("general", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+	sid := alice.Cookie("natter_session")
+	if _, err := h.DB.SQL.Exec(`DELETE FROM sessions WHERE k = ?`, sid); err != nil {
+		t.Fatal(err)
+	}
+	sock.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		_, _, err := sock.ReadMessage()
+		if err == nil {
+			continue
+		}
+		ce, ok := err.(*websocket.CloseError)
+		if !ok || ce.Code != 1008 || ce.Text != "Your session has ended." {
+			t.Fatalf("socket ended with %v, want close 1008 \"Your session has ended.\"", err)
+		}
+		return
+	}
+}
+
+// A visitor's session (the CSRF token of the sign-in form) is stored for
+// two hours at most; a signed-in session for the idle lifetime.
+func TestVisitorSessionsAreShortLived(t *testing.T) {
+	h := newHarness(t)
+	visitor := h.client()
+	if res, err := visitor.Get("/login"); err != nil || res.Status != http.StatusOK {
+		t.Fatalf("GET /login: %v", err)
+	}
+	expiry := func(id string) time.Duration {
+		var e int64
+		if err := h.DB.SQL.QueryRow(`SELECT e FROM sessions WHERE k = ?`, id).Scan(&e); err != nil {
+			t.Fatal(err)
+		}
+		return time.Until(time.Unix(e, 0))
+	}
+	if d := expiry(visitor.Cookie("natter_session")); d <= 0 || d > 2*time.Hour+time.Second {
+		t.Errorf("visitor session expires in %v, want at most 2h", d)
+	}
+	alice := h.signedUp("alice", "alice@example.com", "plum-kettle-orbit-42")
+	alice.Get("/rooms") // a later save (the CSRF token) must keep the long expiry
+	if d := expiry(alice.Cookie("natter_session")); d < 13*24*time.Hour {
+		t.Errorf("signed-in session expires in %v, want the 14-day idle lifetime", d)
+	}
+}
+
+// Guesses at one account count together whether they name it by user name
+// or by address, in any letter case.
+func TestLoginLimitCountsTheAccountNotTheSpelling(t *testing.T) {
+	h := newHarness(t)
+	h.signedUp("alice", "alice@example.com", "plum-kettle-orbit-42")
+	spellings := []string{"alice", "ALICE", "alice@example.com", "Alice@Example.com", " alice ", "alice"}
+	var last int
+	for _, name := range spellings {
+		res, err := h.client().Submit("/login", "/login", url.Values{"username": {name}, "password": {"wrong-password-1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = res.Status
+	}
+	if last != http.StatusTooManyRequests {
+		t.Errorf("6th failed sign-in (spelled %q) got %d, want 429", spellings[5], last)
+	}
+}
