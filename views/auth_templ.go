@@ -493,7 +493,7 @@ func AccountPage(p Page, profile Form, pw Form) templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "<div class=\"mx-auto grid w-full max-w-3xl gap-6 md:grid-cols-2\"><section class=\"rounded-2xl border border-slate-200 bg-white p-6 shadow-sm dark:border-slate-800 dark:bg-slate-900\"><h1 class=\"mb-4 text-xl font-bold tracking-tight\">Your profile</h1><form method=\"post\" action=\"/account\" class=\"space-y-4\" novalidate>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "<div class=\"mx-auto mb-6 w-full max-w-3xl\"><h1 class=\"text-2xl font-bold tracking-tight\">Your account</h1><p class=\"mt-1 text-sm text-slate-600 dark:text-slate-400\">Your name as others see it, your address for password resets, and your password.</p></div><div class=\"mx-auto grid w-full max-w-3xl items-start gap-6 md:grid-cols-2\"><section class=\"rounded-2xl border border-slate-200 bg-white p-6 shadow-sm dark:border-slate-800 dark:bg-slate-900\"><h2 class=\"mb-4 text-xl font-bold tracking-tight\">Profile</h2><form method=\"post\" action=\"/account\" class=\"space-y-4\" novalidate>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

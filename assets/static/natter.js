@@ -36,11 +36,30 @@
     if (el) { el.dataset.state = state; el.textContent = state; }
   }
 
+  // stick: the list follows new messages while the reader is at its end.
   var stick = true;
-  document.addEventListener('htmx:wsBeforeMessage', function () { stick = nearBottom(); });
-  document.addEventListener('htmx:wsAfterMessage', function () {
+  document.addEventListener('scroll', function (e) {
+    if (e.target.id === 'message-scroller') stick = nearBottom();
+  }, true);
+  window.addEventListener('resize', function () { if (stick) toBottom(); });
+
+  // The text of the last message sent, until the server either shows it
+  // (our own message comes back) or refuses it (an error under the box):
+  // then the text goes back into the box, so nothing typed is lost.
+  var pending = null;
+  document.addEventListener('htmx:wsAfterMessage', function (e) {
     decorate(document);
     if (stick) toBottom();
+    var frame = (e.detail && e.detail.message) || '';
+    var r = room();
+    if (pending === null || typeof frame !== 'string') return;
+    if (frame.indexOf('id="message-error"') !== -1) {
+      var box = document.getElementById('f-message');
+      if (box && box.value === '') { box.value = pending; grow(box); }
+      pending = null;
+    } else if (r && frame.indexOf('data-author="' + r.dataset.me + '"') !== -1) {
+      pending = null;
+    }
   });
   document.addEventListener('htmx:wsConnecting', function () {
     var el = document.getElementById('conn-state');
@@ -49,10 +68,13 @@
   document.addEventListener('htmx:wsOpen', function () { setState('live'); });
   document.addEventListener('htmx:wsClose', function () { setState('reconnecting'); });
 
-  // After a send: clear the box and any earlier error.
+  // After a send: clear the box (back to one line) and any earlier error.
   document.addEventListener('htmx:wsAfterSend', function (e) {
     var form = e.target.closest('form');
+    var box = document.getElementById('f-message');
+    if (box) pending = box.value;
     if (form) form.reset();
+    if (box) grow(box);
     var err = document.getElementById('message-error');
     if (err) err.textContent = '';
     stick = true;
@@ -67,11 +89,15 @@
     t.form.requestSubmit();
   });
 
-  // Grow the message box with its text, up to its max height.
+  // Grow the message box with its text, up to its max height (CSSOM
+  // writes are allowed by the content security policy; style attributes in
+  // the markup are not).
+  function grow(box) {
+    box.style.height = 'auto';
+    if (box.value !== '') box.style.height = box.scrollHeight + 'px';
+  }
   document.addEventListener('input', function (e) {
-    if (e.target.id !== 'f-message') return;
-    e.target.style.height = 'auto';
-    e.target.style.height = e.target.scrollHeight + 'px';
+    if (e.target.id === 'f-message') grow(e.target);
   });
 
   var adjectives = ['amber', 'brave', 'calm', 'deft', 'eager', 'fuzzy', 'gentle', 'happy', 'icy', 'jolly', 'keen', 'lucky', 'mellow', 'nimble', 'quiet', 'rapid', 'sunny', 'tidy', 'vivid', 'witty'];
@@ -86,21 +112,70 @@
       input.value = pick(adjectives) + '-' + pick(nouns) + '-' + Math.floor(10 + Math.random() * 90);
       input.focus();
     } else if (btn.dataset.copy) {
-      var text = btn.dataset.copy;
-      var done = function () {
-        var old = btn.textContent;
-        btn.textContent = 'Link copied';
-        setTimeout(function () { btn.textContent = old; }, 1600);
-      };
-      if (navigator.clipboard && window.isSecureContext) {
-        navigator.clipboard.writeText(text).then(done, function () { window.prompt('Copy this link:', text); });
-      } else {
-        window.prompt('Copy this link:', text);
-      }
+      copy(btn, btn.dataset.copy);
     } else {
-      var panel = document.getElementById('member-panel');
-      var open = panel.classList.toggle('open');
-      btn.setAttribute('aria-expanded', open ? 'true' : 'false');
+      toggleMembers();
+    }
+  });
+
+  // Copy a link, saying so on the button for a moment. Without the
+  // clipboard API (plain http on a LAN address) a hidden text area and
+  // execCommand do it; if both fail the button says where the link is.
+  function copy(btn, text) {
+    var label = btn.dataset.label || btn.textContent;
+    btn.dataset.label = label;
+    var say = function (msg) {
+      btn.textContent = msg;
+      clearTimeout(btn._copyTimer);
+      btn._copyTimer = setTimeout(function () { btn.textContent = label; }, 2000);
+    };
+    var fallback = function () {
+      var ta = document.createElement('textarea');
+      ta.value = text;
+      ta.setAttribute('readonly', '');
+      ta.className = 'fixed -left-[9999px] top-0';
+      document.body.appendChild(ta);
+      ta.select();
+      var ok = false;
+      try { ok = document.execCommand('copy'); } catch (err) { ok = false; }
+      ta.remove();
+      btn.focus();
+      say(ok ? 'Link copied' : 'Copy the address bar');
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(function () { say('Link copied'); }, fallback);
+    } else {
+      fallback();
+    }
+  }
+
+  // The member drawer on phones: the Members button opens it; its Close
+  // button, Escape or a click outside close it.
+  function toggleMembers(force) {
+    var panel = document.getElementById('member-panel');
+    if (!panel) return;
+    var open = panel.classList.toggle('open', force);
+    document.querySelectorAll('[data-toggle-members][aria-expanded]').forEach(function (b) {
+      b.setAttribute('aria-expanded', open ? 'true' : 'false');
+    });
+    if (open) {
+      var close = panel.querySelector('[data-toggle-members]');
+      if (close) close.focus();
+    }
+  }
+  document.addEventListener('keydown', function (e) {
+    if (e.key !== 'Escape') return;
+    var panel = document.getElementById('member-panel');
+    if (panel && panel.classList.contains('open')) {
+      toggleMembers(false);
+      var opener = document.querySelector('[data-toggle-members][aria-expanded]');
+      if (opener) opener.focus();
+    }
+  });
+  document.addEventListener('click', function (e) {
+    var panel = document.getElementById('member-panel');
+    if (panel && panel.classList.contains('open') && !panel.contains(e.target) && !e.target.closest('[data-toggle-members]')) {
+      toggleMembers(false);
     }
   });
 
