@@ -173,6 +173,12 @@ func requireUser(c *fiber.Ctx) error {
 	if currentUser(c) != nil {
 		return c.Next()
 	}
+	if c.Get("HX-Request") == "true" {
+		// An htmx request (the lobby's polling) would swap the sign-in page
+		// into a fragment; ask htmx to load it as a page instead.
+		c.Set("HX-Redirect", "/login")
+		return c.SendStatus(fiber.StatusUnauthorized)
+	}
 	if c.Method() != fiber.MethodGet {
 		return fiber.NewError(fiber.StatusUnauthorized, "Sign in first.")
 	}

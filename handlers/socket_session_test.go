@@ -80,3 +80,19 @@ func TestLoginLimitCountsTheAccountNotTheSpelling(t *testing.T) {
 		t.Errorf("6th failed sign-in (spelled %q) got %d, want 429", spellings[5], last)
 	}
 }
+
+// The lobby's polling, once the session is gone, asks htmx to load the
+// sign-in page rather than swapping it into the room list.
+func TestPollingAfterSignOutRedirectsThePage(t *testing.T) {
+	h := newHarness(t)
+	anon := h.client()
+	req, _ := http.NewRequest(http.MethodGet, anon.URL("/rooms/list"), nil)
+	req.Header.Set("HX-Request", "true")
+	res, err := anon.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != http.StatusUnauthorized || res.Header.Get("HX-Redirect") != "/login" || res.Body != "Unauthorized" {
+		t.Errorf("got %d, HX-Redirect %q, body %q", res.Status, res.Header.Get("HX-Redirect"), res.Body)
+	}
+}
