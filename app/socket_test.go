@@ -367,3 +367,25 @@ func TestFrameRefusals(t *testing.T) {
 		})
 	}
 }
+
+func TestFloodIsAnsweredOnceThenClosed(t *testing.T) {
+	s := startServer(t, func(c *Config) { c.MessageRate = 1; c.MessageBurst = 1 })
+	alice := user(t, s, "alice")
+	as := dial(t, alice, "general")
+	ar := newReader(t, as)
+	ar.until("snapshot", func(a string) bool { return strings.Contains(a, `id="members"`) })
+	for i := 0; i < 250; i++ {
+		if err := as.SendMessage(fmt.Sprint("flood ", i)); err != nil {
+			break // the server may close before we finish
+		}
+	}
+	if code := ar.closeCode(); code != chat.ClosePolicyViolation {
+		t.Errorf("close code %d, want 1008", code)
+	}
+	if n := strings.Count(ar.all(), chatRateText); n != 1 {
+		t.Errorf("%d rate-limit fragments, want 1", n)
+	}
+	if n := len(texts(ar.all())); n != 1 {
+		t.Errorf("%d messages delivered, want 1 (the burst)", n)
+	}
+}

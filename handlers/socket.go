@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"encoding/json"
+	"errors"
 	"strconv"
 	"sync"
 	"time"
@@ -24,6 +25,9 @@ const (
 	// maxFrame caps one incoming frame: 2,000 characters of the worst case
 	// (4 bytes each, doubled by JSON escaping) plus htmx's headers.
 	maxFrame = 32 * 1024
+	// floodLimit is how many messages in a row the rate limit may refuse
+	// before the connection is closed (1008) as a flood.
+	floodLimit = 200
 	// closeWait bounds writing a close frame on the way out.
 	closeWait = time.Second
 )
@@ -114,6 +118,7 @@ func (s *server) readFrames(conn *websocket.Conn, client *chat.Client, dl *readD
 	conn.SetReadLimit(maxFrame)
 	dl.extend()
 	conn.SetPongHandler(func(string) error { dl.extend(); return nil })
+	refused := 0 // messages refused in a row by the rate limit
 	for {
 		kind, data, err := conn.ReadMessage()
 		if err != nil {
@@ -128,7 +133,15 @@ func (s *server) readFrames(conn *websocket.Conn, client *chat.Client, dl *readD
 			client.Close(chat.CloseInvalidPayload, "Frames must be valid UTF-8.")
 			return
 		}
-		s.handleFrame(client, data)
+		if s.handleFrame(client, data, refused) {
+			refused++
+		} else {
+			refused = 0
+		}
+		if refused >= floodLimit {
+			client.Close(closePolicy, "Too many messages too fast.")
+			return
+		}
 	}
 }
 
@@ -162,27 +175,36 @@ type wsFrame struct {
 	Message *string `json:"message"`
 }
 
-// handleFrame posts one message, or tells its sender why not.
-func (s *server) handleFrame(client *chat.Client, data []byte) {
+// handleFrame posts one message, or tells its sender why not. It reports
+// whether the rate limit refused the message; only the first refusal in a
+// row is answered, so a flood gets one error fragment, not one per frame.
+func (s *server) handleFrame(client *chat.Client, data []byte, refusedBefore int) bool {
 	var f wsFrame
 	if err := json.Unmarshal(data, &f); err != nil || f.Message == nil {
 		client.Send(renderBytes(views.MessageErrorFrame("This message could not be read; reload the page and try again.")))
-		return
+		return false
 	}
 	text, problem := cleanMessage(*f.Message, s.cfg.MaxMessage)
 	if problem != "" {
 		client.Send(renderBytes(views.MessageErrorFrame(problem)))
-		return
+		return false
 	}
 	if text == "" {
-		return
+		return false
 	}
 	if _, err := s.Rooms.Post(client.Room(), client.Member(), text); err != nil {
+		if errors.Is(err, chat.ErrRateLimited) {
+			if refusedBefore == 0 {
+				client.Send(renderBytes(views.MessageErrorFrame(err.Error())))
+			}
+			return true
+		}
 		if isChatError(err) {
 			client.Send(renderBytes(views.MessageErrorFrame(err.Error())))
-			return
+			return false
 		}
 		s.Log.Error("post message", "err", err, "room", client.Room())
 		client.Send(renderBytes(views.MessageErrorFrame("The message could not be sent.")))
 	}
+	return false
 }
