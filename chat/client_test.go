@@ -60,13 +60,13 @@ func TestFullQueueEvictsOnlyThatClient(t *testing.T) {
 }
 
 func TestSendOverflowEvicts(t *testing.T) {
-	h := newHarness(t, Config{QueueLimit: 4, Grace: time.Hour})
-	c := h.join("r", alice, "s1") // snapshot, notice, joined: 3 frames
+	h := newHarness(t, Config{QueueLimit: 3, Grace: time.Hour})
+	c := h.join("r", alice, "s1") // snapshot, then notice+joined as one entry: 2 frames
 	if !c.Send([]byte("err|")) {
-		t.Fatal("Send of the 4th frame returned false")
+		t.Fatal("Send of the 3rd frame returned false")
 	}
 	if c.Send([]byte("err|")) {
-		t.Fatal("Send of the 5th frame returned true; want eviction")
+		t.Fatal("Send of the 4th frame returned true; want eviction")
 	}
 	<-c.Done()
 	if got, want := h.reg.Stats(), (Stats{Rooms: 1, Members: 1, Pending: 1, Users: 1}); got != want {

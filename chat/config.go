@@ -8,9 +8,13 @@ import (
 // Product defaults, used where a Config field is zero (Grace excepted: see
 // Config.Grace).
 const (
-	DefaultGrace           = 10 * time.Second
-	DefaultHistory         = 200
-	DefaultQueueLimit      = 256
+	DefaultGrace   = 10 * time.Second
+	DefaultHistory = 200
+	// DefaultQueueLimit is measured (docs/performance.md): a join storm
+	// of 1,000 members into one room queues about that many presence
+	// frames to the first members before their writers run; entries point
+	// at frames the room shares, so a full queue costs about 48 KB.
+	DefaultQueueLimit      = 2048
 	DefaultMaxRooms        = 1000
 	DefaultMaxRoomsPerUser = 10
 	DefaultMaxConnsPerUser = 20
