@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fasthttp/websocket"
+
+	"natter/client"
+)
+
+// Markers in the frames the server renders (views/messages.templ).
+var (
+	snapshotMessages = []byte(`<ol id="messages" hx-swap-oob="innerHTML">`)
+	snapshotMembers  = []byte(`<ul id="members" hx-swap-oob="innerHTML">`)
+	listEnd          = []byte(`</ol>`)
+	countAttr        = []byte(`data-count="`)
+	messageError     = []byte(`id="message-error"`)
+)
+
+// receiver is one open socket: it reads every frame and keeps its own
+// tally, which only its read loop touches until done is closed.
+type receiver struct {
+	run      *runState
+	idx      int // socket index, also its histogram shard
+	room     int
+	user     int
+	sock     *client.Socket
+	done     chan struct{}
+	joinedAt time.Duration // since run start, when the handshake finished
+	dropped  atomic.Int64  // since run start; 0 while open or closed by us
+
+	seen       []uint64 // bitmap over message ids (measured and not)
+	delivered  int64    // measured messages received once
+	duplicates int64    // measured messages received again
+	foreign    int64    // messages of this run from another room
+	errFrames  int64    // message-error fragments (refused sends)
+	snapshots  int64    // full member lists received (the first is the snapshot)
+	frames     int64    // websocket messages received
+	bytes      int64
+	lastCount  int           // latest member count shown
+	fullAt     time.Duration // since run start: member count first reached the room's size
+	closeCode  int           // close code received, if the server closed
+	readErr    string
+}
+
+// bufs are read buffers shared by all receivers: an idle socket holds none.
+var bufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// readLoop reads until the socket fails or is closed.
+func (r *receiver) readLoop() {
+	defer close(r.done)
+	for {
+		_, rd, err := r.sock.NextReader()
+		if err != nil {
+			r.fail(err)
+			return
+		}
+		buf := bufs.Get().(*bytes.Buffer)
+		buf.Reset()
+		_, err = buf.ReadFrom(rd)
+		if err != nil {
+			bufs.Put(buf)
+			r.fail(err)
+			return
+		}
+		r.handle(buf.Bytes(), r.run.since())
+		if buf.Cap() <= 256<<10 {
+			bufs.Put(buf)
+		}
+	}
+}
+
+// fail records why reading stopped, unless the run closed the socket.
+func (r *receiver) fail(err error) {
+	if r.run.closing.Load() {
+		return
+	}
+	r.dropped.Store(int64(r.run.since()))
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		r.closeCode = ce.Code
+	}
+	if !errors.Is(err, io.EOF) {
+		r.readErr = err.Error()
+	}
+	r.run.drops.Add(1)
+}
+
+// handle tallies one websocket message, which may join several frames.
+func (r *receiver) handle(msg []byte, now time.Duration) {
+	r.frames++
+	r.bytes += int64(len(msg))
+	rs := r.run
+	// Messages listed in a snapshot are history, not deliveries.
+	skipFrom, skipTo := -1, -1
+	if i := bytes.Index(msg, snapshotMessages); i >= 0 {
+		skipFrom = i
+		skipTo = len(msg)
+		if j := bytes.Index(msg[i:], listEnd); j >= 0 {
+			skipTo = i + j
+		}
+	}
+	if bytes.Contains(msg, snapshotMembers) {
+		r.snapshots++
+	}
+	if bytes.Contains(msg, messageError) {
+		r.errFrames++
+		rs.errFrames.Add(1)
+	}
+	marker := rs.marker
+	for off := 0; ; {
+		i := bytes.Index(msg[off:], marker)
+		if i < 0 {
+			break
+		}
+		i += off
+		off = i + len(marker)
+		if i >= skipFrom && i < skipTo {
+			continue
+		}
+		id, sent, room, ok := parseMarker(msg[off:])
+		if !ok || id >= uint64(len(rs.msgs)) {
+			continue
+		}
+		measured := rs.measured(time.Duration(sent))
+		if room != r.room {
+			r.foreign++
+			continue
+		}
+		w, bit := id/64, uint64(1)<<(id%64)
+		if r.seen == nil {
+			r.seen = make([]uint64, (len(rs.msgs)+63)/64)
+		}
+		if r.seen[w]&bit != 0 {
+			if measured {
+				r.duplicates++
+			}
+			continue
+		}
+		r.seen[w] |= bit
+		if measured {
+			r.delivered++
+			rs.delivered.Add(1)
+			rs.latency.add(r.idx, now-time.Duration(sent))
+			if w := rs.window.Load(); w != nil {
+				w.add(r.idx, now-time.Duration(sent))
+			}
+		}
+	}
+	// The member count: the last one in the message is the newest.
+	if i := bytes.LastIndex(msg, countAttr); i >= 0 {
+		rest := msg[i+len(countAttr):]
+		if j := bytes.IndexByte(rest, '"'); j > 0 {
+			if n, err := strconv.Atoi(string(rest[:j])); err == nil {
+				r.lastCount = n
+				if r.fullAt == 0 && n >= rs.roomMembers[r.room] {
+					r.fullAt = now
+					rs.full.Add(1)
+				}
+			}
+		}
+	}
+}
+
+// parseMarker reads "ID SENT ROOM" (decimal) after a message marker:
+// the message id, its send time in nanoseconds since the run began, and
+// its room. The text carries them so that a receiver needs nothing from
+// the sender but the frame.
+func parseMarker(b []byte) (id uint64, sent int64, room int, ok bool) {
+	var f [3]uint64
+	for i := range f {
+		if i > 0 {
+			if len(b) == 0 || b[0] != ' ' {
+				return 0, 0, 0, false
+			}
+			b = b[1:]
+		}
+		if f[i], b, ok = readUint(b); !ok {
+			return 0, 0, 0, false
+		}
+	}
+	return f[0], int64(f[1]), int(f[2]), true
+}
+
+func readUint(b []byte) (uint64, []byte, bool) {
+	var n uint64
+	i := 0
+	for ; i < len(b) && i < 20 && b[i] >= '0' && b[i] <= '9'; i++ {
+		n = n*10 + uint64(b[i]-'0')
+	}
+	return n, b[i:], i > 0
+}
