@@ -40,7 +40,7 @@ func (s *server) routes(app *fiber.App) {
 	app.Post("/rooms", requireUser, s.limit(30, time.Minute, false, byIP("create-room")), createRoom(s))
 	app.Get("/rooms/list", requireUser, roomList(s.Rooms))
 	app.Get("/rooms/:slug", requireUser, roomPage(s))
-	app.Get("/rooms/:slug/ws", s.limit(120, time.Minute, false, byIP("ws")), s.socketGate, s.roomSocket())
+	app.Get("/rooms/:slug/ws", s.limit(600, time.Minute, false, byIP("ws")), s.socketGate, s.roomSocket())
 	app.Post("/rooms/:slug/messages", requireUser, postMessage(s))
 
 	app.Use(notFound)
