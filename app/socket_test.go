@@ -389,3 +389,26 @@ func TestFloodIsAnsweredOnceThenClosed(t *testing.T) {
 		t.Errorf("%d messages delivered, want 1 (the burst)", n)
 	}
 }
+
+func TestPostWithoutSocketRefusals(t *testing.T) {
+	s := startServer(t, func(c *Config) { c.MessageRate = 1; c.MessageBurst = 1 })
+	alice := user(t, s, "alice")
+	tests := []struct {
+		message string
+		status  int
+		text    string
+	}{
+		{strings.Repeat("x", 2001), http.StatusUnprocessableEntity, "Messages can have at most 2,000 characters; this one has 2,001."},
+		{"first", http.StatusSeeOther, ""},
+		{"second, too soon", http.StatusTooManyRequests, "You are sending messages too fast; wait a moment and try again."},
+	}
+	for _, tt := range tests {
+		res, err := alice.Submit("/rooms/general", "/rooms/general/messages", url.Values{"message": {tt.message}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Status != tt.status || !strings.Contains(res.Body, tt.text) {
+			t.Errorf("post %.20q: status %d, want %d with %q", tt.message, res.Status, tt.status, tt.text)
+		}
+	}
+}

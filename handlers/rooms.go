@@ -82,7 +82,8 @@ func roomPage(s *server) fiber.Handler {
 }
 
 // postMessage posts a message without a socket: a plain form (redirect back
-// to the room) or htmx and scripts (204).
+// to the room) or htmx and scripts (204). A refused message gets a page
+// that says why (429 for the rate limit, 422 otherwise).
 func postMessage(s *server) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		slug := c.Params("slug")
@@ -90,38 +91,28 @@ func postMessage(s *server) fiber.Handler {
 			return fiber.ErrNotFound
 		}
 		text, problem := cleanMessage(c.FormValue("message"), s.cfg.MaxMessage)
-		if problem == "" && text != "" {
-			if err := s.Rooms.Ensure(slug, member(c)); err != nil && !isRoomLimit(err) {
-				return err
-			} else if err != nil {
-				problem = err.Error()
-			} else if _, err := s.Rooms.PostVisitor(slug, member(c), text); err != nil {
-				if !isChatError(err) {
-					return err
-				}
-				problem = err.Error()
-			}
-		}
 		if problem != "" {
-			status := fiber.StatusUnprocessableEntity
-			if errors.Is(errFromProblem(problem), chat.ErrRateLimited) {
-				status = fiber.StatusTooManyRequests
+			return fiber.NewError(fiber.StatusUnprocessableEntity, problem)
+		}
+		if text != "" {
+			err := s.Rooms.Ensure(slug, member(c))
+			if err == nil {
+				_, err = s.Rooms.PostVisitor(slug, member(c), text)
 			}
-			return fiber.NewError(status, problem)
+			switch {
+			case errors.Is(err, chat.ErrRateLimited):
+				return fiber.NewError(fiber.StatusTooManyRequests, err.Error())
+			case isChatError(err):
+				return fiber.NewError(fiber.StatusUnprocessableEntity, err.Error())
+			case err != nil:
+				return err
+			}
 		}
 		if c.Get("HX-Request") == "true" {
 			return c.SendStatus(fiber.StatusNoContent)
 		}
 		return c.Redirect("/rooms/"+slug, fiber.StatusSeeOther)
 	}
-}
-
-// errFromProblem maps a chat error text back to its sentinel.
-func errFromProblem(p string) error {
-	if p == chat.ErrRateLimited.Error() {
-		return chat.ErrRateLimited
-	}
-	return nil
 }
 
 // isChatError reports whether err is one of the registry's user-readable
