@@ -138,6 +138,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		// the HTTP server waits for the requests in flight.
 		s.rooms.Close()
 		err = s.web.ShutdownWithTimeout(shutdownWait)
+		// A shutdown that came before the listener started serving would
+		// leave it serving; closing it ends Listener either way.
+		_ = s.listener.Close()
 		<-served
 	}
 	if cerr := s.closeAll(); err == nil {

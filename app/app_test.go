@@ -78,3 +78,28 @@ func TestSmokeChat(t *testing.T) {
 	}
 	t.Logf("frames: %q", all)
 }
+
+// A stop that comes before the server got to serve still stops it.
+func TestImmediateStop(t *testing.T) {
+	for i := 0; i < 20; i++ {
+		cfg := DefaultConfig()
+		cfg.Addr, cfg.BaseURL, cfg.LogLevel = "127.0.0.1:0", "", "error"
+		cfg.DBPath = filepath.Join(t.TempDir(), "natter.db")
+		s, err := New(context.Background(), cfg, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		done := make(chan error, 1)
+		go func() { done <- s.Serve(ctx) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Serve: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatal("Serve did not return after an immediate stop")
+		}
+	}
+}

@@ -114,6 +114,9 @@ func newHarness(t *testing.T, opts ...func(*harnessConfig)) *harness {
 	}
 	served := make(chan error, 1)
 	go func() { served <- h.App.Listener(ln) }()
+	// Wait until it serves: a shutdown that wins the race against Listener
+	// would leave Listener serving forever and the cleanup waiting for it.
+	waitServing(t, h.URL+"/healthz")
 	t.Cleanup(func() {
 		rooms.Close()
 		if err := h.App.ShutdownWithTimeout(5 * time.Second); err != nil {
@@ -396,4 +399,20 @@ func attr(n *html.Node, key string) string {
 		}
 	}
 	return ""
+}
+
+// waitServing polls url until it answers 200, for at most 10 s.
+func waitServing(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if res, err := http.Get(url); err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("server at %s not serving within 10 s", url)
 }
