@@ -3,6 +3,7 @@ package handlers
 import (
 	"encoding/json"
 	"errors"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -86,7 +87,7 @@ func (s *server) serveSocket(conn *websocket.Conn) {
 	u, _ := conn.Locals(localUser).(*db.User)
 	sid, _ := conn.Locals(localSessionID).(string)
 	slug := conn.Params("slug")
-	log := s.Log.With("user", u.ID, "room", slug, "ip", conn.IP())
+	log := s.Log.With("user", u.ID, "room", slug, "ip", conn.IP(), "origin", conn.Headers(fiber.HeaderOrigin))
 
 	client, err := s.Rooms.Join(slug, chat.Member{ID: u.ID, Name: u.Username}, sid)
 	if err != nil {
@@ -105,12 +106,18 @@ func (s *server) serveSocket(conn *websocket.Conn) {
 		// (so it sees our code, not 1006), then the reader gives up.
 		dl.finish()
 	}()
-
+	defer func() {
+		// Even after a panic the member leaves and the writer ends before
+		// Fiber takes the connection back; the client hears only 1011.
+		if r := recover(); r != nil {
+			log.Error("socket panic", "panic", r, "stack", string(debug.Stack()))
+			client.Close(websocket.CloseInternalServerErr, "Internal error.")
+		}
+		s.Rooms.Leave(client)
+		<-writerDone
+		log.Info("socket disconnected")
+	}()
 	s.readFrames(conn, client, dl)
-	s.Rooms.Leave(client)
-	client.Close(chat.CloseNormal, "")
-	<-writerDone
-	log.Info("socket disconnected")
 }
 
 // readFrames reads until the connection fails or closes.
