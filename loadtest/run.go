@@ -185,17 +185,22 @@ func (rs *runState) connectAll(ctx context.Context, accts []*account, res *resul
 		go rc.readLoop()
 	}
 
-	jobs := make(chan [2]int)
+	var jobs chan [2]int
 	var wg sync.WaitGroup
-	for range min(cfg.connectConc, total) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for job := range jobs {
-				dial(job[0], job[1])
-			}
-		}()
+	// startDialers starts a fresh pool of dialers reading a new jobs channel.
+	startDialers := func() {
+		jobs = make(chan [2]int)
+		for range min(cfg.connectConc, total) {
+			wg.Add(1)
+			go func(jobs <-chan [2]int) {
+				defer wg.Done()
+				for job := range jobs {
+					dial(job[0], job[1])
+				}
+			}(jobs)
+		}
 	}
+	startDialers()
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
 	deadline := time.After(cfg.connectMax)
@@ -227,16 +232,7 @@ feed:
 		if j == 0 { // rooms exist before the crowd arrives
 			close(jobs)
 			wg.Wait()
-			jobs = make(chan [2]int)
-			for range min(cfg.connectConc, total) {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for job := range jobs {
-						dial(job[0], job[1])
-					}
-				}()
-			}
+			startDialers()
 		}
 	}
 	close(jobs)
