@@ -309,8 +309,11 @@ func TestSessionLifetimes(t *testing.T) {
 		cfg  Config
 		keep bool // use the session every half second
 	}{
-		{"idle", Config{SessionIdle: time.Second}, false},
-		{"absolute while active", Config{SessionAbsolute: time.Second}, true},
+		// Lifetimes of 3 s leave a slow (race-instrumented, loaded) machine
+		// time to fetch the sign-up form and post it before the session
+		// holding its CSRF token expires.
+		{"idle", Config{SessionIdle: 3 * time.Second}, false},
+		{"absolute while active", Config{SessionAbsolute: 3 * time.Second}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -318,7 +321,7 @@ func TestSessionLifetimes(t *testing.T) {
 			h := newHarness(t, func(c *harnessConfig) { c.web = tt.cfg })
 			c := h.signedUp("alice", "alice@example.com", pwAlice)
 			sid := c.Cookie("natter_session")
-			end := time.Now().Add(2500 * time.Millisecond)
+			end := time.Now().Add(4500 * time.Millisecond)
 			for time.Now().Before(end) {
 				time.Sleep(500 * time.Millisecond)
 				if tt.keep {
@@ -326,7 +329,7 @@ func TestSessionLifetimes(t *testing.T) {
 				}
 			}
 			if got := signedInAs(t, h.clientWithSession(sid)); got != "" {
-				t.Errorf("after 2.5 s still signed in as %q", got)
+				t.Errorf("after 4.5 s still signed in as %q", got)
 			}
 		})
 	}
