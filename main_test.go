@@ -112,6 +112,7 @@ func TestRunRefusesBadSettings(t *testing.T) {
 		{"bad history flag", []string{"-history", "0"}, nil, `invalid -history ($NATTER_HISTORY) "0": want a whole number from 1 to 100000`},
 		{"bad tls", nil, []string{"NATTER_SMTP_TLS", "ssl"}, `invalid -smtp-tls ($NATTER_SMTP_TLS) "ssl": want one of none, starttls, tls`},
 		{"bad base url", nil, []string{"NATTER_BASE_URL", "localhost:8080"}, `invalid -base-url ($NATTER_BASE_URL) "localhost:8080": want an absolute http or https URL such as https://chat.example.com`},
+		{"bad smtp timeout", nil, []string{"NATTER_SMTP_SEND_TIMEOUT", "0s"}, `invalid -smtp-send-timeout ($NATTER_SMTP_SEND_TIMEOUT) "0s": want a duration above 0s and at most 1h, such as 10s`},
 		{"bad rate", nil, []string{"NATTER_MESSAGE_RATE", "-1"}, `invalid -message-rate ($NATTER_MESSAGE_RATE) "-1": want a number above 0, such as 10 or 0.5`},
 		{"bad addr", nil, []string{"NATTER_ADDR", "8080"}, `invalid -addr ($NATTER_ADDR) "8080": want host:port, such as localhost:8080 or :8080`},
 		{"not sqlite", nil, []string{"NATTER_DB", notSQLite, "NATTER_ADDR", "127.0.0.1:0"}, "database " + notSQLite + ": the file is not a SQLite database"},

@@ -103,3 +103,18 @@ func TestImmediateStop(t *testing.T) {
 		}
 	}
 }
+
+// The defaults are what the README's configuration table promises.
+func TestDefaultConfig(t *testing.T) {
+	got := DefaultConfig()
+	want := Config{
+		Addr: "localhost:8080", DBPath: "natter.db", BaseURL: "http://localhost:8080",
+		SMTPPort: 587, SMTPFrom: "Natter <natter@localhost>", SMTPTLS: "starttls",
+		SMTPConnectTimeout: 10 * time.Second, SMTPSendTimeout: 30 * time.Second,
+		RoomGrace: 10 * time.Second, History: 200, MessageRate: 10, MessageBurst: 20,
+		LogLevel: "info",
+	}
+	if got != want {
+		t.Errorf("DefaultConfig() = %+v\nwant %+v", got, want)
+	}
+}

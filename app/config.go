@@ -28,12 +28,14 @@ type Config struct {
 	SMTPPassword string
 	SMTPFrom     string
 	SMTPTLS      string
-	RoomGrace    time.Duration
-	History      int
-	MessageRate  float64
-	MessageBurst int
-	TrustedProxy string
-	LogLevel     string
+	// SMTPConnectTimeout and SMTPSendTimeout bound each delivery attempt.
+	SMTPConnectTimeout, SMTPSendTimeout time.Duration
+	RoomGrace                           time.Duration
+	History                             int
+	MessageRate                         float64
+	MessageBurst                        int
+	TrustedProxy                        string
+	LogLevel                            string
 	// FastHashing lowers the password hashing cost; only tests set it.
 	FastHashing bool
 }
@@ -53,6 +55,8 @@ var settings = []setting{
 	{"smtp-password", "NATTER_SMTP_PASSWORD", "", "SMTP password"},
 	{"smtp-from", "NATTER_SMTP_FROM", "Natter <natter@localhost>", "sender address of Natter's mail"},
 	{"smtp-tls", "NATTER_SMTP_TLS", "starttls", "SMTP encryption: none, starttls or tls"},
+	{"smtp-connect-timeout", "NATTER_SMTP_CONNECT_TIMEOUT", "10s", "longest wait for the SMTP server to answer a connection"},
+	{"smtp-send-timeout", "NATTER_SMTP_SEND_TIMEOUT", "30s", "longest time one mail may take to send"},
 	{"room-grace", "NATTER_ROOM_GRACE", "10s", "how long an empty room lives before it is destroyed (0 allowed)"},
 	{"history", "NATTER_HISTORY", "200", "messages a room keeps in memory"},
 	{"message-rate", "NATTER_MESSAGE_RATE", "10", "messages per second per user"},
@@ -94,21 +98,23 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	}
 	p := parser{raw: raw}
 	c := Config{
-		Addr:         p.addr("addr"),
-		DBPath:       p.nonEmpty("db"),
-		BaseURL:      p.baseURL("base-url"),
-		SMTPHost:     strings.TrimSpace(*raw["smtp-host"]),
-		SMTPPort:     p.intRange("smtp-port", 1, 65535),
-		SMTPUser:     *raw["smtp-user"],
-		SMTPPassword: *raw["smtp-password"],
-		SMTPFrom:     p.nonEmpty("smtp-from"),
-		SMTPTLS:      p.oneOf("smtp-tls", "none", "starttls", "tls"),
-		RoomGrace:    p.duration("room-grace"),
-		History:      p.intRange("history", 1, 100000),
-		MessageRate:  p.positiveFloat("message-rate"),
-		MessageBurst: p.intRange("message-burst", 1, 100000),
-		TrustedProxy: *raw["trusted-proxy"],
-		LogLevel:     p.oneOf("log-level", "debug", "info", "warn", "error"),
+		Addr:               p.addr("addr"),
+		DBPath:             p.nonEmpty("db"),
+		BaseURL:            p.baseURL("base-url"),
+		SMTPHost:           strings.TrimSpace(*raw["smtp-host"]),
+		SMTPPort:           p.intRange("smtp-port", 1, 65535),
+		SMTPUser:           *raw["smtp-user"],
+		SMTPPassword:       *raw["smtp-password"],
+		SMTPFrom:           p.nonEmpty("smtp-from"),
+		SMTPTLS:            p.oneOf("smtp-tls", "none", "starttls", "tls"),
+		SMTPConnectTimeout: p.positiveDuration("smtp-connect-timeout"),
+		SMTPSendTimeout:    p.positiveDuration("smtp-send-timeout"),
+		RoomGrace:          p.duration("room-grace"),
+		History:            p.intRange("history", 1, 100000),
+		MessageRate:        p.positiveFloat("message-rate"),
+		MessageBurst:       p.intRange("message-burst", 1, 100000),
+		TrustedProxy:       *raw["trusted-proxy"],
+		LogLevel:           p.oneOf("log-level", "debug", "info", "warn", "error"),
 	}
 	return c, p.err
 }
@@ -185,6 +191,14 @@ func (p *parser) duration(name string) time.Duration {
 	return d
 }
 
+func (p *parser) positiveDuration(name string) time.Duration {
+	d, err := time.ParseDuration(strings.TrimSpace(*p.raw[name]))
+	if err != nil || d <= 0 || d > time.Hour {
+		p.fail(name, "want a duration above 0s and at most 1h, such as 10s")
+	}
+	return d
+}
+
 func (p *parser) oneOf(name string, allowed ...string) string {
 	v := strings.ToLower(strings.TrimSpace(*p.raw[name]))
 	for _, a := range allowed {
@@ -222,6 +236,9 @@ func (c Config) mailConfig() mail.Config {
 		Password: c.SMTPPassword,
 		From:     c.SMTPFrom,
 		TLS:      c.SMTPTLS,
+
+		ConnectTimeout: c.SMTPConnectTimeout,
+		SendTimeout:    c.SMTPSendTimeout,
 	}
 }
 

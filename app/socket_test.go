@@ -369,11 +369,17 @@ func TestFrameRefusals(t *testing.T) {
 }
 
 func TestFloodIsAnsweredOnceThenClosed(t *testing.T) {
-	s := startServer(t, func(c *Config) { c.MessageRate = 1; c.MessageBurst = 1 })
+	s := startServer(t, func(c *Config) { c.MessageRate = 0.001; c.MessageBurst = 1 })
 	alice := user(t, s, "alice")
 	as := dial(t, alice, "general")
 	ar := newReader(t, as)
 	ar.until("snapshot", func(a string) bool { return strings.Contains(a, `id="members"`) })
+	as.SendMessage("the burst")
+	ar.until("the message", func(a string) bool { return len(texts(a)) == 1 })
+	as.SendMessage("one too many")
+	ar.until("the refusal", func(a string) bool { return strings.Contains(a, chatRateText) })
+	// Closing drops what is still queued, so the flood starts only once
+	// the first refusal has arrived; later refusals are not answered.
 	for i := 0; i < 250; i++ {
 		if err := as.SendMessage(fmt.Sprint("flood ", i)); err != nil {
 			break // the server may close before we finish
