@@ -55,6 +55,9 @@ type harnessConfig struct {
 	web      Config // BaseURL is always the listen address
 	params   password.Params
 	smtpDown bool // point the mailer at a closed port
+	// behindTLSProxy serves as https://<listen address>, trusting
+	// X-Forwarded-Proto from 127.0.0.1 as a TLS-terminating proxy's.
+	behindTLSProxy bool
 }
 
 // newHarness starts a server and stops it when the test ends.
@@ -107,6 +110,10 @@ func newHarness(t *testing.T, opts ...func(*harnessConfig)) *harness {
 	}
 	web := hc.web
 	web.BaseURL = h.URL
+	if hc.behindTLSProxy {
+		web.BaseURL = "https://" + ln.Addr().String()
+		web.TrustedProxies = []string{"127.0.0.1"}
+	}
 	h.App, err = New(web, h.Deps)
 	if err != nil {
 		ln.Close()
