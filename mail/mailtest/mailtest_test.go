@@ -103,3 +103,11 @@ func TestDelayHoldsTheSender(t *testing.T) {
 		t.Errorf("Subject = %q", got)
 	}
 }
+
+// A test that ends at once (before the server goroutine has started) still
+// stops the server.
+func TestImmediateCleanup(t *testing.T) {
+	for i := 0; i < 200; i++ {
+		t.Run("", func(t *testing.T) { Start(t) })
+	}
+}

@@ -50,6 +50,9 @@ func Start(t testing.TB) *Server {
 	t.Cleanup(func() {
 		close(s.closing)
 		_ = s.smtp.Close()
+		// Close only closes listeners Serve has registered; a test that ends
+		// before Serve got that far would leave it accepting forever.
+		_ = l.Close()
 		<-served
 	})
 	return s
