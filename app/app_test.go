@@ -117,4 +117,8 @@ func TestDefaultConfig(t *testing.T) {
 	if got != want {
 		t.Errorf("DefaultConfig() = %+v\nwant %+v", got, want)
 	}
+	// The SMTP timeouts reach the mailer.
+	if m := got.mailConfig(); m.ConnectTimeout != 10*time.Second || m.SendTimeout != 30*time.Second || m.TLS != "starttls" || m.Port != 587 {
+		t.Errorf("mailConfig() = %+v", m)
+	}
 }

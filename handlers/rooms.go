@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -144,15 +145,11 @@ func cleanMessage(raw string, max int) (text, problem string) {
 	return text, ""
 }
 
-// thousands writes n with comma separators: 2,000.
+// thousands writes a count with comma separators: 2,000.
 func thousands(n int) string {
-	s := []byte{}
-	str := []byte(itoa(n))
-	for i, d := range str {
-		if i > 0 && (len(str)-i)%3 == 0 {
-			s = append(s, ',')
-		}
-		s = append(s, d)
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
 	}
-	return string(s)
+	return s
 }

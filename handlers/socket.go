@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"runtime/debug"
-	"strconv"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -34,9 +33,6 @@ const (
 )
 
 const closePolicy = chat.ClosePolicyViolation
-
-// itoa is strconv.Itoa, short.
-func itoa(n int) string { return strconv.Itoa(n) }
 
 // socketGate admits an upgrade only for a signed-in user, a valid room and
 // this site's own origin; everything else is refused before the 101.

@@ -96,3 +96,31 @@ func TestPollingAfterSignOutRedirectsThePage(t *testing.T) {
 		t.Errorf("got %d, HX-Redirect %q, body %q", res.Status, res.Header.Get("HX-Redirect"), res.Body)
 	}
 }
+
+// Socket upgrades are limited per address: the 601st within a minute is
+// refused with 429 before anything else is looked at.
+func TestSocketUpgradesAreLimitedPerAddress(t *testing.T) {
+	h := newHarness(t)
+	c := h.client()
+	upgrade := func() int {
+		req, _ := http.NewRequest(http.MethodGet, c.URL("/rooms/general/ws"), nil)
+		req.Header.Set("Connection", "Upgrade")
+		req.Header.Set("Upgrade", "websocket")
+		req.Header.Set("Sec-WebSocket-Version", "13")
+		req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+		req.Header.Set("Origin", h.URL)
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Status
+	}
+	for i := 1; i <= 600; i++ {
+		if got := upgrade(); got != http.StatusUnauthorized {
+			t.Fatalf("upgrade %d: status %d, want 401 (anonymous, within the limit)", i, got)
+		}
+	}
+	if got := upgrade(); got != http.StatusTooManyRequests {
+		t.Errorf("upgrade 601: status %d, want 429", got)
+	}
+}
