@@ -19,17 +19,20 @@ func (s *server) home(c *fiber.Ctx) error {
 	return render(c, fiber.StatusOK, views.HomePage(s.page(c, "")))
 }
 
-// registerForm shows the sign-up form.
+// registerForm shows the sign-up form, keeping where the visitor was going.
 func (s *server) registerForm(c *fiber.Ctx) error {
+	next := safeNext(c.Query("next"))
 	if currentUser(c) != nil {
-		return c.Redirect("/rooms", fiber.StatusSeeOther)
+		return c.Redirect(next, fiber.StatusSeeOther)
 	}
-	return render(c, fiber.StatusOK, views.RegisterPage(s.page(c, "Create account"), views.Form{}))
+	return render(c, fiber.StatusOK, views.RegisterPage(s.page(c, "Create account"), views.Form{}, keepNext(next)))
 }
 
-// register creates an account and signs it in. Every failing rule is shown
+// register creates an account, signs it in and goes on to next (the room
+// an invitation link pointed at) or the lobby. Every failing rule is shown
 // next to its field, with what was typed kept (never the passwords).
 func (s *server) register(c *fiber.Ctx) error {
+	next := safeNext(c.FormValue("next"))
 	f := views.Form{
 		Values: map[string]string{
 			"username": strings.TrimSpace(c.FormValue("username")),
@@ -57,10 +60,10 @@ func (s *server) register(c *fiber.Ctx) error {
 			if err := s.signIn(c, u); err != nil {
 				return err
 			}
-			return c.Redirect("/rooms", fiber.StatusSeeOther)
+			return c.Redirect(next, fiber.StatusSeeOther)
 		}
 	}
-	return render(c, fiber.StatusUnprocessableEntity, views.RegisterPage(s.page(c, "Create account"), f))
+	return render(c, fiber.StatusUnprocessableEntity, views.RegisterPage(s.page(c, "Create account"), f, keepNext(next)))
 }
 
 // checkNewAccount applies the registration rules, writing into f.Errors.

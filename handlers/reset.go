@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"net/url"
 	"strings"
 	"time"
 
@@ -47,7 +48,8 @@ func looksLikeToken(t string) bool {
 
 // forgotForm shows the form that asks for the address.
 func (s *server) forgotForm(c *fiber.Ctx) error {
-	return render(c, fiber.StatusOK, views.ForgotPage(s.page(c, "Reset password"), views.Form{}, false))
+	next := keepNext(safeNext(c.Query("next")))
+	return render(c, fiber.StatusOK, views.ForgotPage(s.page(c, "Reset password"), views.Form{}, false, next))
 }
 
 // forgot answers every address alike, at once: the lookup and the mail
@@ -56,9 +58,10 @@ func (s *server) forgotForm(c *fiber.Ctx) error {
 // that reveals nothing about accounts.
 func (s *server) forgot(c *fiber.Ctx) error {
 	email := strings.TrimSpace(c.FormValue("email"))
+	next := keepNext(safeNext(c.FormValue("next")))
 	if msg := checkEmail(email); msg != "" {
 		f := views.Form{Values: map[string]string{"email": email}, Errors: map[string]string{"email": msg}}
-		return render(c, fiber.StatusUnprocessableEntity, views.ForgotPage(s.page(c, "Reset password"), f, false))
+		return render(c, fiber.StatusUnprocessableEntity, views.ForgotPage(s.page(c, "Reset password"), f, false, next))
 	}
 	if s.resetIPLimit.allow(c.IP()) && s.resetLimit.allow(db.FoldKey(email)) {
 		// Off the request path: whether an account exists must not show
@@ -66,17 +69,20 @@ func (s *server) forgot(c *fiber.Ctx) error {
 		s.background.Add(1)
 		go func(email, ip string) {
 			defer s.background.Done()
-			s.sendResetLink(email, ip)
+			s.sendResetLink(email, ip, next)
 		}(email, c.IP())
 	} else {
 		s.Log.Warn("reset request over the limit; nothing sent", "ip", c.IP())
 	}
-	return render(c, fiber.StatusOK, views.ForgotPage(s.page(c, "Reset password"), views.Form{}, true))
+	return render(c, fiber.StatusOK, views.ForgotPage(s.page(c, "Reset password"), views.Form{}, true, next))
 }
 
 // sendResetLink stores a token for the account using email, if any, and
-// queues the mail to the address stored for it (never the one typed).
-func (s *server) sendResetLink(email, ip string) {
+// queues the mail to the address stored for it (never the one typed). A
+// next other than the lobby rides in the link's query: it is a same-site
+// path (safeNext), checked again wherever it is read, so it needs no
+// storage next to the token.
+func (s *server) sendResetLink(email, ip, next string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	u, err := s.DB.UserByEmail(ctx, email)
@@ -91,7 +97,7 @@ func (s *server) sendResetLink(email, ip string) {
 		s.Log.Error("store reset token", "user", u.ID, "err", err)
 		return
 	}
-	link := s.link("/password/reset/" + token)
+	link := s.link("/password/reset/" + token + nextQuery("?", next))
 	valid := validForText(s.cfg.ResetTTL)
 	s.Mailer.Enqueue(mail.Message{
 		To:      u.Email,
@@ -130,7 +136,7 @@ func (s *server) resetStart(c *fiber.Ctx) error {
 	if err := s.setSessionValue(c, keyReset, token); err != nil {
 		return err
 	}
-	return c.Redirect(resetPath, fiber.StatusSeeOther)
+	return c.Redirect(resetPath+nextQuery("?", keepNext(safeNext(c.Query("next")))), fiber.StatusSeeOther)
 }
 
 // resetToken is the token a reset POST applies to: the one in the URL, or
@@ -160,7 +166,8 @@ func (s *server) resetForm(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return render(c, fiber.StatusOK, views.ResetPage(s.page(c, "New password"), views.Form{}, u.Username))
+	next := keepNext(safeNext(c.Query("next")))
+	return render(c, fiber.StatusOK, views.ResetPage(s.page(c, "New password"), views.Form{}, u.Username, next))
 }
 
 // reset sets the new password. Every session of the user ends and every
@@ -185,10 +192,11 @@ func (s *server) reset(c *fiber.Ctx) error {
 		return err
 	}
 	pw := c.FormValue("password")
+	next := keepNext(safeNext(c.FormValue("next")))
 	f := views.Form{Errors: map[string]string{}}
 	s.checkNewPassword(f, pw, c.FormValue("password_confirm"), u.Username, u.Email)
 	if len(f.Errors) > 0 {
-		return render(c, fiber.StatusUnprocessableEntity, views.ResetPage(s.page(c, "New password"), f, u.Username))
+		return render(c, fiber.StatusUnprocessableEntity, views.ResetPage(s.page(c, "New password"), f, u.Username, next))
 	}
 	hash, err := s.Hasher.Hash(ctx, pw)
 	if err != nil {
@@ -212,10 +220,19 @@ func (s *server) reset(c *fiber.Ctx) error {
 	}
 	s.Log.Info("password reset", "user", u.ID, "ip", c.IP())
 	s.notifyPasswordChanged(u)
-	return c.Redirect("/login?reset=1", fiber.StatusSeeOther)
+	return c.Redirect("/login?reset=1"+nextQuery("&", next), fiber.StatusSeeOther)
 }
 
 // resetInvalid explains that the link cannot be used.
 func (s *server) resetInvalid(c *fiber.Ctx) error {
 	return render(c, fiber.StatusBadRequest, views.ResetInvalidPage(s.page(c, "Link not valid")))
+}
+
+// nextQuery is the query parameter that carries next ("" for the lobby:
+// nothing), after sep ("?" or "&").
+func nextQuery(sep, next string) string {
+	if next == "" {
+		return ""
+	}
+	return sep + "next=" + url.QueryEscape(next)
 }
