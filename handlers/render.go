@@ -3,6 +3,8 @@ package handlers
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"html"
 
 	"github.com/a-h/templ"
@@ -53,10 +55,21 @@ func renderText(comp templ.Component) string {
 
 // frames implements chat.Renderer with the views' components: each event
 // is rendered once and the same bytes go to every member.
-type frames struct{}
+type frames struct {
+	epoch string // this process's name, in every snapshot
+}
 
-// Renderer returns the chat.Renderer that the room registry uses.
-func Renderer() chat.Renderer { return frames{} }
+// Renderer returns the chat.Renderer that the room registry uses. Each call
+// (each server process) gets a new epoch, which its snapshots carry so a
+// page can tell a restart from a reconnect.
+func Renderer() chat.Renderer { return frames{epoch: newEpoch()} }
+
+// newEpoch is 8 random bytes in hex: a name for one server process.
+func newEpoch() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b)
+}
 
 func (frames) Message(_ string, m chat.Message) []byte {
 	return renderBytes(views.MessageFrame(m))
@@ -70,6 +83,6 @@ func (frames) MemberLeft(_ string, m chat.Member, count int) []byte {
 	return renderBytes(views.MemberLeftFrame(m, count))
 }
 
-func (frames) Snapshot(_ string, history []chat.Message, members []chat.Member) []byte {
-	return renderBytes(views.SnapshotFrame(history, members))
+func (f frames) Snapshot(_ string, history []chat.Message, members []chat.Member) []byte {
+	return renderBytes(views.SnapshotFrame(f.epoch, history, members))
 }

@@ -31,9 +31,79 @@
     if (s) s.scrollTop = s.scrollHeight;
   }
 
-  function setState(state) {
+  function setState(state, text) {
     var el = document.getElementById('conn-state');
-    if (el) { el.dataset.state = state; el.textContent = state; }
+    if (el) { el.dataset.state = state; el.textContent = text || state; }
+  }
+
+  // The draft in the message box is kept per room in this tab's session
+  // storage, so signing in again (or a reload) does not lose it.
+  function draftKey() { var r = room(); return r ? 'natter-draft:' + r.dataset.room : null; }
+  function saveDraft() {
+    var box = document.getElementById('f-message');
+    var key = draftKey();
+    if (!box || !key) return;
+    try {
+      if (box.value === '') sessionStorage.removeItem(key); else sessionStorage.setItem(key, box.value);
+    } catch (err) { /* storage full or refused: the box still holds the text */ }
+  }
+  function restoreDraft() {
+    var box = document.getElementById('f-message');
+    var key = draftKey();
+    if (!box || !key || box.value !== '') return;
+    var text = null;
+    try { text = sessionStorage.getItem(key); } catch (err) { text = null; }
+    if (text) { box.value = text; grow(box); }
+  }
+
+  // A restart of the server (a new epoch in the snapshot) or the end of the
+  // room while the page was away (its numbers start again) would replace
+  // the list a person was reading with the new, shorter history. Instead the
+  // items on screen stay, without their ids (the new history reuses them),
+  // a marker says what happened, and the new history follows.
+  var epoch = null; // the server process that sent the last snapshot
+  var kept = null;  // {items, text} to put back in front of the new history
+  function lastSeq(list) {
+    var items = list.querySelectorAll('[data-seq]');
+    return items.length ? Number(items[items.length - 1].dataset.seq) : 0;
+  }
+  document.addEventListener('htmx:wsBeforeMessage', function (e) {
+    var frame = (e.detail && e.detail.message) || '';
+    if (typeof frame !== 'string' || frame.indexOf('data-epoch=') === -1) return;
+    var tpl = document.createElement('template');
+    tpl.innerHTML = frame;
+    var snap = tpl.content.querySelector('#messages[data-epoch]');
+    var list = document.getElementById('messages');
+    if (!snap || !list) return;
+    var restarted = epoch !== null && snap.dataset.epoch !== epoch;
+    var last = lastSeq(list);
+    var reset = !restarted && epoch !== null && last > lastSeq(snap);
+    epoch = snap.dataset.epoch;
+    if (!(restarted || reset) || list.children.length === 0) return;
+    var items = Array.prototype.slice.call(list.children);
+    items.forEach(function (li) {
+      li.removeAttribute('id');
+      li.removeAttribute('data-seq');
+      li.querySelectorAll('[id]').forEach(function (el) { el.removeAttribute('id'); });
+    });
+    kept = {
+      items: items,
+      text: restarted ? 'The server restarted; messages above are only on your screen.'
+        : 'This room ended while you were away; messages above are only on your screen.'
+    };
+  });
+  function putBackKept() {
+    var list = document.getElementById('messages');
+    if (!kept || !list) { kept = null; return; }
+    var marker = document.createElement('li');
+    marker.className = 'gap-marker';
+    marker.setAttribute('role', 'note');
+    marker.textContent = kept.text;
+    var frag = document.createDocumentFragment();
+    kept.items.forEach(function (li) { frag.appendChild(li); });
+    frag.appendChild(marker);
+    list.insertBefore(frag, list.firstChild);
+    kept = null;
   }
 
   // stick: the list follows new messages while the reader is at its end.
@@ -48,6 +118,7 @@
   // then the text goes back into the box, so nothing typed is lost.
   var pending = null;
   document.addEventListener('htmx:wsAfterMessage', function (e) {
+    putBackKept();
     decorate(document);
     if (stick) toBottom();
     var frame = (e.detail && e.detail.message) || '';
@@ -55,7 +126,7 @@
     if (pending === null || typeof frame !== 'string') return;
     if (frame.indexOf('id="message-error"') !== -1) {
       var box = document.getElementById('f-message');
-      if (box && box.value === '') { box.value = pending; grow(box); }
+      if (box && box.value === '') { box.value = pending; grow(box); saveDraft(); }
       pending = null;
     } else if (r && frame.indexOf('data-author="' + r.dataset.me + '"') !== -1) {
       pending = null;
@@ -66,7 +137,44 @@
     setState(el && el.dataset.state === 'connecting' ? 'connecting' : 'reconnecting');
   });
   document.addEventListener('htmx:wsOpen', function () { setState('live'); });
-  document.addEventListener('htmx:wsClose', function () { setState('reconnecting'); });
+
+  // htmx-ext-ws reconnects after 1006, 1011, 1012 and 1013 only. Any other
+  // close is final: 1008 means the session ended (signed out elsewhere, a
+  // password change) or the server put this member out. The page then says
+  // so with the server's reason, stops sending, keeps the draft, and offers
+  // to sign in again and come back to this room.
+  var ended = false;
+  document.addEventListener('htmx:wsClose', function (e) {
+    var ev = (e.detail && e.detail.event) || {};
+    if ([1006, 1011, 1012, 1013].indexOf(ev.code) !== -1) { setState('reconnecting'); return; }
+    ended = true;
+    saveDraft();
+    var policy = ev.code === 1008;
+    setState('ended', policy ? 'signed out' : 'disconnected');
+    var panel = document.getElementById('session-ended');
+    if (!panel) return;
+    panel.querySelector('[data-session-reason]').textContent = ev.reason ||
+      (policy ? 'Your session has ended.' : 'The server closed the connection.');
+    if (!policy) {
+      var again = panel.querySelector('a');
+      again.textContent = 'Reconnect';
+      again.setAttribute('href', location.pathname);
+    }
+    panel.classList.remove('hidden');
+  });
+  // Once ended, nothing is sent: not over the socket (htmx would queue it
+  // for a connection that never comes) and not as a plain form post (which
+  // would meet the sign-in wall). The text stays in the box.
+  document.addEventListener('htmx:wsConfigSend', function (e) {
+    if (ended) e.preventDefault();
+  });
+  document.addEventListener('submit', function (e) {
+    if (ended && e.target.id === 'message-form') {
+      e.preventDefault();
+      var again = document.querySelector('#session-ended a');
+      if (again) again.focus();
+    }
+  }, true);
 
   // After a send: clear the box (back to one line) and any earlier error.
   document.addEventListener('htmx:wsAfterSend', function (e) {
@@ -74,7 +182,7 @@
     var box = document.getElementById('f-message');
     if (box) pending = box.value;
     if (form) form.reset();
-    if (box) grow(box);
+    if (box) { grow(box); saveDraft(); }
     var err = document.getElementById('message-error');
     if (err) err.textContent = '';
     stick = true;
@@ -97,7 +205,7 @@
     if (box.value !== '') box.style.height = box.scrollHeight + 'px';
   }
   document.addEventListener('input', function (e) {
-    if (e.target.id === 'f-message') grow(e.target);
+    if (e.target.id === 'f-message') { grow(e.target); saveDraft(); }
   });
 
   var adjectives = ['amber', 'brave', 'calm', 'deft', 'eager', 'fuzzy', 'gentle', 'happy', 'icy', 'jolly', 'keen', 'lucky', 'mellow', 'nimble', 'quiet', 'rapid', 'sunny', 'tidy', 'vivid', 'witty'];
@@ -179,8 +287,47 @@
     }
   });
 
+  // Leaving: with others in the room it just goes to the lobby; the last
+  // member is told first that leaving ends the room and its messages (the
+  // count is the live one from the header).
+  function leaveConfirm() { return document.getElementById('leave-confirm'); }
+  document.addEventListener('click', function (e) {
+    var leave = e.target.closest('[data-leave]');
+    var cancel = e.target.closest('[data-leave-cancel]');
+    var panel = leaveConfirm();
+    if (!panel || !(leave || cancel)) return;
+    e.preventDefault();
+    if (cancel) { closeLeave(); return; }
+    var count = document.getElementById('member-count');
+    if (count && Number(count.dataset.count) > 1) { location.href = '/rooms'; return; }
+    var text = document.getElementById('leave-confirm-text');
+    text.textContent = text.dataset.lastText;
+    panel.classList.remove('hidden');
+    panel.focus();
+  });
+  function closeLeave() {
+    var panel = leaveConfirm();
+    if (!panel || panel.classList.contains('hidden')) return;
+    panel.classList.add('hidden');
+    if (location.hash === '#leave-confirm') history.replaceState(null, '', location.pathname + location.search);
+    var leave = document.querySelector('[data-leave]');
+    if (leave) leave.focus();
+  }
+  document.addEventListener('keydown', function (e) {
+    if (e.key === 'Escape') closeLeave();
+  });
+
   document.addEventListener('DOMContentLoaded', function () {
     decorate(document);
+    restoreDraft();
     toBottom();
+    // Entering a room puts the cursor in the message box, unless something
+    // else (a form error) has the focus. Not on touch screens, where focus
+    // would open the keyboard over the messages.
+    var box = document.getElementById('f-message');
+    if (box && document.activeElement === document.body && window.matchMedia('(pointer: fine)').matches) {
+      box.focus({ preventScroll: true });
+      box.setSelectionRange(box.value.length, box.value.length);
+    }
   });
 })();
