@@ -35,6 +35,10 @@ type env struct {
 	base string
 	// browser is the shared Chromium; users open contexts in it.
 	browser context.Context
+	// cfg is the configuration srv was started with; stop stops srv.
+	cfg  app.Config
+	logw io.Writer
+	stop func()
 }
 
 // startEnv starts Natter on a free loopback port, with a temp database and
@@ -61,20 +65,44 @@ func startEnv(t *testing.T, edit func(*app.Config)) *env {
 	if testing.Verbose() {
 		logw = testLog{t}
 	}
-	srv, err := app.New(context.Background(), cfg, logw)
+	e := &env{t: t, mail: smtp, browser: bctx, cfg: cfg, logw: logw}
+	e.serve()
+	t.Cleanup(func() { e.stop() })
+	return e
+}
+
+// serve starts a server with e's configuration and makes it e's server.
+func (e *env) serve() {
+	e.t.Helper()
+	srv, err := app.New(context.Background(), e.cfg, e.logw)
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	return &env{t: t, srv: srv, mail: smtp, base: srv.BaseURL(), browser: bctx}
+	var once sync.Once
+	e.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				e.t.Errorf("serve: %v", err)
+			}
+		})
+	}
+	e.srv, e.base = srv, srv.BaseURL()
+}
+
+// restart stops the server the way a deploy does (sockets closed with
+// 1012) and starts a new process on the same address and database.
+func (e *env) restart() {
+	e.t.Helper()
+	e.stop()
+	e.cfg.Addr = e.srv.Addr()
+	e.serve()
+	if e.srv.BaseURL() == "" || e.srv.Addr() != e.cfg.Addr {
+		e.t.Fatalf("restarted on %s, want %s", e.srv.Addr(), e.cfg.Addr)
+	}
 }
 
 // testLog sends the server's log lines to the test log (shown with -v or

@@ -25,7 +25,7 @@ func (s *server) registerForm(c *fiber.Ctx) error {
 	if currentUser(c) != nil {
 		return c.Redirect(next, fiber.StatusSeeOther)
 	}
-	return render(c, fiber.StatusOK, views.RegisterPage(s.page(c, "Create account"), views.Form{}, keepNext(next)))
+	return render(c, fiber.StatusOK, views.RegisterPage(s.nextPage(c, "Create account", next), views.Form{}))
 }
 
 // register creates an account, signs it in and goes on to next (the room
@@ -63,7 +63,7 @@ func (s *server) register(c *fiber.Ctx) error {
 			return c.Redirect(next, fiber.StatusSeeOther)
 		}
 	}
-	return render(c, fiber.StatusUnprocessableEntity, views.RegisterPage(s.page(c, "Create account"), f, keepNext(next)))
+	return render(c, fiber.StatusUnprocessableEntity, views.RegisterPage(s.nextPage(c, "Create account", next), f))
 }
 
 // checkNewAccount applies the registration rules, writing into f.Errors.
@@ -102,7 +102,7 @@ func (s *server) loginForm(c *fiber.Ctx) error {
 	if currentUser(c) != nil {
 		return c.Redirect(next, fiber.StatusSeeOther)
 	}
-	p := s.page(c, "Sign in")
+	p := s.nextPage(c, "Sign in", next)
 	if c.Query("reset") == "1" {
 		p.Notice = "Your password has been changed. Sign in with the new one."
 	}
@@ -115,6 +115,14 @@ func keepNext(next string) string {
 		return ""
 	}
 	return next
+}
+
+// nextPage is the layout data of a sign-in, sign-up or reset page that
+// carries next (already checked by safeNext) through its forms and links.
+func (s *server) nextPage(c *fiber.Ctx, title, next string) views.Page {
+	p := s.page(c, title)
+	p.Next = keepNext(next)
+	return p
 }
 
 // errBadLogin is the one message for an unknown account and a wrong
@@ -142,7 +150,7 @@ func (s *server) login(c *fiber.Ctx) error {
 	}
 	s.Log.Info("sign-in failed", "ip", c.IP())
 	f.Error = errBadLogin
-	return render(c, fiber.StatusUnauthorized, views.LoginPage(s.page(c, "Sign in"), f, keepNext(next)))
+	return render(c, fiber.StatusUnauthorized, views.LoginPage(s.nextPage(c, "Sign in", next), f, keepNext(next)))
 }
 
 // checkLogin returns the user if the credentials are right, nil if not.

@@ -49,7 +49,7 @@ func looksLikeToken(t string) bool {
 // forgotForm shows the form that asks for the address.
 func (s *server) forgotForm(c *fiber.Ctx) error {
 	next := keepNext(safeNext(c.Query("next")))
-	return render(c, fiber.StatusOK, views.ForgotPage(s.page(c, "Reset password"), views.Form{}, false, next))
+	return render(c, fiber.StatusOK, views.ForgotPage(s.nextPage(c, "Reset password", next), views.Form{}, false))
 }
 
 // forgot answers every address alike, at once: the lookup and the mail
@@ -61,7 +61,7 @@ func (s *server) forgot(c *fiber.Ctx) error {
 	next := keepNext(safeNext(c.FormValue("next")))
 	if msg := checkEmail(email); msg != "" {
 		f := views.Form{Values: map[string]string{"email": email}, Errors: map[string]string{"email": msg}}
-		return render(c, fiber.StatusUnprocessableEntity, views.ForgotPage(s.page(c, "Reset password"), f, false, next))
+		return render(c, fiber.StatusUnprocessableEntity, views.ForgotPage(s.nextPage(c, "Reset password", next), f, false))
 	}
 	if s.resetIPLimit.allow(c.IP()) && s.resetLimit.allow(db.FoldKey(email)) {
 		// Off the request path: whether an account exists must not show
@@ -74,7 +74,7 @@ func (s *server) forgot(c *fiber.Ctx) error {
 	} else {
 		s.Log.Warn("reset request over the limit; nothing sent", "ip", c.IP())
 	}
-	return render(c, fiber.StatusOK, views.ForgotPage(s.page(c, "Reset password"), views.Form{}, true, next))
+	return render(c, fiber.StatusOK, views.ForgotPage(s.nextPage(c, "Reset password", next), views.Form{}, true))
 }
 
 // sendResetLink stores a token for the account using email, if any, and
@@ -167,7 +167,7 @@ func (s *server) resetForm(c *fiber.Ctx) error {
 		return err
 	}
 	next := keepNext(safeNext(c.Query("next")))
-	return render(c, fiber.StatusOK, views.ResetPage(s.page(c, "New password"), views.Form{}, u.Username, next))
+	return render(c, fiber.StatusOK, views.ResetPage(s.nextPage(c, "New password", next), views.Form{}, u.Username))
 }
 
 // reset sets the new password. Every session of the user ends and every
@@ -196,7 +196,7 @@ func (s *server) reset(c *fiber.Ctx) error {
 	f := views.Form{Errors: map[string]string{}}
 	s.checkNewPassword(f, pw, c.FormValue("password_confirm"), u.Username, u.Email)
 	if len(f.Errors) > 0 {
-		return render(c, fiber.StatusUnprocessableEntity, views.ResetPage(s.page(c, "New password"), f, u.Username, next))
+		return render(c, fiber.StatusUnprocessableEntity, views.ResetPage(s.nextPage(c, "New password", next), f, u.Username))
 	}
 	hash, err := s.Hasher.Hash(ctx, pw)
 	if err != nil {

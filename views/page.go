@@ -15,6 +15,9 @@ type Page struct {
 	CSRF string
 	// Notice is a one-off message shown at the top of the main region.
 	Notice string
+	// Next is where to go after signing in or up, carried through the
+	// account pages and their links; "" means the lobby.
+	Next string
 	// FullHeight makes the page fill the window with no footer (the room).
 	FullHeight bool
 	// Assets are the versioned URLs of the embedded CSS and scripts.
