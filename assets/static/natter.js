@@ -79,29 +79,37 @@
     var last = lastSeq(list);
     var reset = !restarted && epoch !== null && last > lastSeq(snap);
     epoch = snap.dataset.epoch;
-    if (!(restarted || reset) || list.children.length === 0) return;
+    // Items without a seq are the page's own (kept from before an earlier
+    // restart, and markers): every snapshot leaves them in place.
     var items = Array.prototype.slice.call(list.children);
+    var cut = (restarted || reset) && items.some(function (li) { return li.hasAttribute('data-seq'); });
+    kept = { items: [], marker: null };
     items.forEach(function (li) {
-      li.removeAttribute('id');
-      li.removeAttribute('data-seq');
-      li.querySelectorAll('[id]').forEach(function (el) { el.removeAttribute('id'); });
+      if (li.hasAttribute('data-seq')) {
+        if (!cut) return;
+        li.removeAttribute('id');
+        li.removeAttribute('data-seq');
+        li.querySelectorAll('[id]').forEach(function (el) { el.removeAttribute('id'); });
+      }
+      kept.items.push(li);
     });
-    kept = {
-      items: items,
-      text: restarted ? 'The server restarted; messages above are only on your screen.'
-        : 'This room ended while you were away; messages above are only on your screen.'
-    };
+    if (cut) {
+      kept.marker = restarted ? 'The server restarted; messages above are only on your screen.'
+        : 'This room ended while you were away; messages above are only on your screen.';
+    }
   });
   function putBackKept() {
     var list = document.getElementById('messages');
-    if (!kept || !list) { kept = null; return; }
-    var marker = document.createElement('li');
-    marker.className = 'gap-marker';
-    marker.setAttribute('role', 'note');
-    marker.textContent = kept.text;
+    if (!kept || !list || (kept.items.length === 0 && !kept.marker)) { kept = null; return; }
     var frag = document.createDocumentFragment();
     kept.items.forEach(function (li) { frag.appendChild(li); });
-    frag.appendChild(marker);
+    if (kept.marker) {
+      var marker = document.createElement('li');
+      marker.className = 'gap-marker';
+      marker.setAttribute('role', 'note');
+      marker.textContent = kept.marker;
+      frag.appendChild(marker);
+    }
     list.insertBefore(frag, list.firstChild);
     kept = null;
   }
@@ -325,7 +333,7 @@
     // else (a form error) has the focus. Not on touch screens, where focus
     // would open the keyboard over the messages.
     var box = document.getElementById('f-message');
-    if (box && document.activeElement === document.body && window.matchMedia('(pointer: fine)').matches) {
+    if (box && document.activeElement === document.body && !window.matchMedia('(pointer: coarse)').matches) {
       box.focus({ preventScroll: true });
       box.setSelectionRange(box.value.length, box.value.length);
     }
