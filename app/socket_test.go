@@ -210,7 +210,7 @@ func TestReconnectSnapshotHoldsHistory(t *testing.T) {
 	bs2 := dial(t, bob, "team-x")
 	br := newReader(t, bs2)
 	first := br.until("snapshot", func(a string) bool { return strings.Contains(a, "while you were away") })
-	if !strings.HasPrefix(first, `<ol id="messages" hx-swap-oob="innerHTML">`) {
+	if !strings.HasPrefix(first, `<ol id="messages" hx-swap-oob="innerHTML" data-epoch="`) {
 		t.Errorf("first frame is not a replacing snapshot: %.80s", first)
 	}
 	if n := strings.Count(first, "while you were away"); n != 1 {
