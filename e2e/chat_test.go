@@ -152,7 +152,7 @@ func TestOwnRoomSharedByLink(t *testing.T) {
 	// Both leave; after the grace period the room is gone from the lobby
 	// (which refreshes itself) and its address opens an empty new room.
 	for _, u := range []*user{carol, dave} {
-		u.do("leave", clickAndLoad(`a[href="/rooms"].leave`), chromedp.WaitVisible(chromedp.ID("room-list")))
+		u.leave()
 	}
 	frank.waitFor("design-review to leave the lobby", `document.querySelector('#room-list [data-room="design-review"]') === null`)
 	carol.enterRoom("design-review")

@@ -362,6 +362,21 @@ func TestAccessibleFormsAndRoom(t *testing.T) {
 	alice.noScriptErrors()
 }
 
+// leave clicks Leave room and lands in the lobby; the last member
+// confirms first.
+func (u *user) leave() {
+	u.t.Helper()
+	if eval[string](u, `document.getElementById('member-count').dataset.count`) != "1" {
+		u.do("leave", clickAndLoad(`[data-testid="leave"]`), chromedp.WaitVisible(chromedp.ID("room-list")))
+		return
+	}
+	u.do("leave as the last member",
+		chromedp.Click(chromedp.CSS(`[data-testid="leave"]`)),
+		chromedp.WaitVisible(chromedp.ID("leave-confirm")),
+		clickAndLoad(`[data-testid="leave-go"]`),
+		chromedp.WaitVisible(chromedp.ID("room-list")))
+}
+
 // shootIfAsked photographs the page when NATTER_SCREENSHOTS names a
 // folder, so the scenarios above stay quick otherwise.
 func shootIfAsked(u *user, name string) {
