@@ -176,7 +176,7 @@ func TestRestartKeepsWhatIsOnScreen(t *testing.T) {
 		t.Errorf("the lobby says %q, want %q", got, want)
 	}
 	alice.enterRoom("retro")
-	if got, want := alice.text(`[data-testid="restart-note"]`), "Rooms live only in the server's memory: a restart empties them."; got != want {
+	if got, want := alice.text(`[data-testid="restart-note"]`), "Rooms live only in memory: a restart empties them."; got != want {
 		t.Errorf("the room page says %q, want %q", got, want)
 	}
 	alice.send("Before the restart.")

@@ -119,7 +119,11 @@
   document.addEventListener('scroll', function (e) {
     if (e.target.id === 'message-scroller') stick = nearBottom();
   }, true);
-  window.addEventListener('resize', function () { if (stick) toBottom(); });
+  window.addEventListener('resize', function () {
+    var box = document.getElementById('f-message');
+    if (box) grow(box); // a narrower box wraps the draft onto more lines
+    if (stick) toBottom();
+  });
 
   // The text of the last message sent, until the server either shows it
   // (our own message comes back) or refuses it (an error under the box):
