@@ -62,7 +62,7 @@ func (s *server) saveProfile(c *fiber.Ctx) error {
 		case err != nil:
 			return err
 		default:
-			s.Log.Info("profile changed", "user", u.ID, "ip", c.IP())
+			s.Log.Info("profile changed", "user", u.ID, "ip", clientIP(c))
 			return c.Redirect("/account?saved=profile", fiber.StatusSeeOther)
 		}
 	}
@@ -106,7 +106,7 @@ func (s *server) changePassword(c *fiber.Ctx) error {
 		return err
 	}
 	s.Rooms.CloseUser(u.ID, sid, closePolicy, "Your password was changed.")
-	s.Log.Info("password changed", "user", u.ID, "ip", c.IP())
+	s.Log.Info("password changed", "user", u.ID, "ip", clientIP(c))
 	s.notifyPasswordChanged(*u)
 	return c.Redirect("/account?saved=password", fiber.StatusSeeOther)
 }

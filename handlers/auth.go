@@ -53,7 +53,7 @@ func (s *server) register(c *fiber.Ctx) error {
 		case err != nil:
 			return err
 		default:
-			s.Log.Info("account created", "user", u.ID, "ip", c.IP())
+			s.Log.Info("account created", "user", u.ID, "ip", clientIP(c))
 			if err := s.signIn(c, u); err != nil {
 				return err
 			}
@@ -131,13 +131,13 @@ func (s *server) login(c *fiber.Ctx) error {
 		return err
 	}
 	if ok != nil {
-		s.Log.Info("signed in", "user", ok.ID, "ip", c.IP())
+		s.Log.Info("signed in", "user", ok.ID, "ip", clientIP(c))
 		if err := s.signIn(c, *ok); err != nil {
 			return err
 		}
 		return c.Redirect(next, fiber.StatusSeeOther)
 	}
-	s.Log.Info("sign-in failed", "ip", c.IP())
+	s.Log.Info("sign-in failed", "ip", clientIP(c))
 	f.Error = errBadLogin
 	return render(c, fiber.StatusUnauthorized, views.LoginPage(s.page(c, "Sign in"), f, keepNext(next)))
 }
@@ -176,7 +176,7 @@ func (s *server) logout(c *fiber.Ctx) error {
 	if u := currentUser(c); u != nil {
 		sid, _ := c.Locals(localSessionID).(string)
 		s.Rooms.CloseSession(sid, closePolicy, "Signed out.")
-		s.Log.Info("signed out", "user", u.ID, "ip", c.IP())
+		s.Log.Info("signed out", "user", u.ID, "ip", clientIP(c))
 	}
 	if err := s.signOut(c); err != nil {
 		return err

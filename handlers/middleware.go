@@ -30,8 +30,12 @@ func recoverPanics() fiber.Handler {
 
 // logRequests writes one line per request. Sockets are logged by their
 // handler, with their own lifetime.
+//
+// It also resolves the client's address first, so that every limit and log
+// line of the request uses the same one.
 func (s *server) logRequests(c *fiber.Ctx) error {
 	start := time.Now()
+	c.Locals(localClientAddr, resolveClient(peerAddr(c), c.Request().Header.PeekAll(fiber.HeaderXForwardedFor), s.proxies))
 	err := c.Next()
 	if err != nil {
 		// Let the error handler set the status before the line is written.
@@ -44,7 +48,7 @@ func (s *server) logRequests(c *fiber.Ctx) error {
 		"path", logPath(c),
 		"status", c.Response().StatusCode(),
 		"duration", time.Since(start).Round(time.Microsecond).String(),
-		"ip", c.IP(),
+		"ip", clientIP(c),
 		"request_id", requestID(c),
 	)
 	return nil
@@ -201,9 +205,9 @@ func (s *server) limit(max int, window time.Duration, onlyFailures bool, key fun
 	})
 }
 
-// byIP keys a limiter on the client address.
+// byIP keys a limiter on the client address (its /64 for IPv6).
 func byIP(prefix string) func(*fiber.Ctx) string {
-	return func(c *fiber.Ctx) string { return prefix + ":" + c.IP() }
+	return func(c *fiber.Ctx) string { return prefix + ":" + limitKey(clientAddr(c)) }
 }
 
 // byAccount keys a limiter on the account named in the form, so guesses
