@@ -80,6 +80,10 @@ func (s *server) changePassword(c *fiber.Ctx) error {
 	current, pw, confirm := c.FormValue("current_password"), c.FormValue("password"), c.FormValue("password_confirm")
 
 	ok, _, err := s.Hasher.Verify(ctx, current, u.PasswordHash)
+	if errors.Is(err, password.ErrBusy) {
+		f.Error = msgBusy
+		return s.serverBusy(c, views.AccountPage(s.page(c, "Your account"), profile, f))
+	}
 	if err != nil && !errors.Is(err, password.ErrTooLong) {
 		return err
 	}
@@ -91,6 +95,10 @@ func (s *server) changePassword(c *fiber.Ctx) error {
 		return render(c, fiber.StatusUnprocessableEntity, views.AccountPage(s.page(c, "Your account"), profile, f))
 	}
 	hash, err := s.Hasher.Hash(ctx, pw)
+	if errors.Is(err, password.ErrBusy) {
+		f.Error = msgBusy
+		return s.serverBusy(c, views.AccountPage(s.page(c, "Your account"), profile, f))
+	}
 	if err != nil {
 		return err
 	}

@@ -2,8 +2,10 @@ package handlers
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 
+	"github.com/a-h/templ"
 	"github.com/gofiber/fiber/v2"
 
 	"natter/db"
@@ -41,6 +43,10 @@ func (s *server) register(c *fiber.Ctx) error {
 	s.checkNewAccount(f, pw, confirm)
 	if len(f.Errors) == 0 {
 		hash, err := s.Hasher.Hash(c.UserContext(), pw)
+		if errors.Is(err, password.ErrBusy) {
+			f.Error = msgBusy
+			return s.serverBusy(c, views.RegisterPage(s.page(c, "Create account"), f))
+		}
 		if err != nil {
 			return err
 		}
@@ -93,6 +99,22 @@ func (s *server) checkNewPassword(f views.Form, pw, confirm, username, email str
 	}
 }
 
+// msgBusy is shown, with Retry-After, when every password-hashing slot
+// stayed busy for the Hasher's longest wait (a sign-in storm): better a
+// clear "try again" at once than a spinner that ends in a timeout.
+const msgBusy = "The server is busy right now. Please try again in a few seconds."
+
+// busyRetryAfter is the Retry-After of that answer, in seconds.
+const busyRetryAfter = 5
+
+// serverBusy answers 503 with page, which shows msgBusy and keeps what was
+// typed.
+func (s *server) serverBusy(c *fiber.Ctx, page templ.Component) error {
+	s.Log.Warn("password hashing busy", "method", c.Method(), "path", logPath(c), "ip", clientIP(c), "request_id", requestID(c))
+	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(busyRetryAfter))
+	return render(c, fiber.StatusServiceUnavailable, page)
+}
+
 // loginForm shows the sign-in form.
 func (s *server) loginForm(c *fiber.Ctx) error {
 	next := safeNext(c.Query("next"))
@@ -127,6 +149,10 @@ func (s *server) login(c *fiber.Ctx) error {
 	f := views.Form{Values: map[string]string{"username": login}, Errors: map[string]string{}}
 
 	ok, err := s.checkLogin(c, login, pw)
+	if errors.Is(err, password.ErrBusy) {
+		f.Error = msgBusy
+		return s.serverBusy(c, views.LoginPage(s.page(c, "Sign in"), f, keepNext(next)))
+	}
 	if err != nil {
 		return err
 	}

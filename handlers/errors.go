@@ -6,6 +6,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"natter/password"
 	"natter/views"
 )
 
@@ -17,6 +18,13 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 	heading := "Something went wrong on our side"
 	detail := "The error has been logged. Please try again in a moment."
 	var fe *fiber.Error
+	if errors.Is(err, password.ErrBusy) {
+		// Forms that hash show their own busy page; this is the rest.
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(busyRetryAfter))
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		return render(c, fiber.StatusServiceUnavailable, views.ErrorPage(s.page(c, "The server is busy"),
+			fiber.StatusServiceUnavailable, "The server is busy", msgBusy, ""))
+	}
 	if errors.As(err, &fe) {
 		status = fe.Code
 		switch status {
