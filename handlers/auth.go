@@ -52,8 +52,8 @@ func (s *server) register(c *fiber.Ctx) error {
 		}
 		u, err := s.DB.CreateUser(c.UserContext(), f.Values["username"], f.Values["email"], hash)
 		switch {
-		case errors.Is(err, db.ErrUsernameTaken):
-			f.Errors["username"] = "This user name is taken."
+		case nameErrors(err) != "":
+			f.Errors["username"] = nameErrors(err)
 		case errors.Is(err, db.ErrEmailTaken):
 			f.Errors["email"] = "An account with this email address already exists."
 		case err != nil:
@@ -67,6 +67,20 @@ func (s *server) register(c *fiber.Ctx) error {
 		}
 	}
 	return render(c, fiber.StatusUnprocessableEntity, views.RegisterPage(s.page(c, "Create account"), f))
+}
+
+// nameErrors is the message for a user name the database refused, or "".
+func nameErrors(err error) string {
+	switch {
+	case errors.Is(err, db.ErrUsernameTaken):
+		return "This user name is taken."
+	case errors.Is(err, db.ErrUsernameLookalike):
+		return "This user name looks too much like another member's (for example a capital I and a small l, or 0 and O, look alike). Choose another."
+	case errors.Is(err, db.ErrUsernameHeld):
+		return "This user name was given up by another member less than " + strconv.Itoa(int(db.UsernameHold.Hours()/24)) +
+			" days ago and is held for them. Choose another."
+	}
+	return ""
 }
 
 // checkNewAccount applies the registration rules, writing into f.Errors.
