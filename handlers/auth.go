@@ -172,6 +172,7 @@ func (s *server) login(c *fiber.Ctx) error {
 	}
 	if ok != nil {
 		s.Log.Info("signed in", "user", ok.ID, "ip", clientIP(c))
+		s.knownSignIns.add(s.byAccountAndIP(c))
 		if err := s.signIn(c, *ok); err != nil {
 			return err
 		}

@@ -99,6 +99,7 @@ func New(cfg Config, d Deps) (*App, error) {
 	s.origin = base.Scheme + "://" + base.Host
 	s.resetLimit = newWindowLimit(5, time.Hour)
 	s.resetIPLimit = newWindowLimit(30, time.Hour)
+	s.knownSignIns = newRecentSet(knownSignInTTL, knownSignInMax)
 
 	s.store = sqlitestore.NewFromConnection(d.DB.SQL, sqlitestore.Config{
 		Table:      db.SessionTable,
@@ -167,6 +168,9 @@ type server struct {
 	sessions *session.Store
 	// resetLimit caps reset mails per address, resetIPLimit per client.
 	resetLimit, resetIPLimit *windowLimit
+	// knownSignIns holds account@address of recent sign-ins (see
+	// knownSignIn).
+	knownSignIns *recentSet
 	// background counts work started off the request path (reset mails),
 	// which Close waits for before the database goes.
 	background sync.WaitGroup

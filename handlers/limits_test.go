@@ -49,6 +49,14 @@ func TestLoginLimitIsNoLockout(t *testing.T) {
 		counted++
 	}
 	wantPage(t, fail("198.18.0.1"), http.StatusTooManyRequests, "Too many attempts")
+	// The owner's address, where she signed in before, is exempt from the
+	// account-wide ceiling.
+	owner = forwardedFor(h.client(), "203.0.113.50")
+	if err := owner.Login("alice", pwAlice); err != nil {
+		t.Errorf("the owner, from her own address, at the account's ceiling: %v", err)
+	}
+	wantPage(t, submit(t, forwardedFor(h.client(), "198.18.0.2"), "/login", "/login",
+		url.Values{"username": {"alice"}, "password": {pwAlice}}), http.StatusTooManyRequests)
 }
 
 // A 50-person office behind one NAT address signs up, typos included; a

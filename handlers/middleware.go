@@ -192,7 +192,14 @@ func requireUser(c *fiber.Ctx) error {
 // limit is a Fiber limiter whose refusals get the 429 page. With
 // onlyFailures set, only responses of 400 and above count (failed sign-ins).
 func (s *server) limit(max int, window time.Duration, onlyFailures bool, key func(*fiber.Ctx) string) fiber.Handler {
+	return s.limitUnless(nil, max, window, onlyFailures, key)
+}
+
+// limitUnless is limit for the requests for which skip (if not nil) is
+// false; the others pass uncounted.
+func (s *server) limitUnless(skip func(*fiber.Ctx) bool, max int, window time.Duration, onlyFailures bool, key func(*fiber.Ctx) string) fiber.Handler {
 	return limiter.New(limiter.Config{
+		Next:                   skip,
 		Max:                    max,
 		Expiration:             window,
 		KeyGenerator:           key,
@@ -216,8 +223,20 @@ func byIP(prefix string) func(*fiber.Ctx) string {
 // an attacker's failures from other addresses never lock the owner out of
 // their own address; the account-wide ceiling is high enough that reaching
 // it takes many addresses, and caps guesses against one account at
-// accountFailures per 15 minutes however many addresses join in.
-const accountFailures = 100
+// accountFailures per 15 minutes however many addresses join in. Even then
+// an address the account signed in from in the last knownSignInTTL is
+// exempt from that ceiling (not from the per-address ones).
+const (
+	accountFailures = 100
+	knownSignInTTL  = 30 * 24 * time.Hour
+	knownSignInMax  = 100_000
+)
+
+// knownSignIn reports whether the account named in the form signed in from
+// this address lately, which exempts it from the account-wide ceiling.
+func (s *server) knownSignIn(c *fiber.Ctx) bool {
+	return s.knownSignIns.has(s.byAccountAndIP(c))
+}
 
 // byAccount keys a limiter on the account named in the form, so guesses
 // against one account are slowed whatever address they come from and
