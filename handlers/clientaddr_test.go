@@ -5,7 +5,11 @@ import (
 	"net/netip"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/fasthttp/websocket"
 
 	"natter/client"
 )
@@ -121,4 +125,21 @@ func TestIPv6LimitsKeyOnThe64(t *testing.T) {
 	wantPage(t, last, http.StatusTooManyRequests, "Too many attempts")
 	c := forwardedFor(h.client(), "2001:db8:1:3::1")
 	wantPage(t, submit(t, c, "/login", "/login", url.Values{"username": {"nobody"}, "password": {"wrong password"}}), http.StatusUnauthorized)
+}
+
+// A socket's log lines name the client behind the proxy too.
+func TestSocketLogsTheForwardedClient(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, behindProxy)
+	alice := h.signedUp("alice", "alice@example.com", pwAlice)
+	hdr := http.Header{}
+	hdr.Set("Origin", h.URL)
+	hdr.Set("Cookie", alice.CookieHeader())
+	hdr.Set("X-Forwarded-For", "198.51.100.1, 203.0.113.9")
+	conn, _, err := (&websocket.Dialer{HandshakeTimeout: 5 * time.Second}).Dial("ws"+strings.TrimPrefix(h.URL, "http")+"/rooms/general/ws", hdr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	h.waitLog(5*time.Second, "socket connected", "ip=203.0.113.9")
 }
