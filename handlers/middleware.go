@@ -218,12 +218,12 @@ func byIP(prefix string) func(*fiber.Ctx) string {
 }
 
 // Sign-in throttling. Failed sign-ins count per address (20 in 15 min),
-// per account from one address (5), and per account from everywhere
-// (accountFailures). The hard limit is keyed on account and address, so
-// an attacker's failures from other addresses never lock the owner out of
-// their own address; the account-wide ceiling is high enough that reaching
-// it takes many addresses, and caps guesses against one account at
-// accountFailures per 15 minutes however many addresses join in. Even then
+// per account from one address (5 in 15 min), and per account from
+// everywhere (accountFailures an hour). The hard limit is keyed on account
+// and address, so an attacker's failures from other addresses never lock
+// the owner out of their own address; the account-wide ceiling is high
+// enough that reaching it takes many addresses, and caps guesses against
+// one account at accountFailures an hour however many addresses join in. Even then
 // an address the account signed in from in the last knownSignInTTL is
 // exempt from that ceiling (not from the per-address ones).
 const (

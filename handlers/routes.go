@@ -25,7 +25,7 @@ func (s *server) routes(app *fiber.App) {
 	app.Post("/login", noStore,
 		s.limit(20, 15*time.Minute, true, byIP("login")),
 		s.limit(5, 15*time.Minute, true, s.byAccountAndIP),
-		s.limitUnless(s.knownSignIn, accountFailures, 15*time.Minute, true, s.byAccount),
+		s.limitUnless(s.knownSignIn, accountFailures, time.Hour, true, s.byAccount),
 		s.login)
 	app.Post("/logout", s.logout)
 
