@@ -223,9 +223,9 @@ func byIP(prefix string) func(*fiber.Ctx) string {
 // and address, so an attacker's failures from other addresses never lock
 // the owner out of their own address; the account-wide ceiling is high
 // enough that reaching it takes many addresses, and caps guesses against
-// one account at accountFailures an hour however many addresses join in. Even then
-// an address the account signed in from in the last knownSignInTTL is
-// exempt from that ceiling (not from the per-address ones).
+// one account at accountFailures an hour however many addresses join in.
+// Even then an address the account signed in from in the last
+// knownSignInTTL is exempt from that ceiling (not from the others).
 const (
 	accountFailures = 100
 	knownSignInTTL  = 30 * 24 * time.Hour
