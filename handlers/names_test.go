@@ -149,8 +149,8 @@ func authorMarkIn(body string, in func(*html.Node) bool) (*badge, string) {
 		return nil, ""
 	}
 	var b *badge
-	if m := find(scope, func(n *html.Node) bool { return strings.Contains(attr(n, "class"), "author-mark") }); m != nil && m.FirstChild != nil {
-		b = &badge{text: m.FirstChild.Data, class: attr(m, "class")}
+	if m := find(scope, func(n *html.Node) bool { return strings.Contains(attr(n, "class"), "author-mark") }); m != nil {
+		b = &badge{text: attr(m, "data-initial"), class: attr(m, "class")}
 	}
 	title := ""
 	if n := find(scope, func(n *html.Node) bool { return attr(n, "title") != "" && n.Data == "span" }); n != nil {
