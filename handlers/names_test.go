@@ -71,8 +71,8 @@ func TestAuthorsCanBeToldApart(t *testing.T) {
 	bob := h.signedUp("bob", "bob@example.com", "staple tuning fork")
 	aliceID, bobID := userID(t, h, "alice"), userID(t, h, "bob")
 	// The views' badge colours, by account id modulo 8.
-	badgeColours := [8]string{"bg-rose-700", "bg-orange-700", "bg-amber-700", "bg-lime-700",
-		"bg-teal-700", "bg-sky-700", "bg-indigo-700", "bg-fuchsia-700"}
+	badgeColours := [8]string{"bg-rose-700", "bg-teal-700", "bg-amber-700", "bg-indigo-700",
+		"bg-lime-700", "bg-fuchsia-700", "bg-sky-700", "bg-slate-600"}
 	for _, c := range []*client.Client{alice, bob} {
 		sock, err := c.Dial("general", nil)
 		if err != nil {
