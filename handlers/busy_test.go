@@ -54,7 +54,9 @@ func TestSignInStormIsToldToRetry(t *testing.T) {
 
 	start := time.Now()
 	hz := get(t, h.client(), "/healthz")
-	if hz.Status != http.StatusOK || time.Since(start) > time.Second {
+	// Before the bound, sign-ins queued for 30 s; "responsive" here is a
+	// generous bound for a loaded test machine.
+	if hz.Status != http.StatusOK || time.Since(start) > 2*time.Second {
 		t.Errorf("/healthz during the storm: %d after %v", hz.Status, time.Since(start))
 	}
 	sock, err := alice.Dial("general", nil)
@@ -62,7 +64,7 @@ func TestSignInStormIsToldToRetry(t *testing.T) {
 		t.Fatalf("socket during the storm: %v", err)
 	}
 	defer sock.Close()
-	sock.SetReadDeadline(time.Now().Add(2 * time.Second))
+	sock.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, frame, err := sock.ReadMessage(); err != nil || !strings.Contains(string(frame), "alice") {
 		t.Errorf("socket during the storm: first frame %.200q, %v", frame, err)
 	}
