@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -49,6 +50,12 @@ func (d *DB) migrate(ctx context.Context, migs []migration, version int) error {
 			tx.Rollback()
 			return fmt.Errorf("migration %s: %w", migs[i].name, err)
 		}
+		if step := goStep(migs[i].name); step != nil {
+			if err := step(ctx, tx); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("migration %s: %w", migs[i].name, err)
+			}
+		}
 		// PRAGMA takes no bound parameters; i+1 is our own integer.
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", i+1)); err != nil {
 			tx.Rollback()
@@ -57,6 +64,16 @@ func (d *DB) migrate(ctx context.Context, migs []migration, version int) error {
 		if err := tx.Commit(); err != nil {
 			return fmt.Errorf("migration %s: %w", migs[i].name, err)
 		}
+	}
+	return nil
+}
+
+// goStep is the part of a migration that SQL cannot do (values computed in
+// Go), run in the same transaction right after the file's SQL.
+func goStep(name string) func(context.Context, *sql.Tx) error {
+	switch name {
+	case "migrations/0002_username_skeletons.sql":
+		return backfillSkeletons
 	}
 	return nil
 }

@@ -7,8 +7,24 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mtibben/confusables"
 	"golang.org/x/text/unicode/norm"
 )
+
+// Errors for a user name that is free by spelling but not to the eye.
+var (
+	// ErrUsernameLookalike: the name has the confusable skeleton of another
+	// account's name ("hoIder2" with a capital i beside "holder2").
+	ErrUsernameLookalike = errors.New("db: user name looks like another")
+	// ErrUsernameHeld: the name was given up by a rename less than
+	// UsernameHold ago and is still reserved for its former owner.
+	ErrUsernameHeld = errors.New("db: user name recently given up, held")
+)
+
+// UsernameHold is how long a name given up by a rename stays reserved for
+// the account that gave it up, so that nobody else can take it at once and
+// be taken for them.
+const UsernameHold = 30 * 24 * time.Hour
 
 // User is an account.
 type User struct {
@@ -26,6 +42,24 @@ func FoldKey(s string) string {
 	return strings.ToLower(norm.NFC.String(strings.TrimSpace(s)))
 }
 
+// SkeletonKey is the form in which user names are compared by looks: the
+// Unicode TS #39 confusable skeleton combined with lower case, repeated
+// until it no longer changes (the skeleton maps "I" to "l" and "0" to "O",
+// lower case then meets "m", which maps to "rn"). "hoIder2", "h0lder2" and
+// "holder2" have one key. Names that differ only in case share FoldKey,
+// which is unique too.
+func SkeletonKey(name string) string {
+	k := norm.NFC.String(strings.TrimSpace(name))
+	for range 4 {
+		next := strings.ToLower(confusables.Skeleton(k))
+		if next == k {
+			break
+		}
+		k = next
+	}
+	return k
+}
+
 const userColumns = `id, username, email, password_hash, credential_version, created_at`
 
 func scanUser(row interface{ Scan(...any) error }) (User, error) {
@@ -41,13 +75,22 @@ func scanUser(row interface{ Scan(...any) error }) (User, error) {
 
 // CreateUser stores a new account. A user name or address that another
 // account already has (in any letter case) gives ErrUsernameTaken or
-// ErrEmailTaken.
+// ErrEmailTaken; a name that looks like another's gives
+// ErrUsernameLookalike, and one held after a rename ErrUsernameHeld.
 func (d *DB) CreateUser(ctx context.Context, username, email, passwordHash string) (User, error) {
+	tx, err := d.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		return User{}, err
+	}
+	defer tx.Rollback()
 	now := d.now()
-	res, err := d.SQL.ExecContext(ctx, `INSERT INTO users
-		(username, username_key, email, email_key, password_hash, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		username, FoldKey(username), email, FoldKey(email), passwordHash, now, now)
+	if err := checkNameFree(ctx, tx, 0, username, false, now); err != nil {
+		return User{}, err
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO users
+		(username, username_key, username_skeleton, email, email_key, password_hash, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		username, FoldKey(username), SkeletonKey(username), email, FoldKey(email), passwordHash, now, now)
 	if err != nil {
 		return User{}, uniqueErr(err)
 	}
@@ -55,7 +98,43 @@ func (d *DB) CreateUser(ctx context.Context, username, email, passwordHash strin
 	if err != nil {
 		return User{}, err
 	}
+	if err := tx.Commit(); err != nil {
+		return User{}, err
+	}
 	return d.UserByID(ctx, id)
+}
+
+// checkNameFree says why username cannot be given to account id (0 for a
+// new account): another account has it in some letter case, another has a
+// name that looks the same, or it is held for someone else after a rename.
+// The UNIQUE columns stay the last word; this picks the clearest error.
+// sameLook skips the look-alike check when a rename keeps the skeleton: an
+// account that the 0002 backfill left without one keeps its name.
+func checkNameFree(ctx context.Context, tx *sql.Tx, id int64, username string, sameLook bool, now int64) error {
+	key, skel := FoldKey(username), SkeletonKey(username)
+	var owner int64
+	err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE username_key = ? AND id != ?`, key, id).Scan(&owner)
+	if err == nil {
+		return ErrUsernameTaken
+	} else if !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	if !sameLook {
+		err = tx.QueryRowContext(ctx, `SELECT id FROM users WHERE username_skeleton = ? AND id != ?`, skel, id).Scan(&owner)
+		if err == nil {
+			return ErrUsernameLookalike
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+	}
+	err = tx.QueryRowContext(ctx, `SELECT user_id FROM held_usernames
+		WHERE name_key IN (?, ?) AND until > ? AND user_id != ? LIMIT 1`, key, skel, now, id).Scan(&owner)
+	if err == nil {
+		return ErrUsernameHeld
+	} else if !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	return nil
 }
 
 // uniqueErr turns a UNIQUE constraint failure into the sentinel for the
@@ -70,6 +149,8 @@ func uniqueErr(err error) error {
 		return ErrUsernameTaken
 	case strings.Contains(msg, "UNIQUE") && strings.Contains(msg, "users.email_key"):
 		return ErrEmailTaken
+	case strings.Contains(msg, "UNIQUE") && strings.Contains(msg, "users.username_skeleton"):
+		return ErrUsernameLookalike
 	}
 	return err
 }
@@ -97,31 +178,100 @@ func (d *DB) UserByEmail(ctx context.Context, email string) (User, error) {
 
 // UpdateProfile changes a user's name and address, with the same uniqueness
 // errors as CreateUser. A new address voids the reset links sent to the old
-// one: whoever reads that inbox no longer controls the account.
+// one: whoever reads that inbox no longer controls the account. A name given
+// up is held for this account for UsernameHold; taking it back ends the
+// hold.
 func (d *DB) UpdateProfile(ctx context.Context, id int64, username, email string) error {
 	tx, err := d.SQL.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	var oldKey string
-	err = tx.QueryRowContext(ctx, `SELECT email_key FROM users WHERE id = ?`, id).Scan(&oldKey)
+	var oldName, oldEmailKey string
+	err = tx.QueryRowContext(ctx, `SELECT username, email_key FROM users WHERE id = ?`, id).Scan(&oldName, &oldEmailKey)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrNotFound
 	}
 	if err != nil {
 		return err
 	}
+	now := d.now()
+	oldKey, oldSkel := FoldKey(oldName), SkeletonKey(oldName)
+	newKey, newSkel := FoldKey(username), SkeletonKey(username)
+	if err := checkNameFree(ctx, tx, id, username, newSkel == oldSkel, now); err != nil {
+		return err
+	}
 	if _, err := tx.ExecContext(ctx, `UPDATE users SET username = ?, username_key = ?, email = ?, email_key = ?, updated_at = ?
-		WHERE id = ?`, username, FoldKey(username), email, FoldKey(email), d.now(), id); err != nil {
+		WHERE id = ?`, username, FoldKey(username), email, FoldKey(email), now, id); err != nil {
 		return uniqueErr(err)
 	}
-	if oldKey != FoldKey(email) {
+	// The skeleton column is written only when the skeleton changes: an
+	// account left without one by the 0002 backfill (its name already
+	// looked like an older account's) keeps its name through other edits.
+	if newSkel != oldSkel {
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET username_skeleton = ? WHERE id = ?`, newSkel, id); err != nil {
+			return uniqueErr(err)
+		}
+	}
+	if newKey != oldKey || newSkel != oldSkel {
+		until := now + int64(UsernameHold/time.Second)
+		for _, k := range []string{oldKey, oldSkel} {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO held_usernames (name_key, user_id, until) VALUES (?, ?, ?)
+				ON CONFLICT (name_key) DO UPDATE SET user_id = excluded.user_id, until = excluded.until`, k, id, until); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM held_usernames WHERE user_id = ? AND name_key IN (?, ?)`,
+			id, newKey, newSkel); err != nil {
+			return err
+		}
+	}
+	if oldEmailKey != FoldKey(email) {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM reset_tokens WHERE user_id = ?`, id); err != nil {
 			return err
 		}
 	}
 	return tx.Commit()
+}
+
+// backfillSkeletons is the Go step of migration 0002: it gives every
+// existing account its skeleton, oldest first. An account whose name
+// already looks like an older one's keeps its name and is left without a
+// skeleton (NULL), so the migration never loses or renames an account.
+func backfillSkeletons(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT id, username FROM users ORDER BY id`)
+	if err != nil {
+		return err
+	}
+	type row struct {
+		id   int64
+		name string
+	}
+	var all []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.id, &r.name); err != nil {
+			rows.Close()
+			return err
+		}
+		all = append(all, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	seen := make(map[string]bool, len(all))
+	for _, r := range all {
+		k := SkeletonKey(r.name)
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET username_skeleton = ? WHERE id = ?`, k, r.id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ChangePassword stores a new password hash, bumps the credential version

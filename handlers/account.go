@@ -22,6 +22,8 @@ func (s *server) accountPage(c *fiber.Ctx) error {
 		p.Notice = "Your profile has been saved."
 	case "password":
 		p.Notice = "Your password has been changed, and your other sessions signed out."
+	case "email":
+		p.Notice = "Your profile has been saved. A notice went to your old address, and your other sessions were signed out."
 	}
 	profile := views.Form{Values: map[string]string{"username": u.Username, "email": u.Email}}
 	return render(c, fiber.StatusOK, views.AccountPage(p, profile, views.Form{}))
@@ -36,9 +38,12 @@ func (s *server) account(c *fiber.Ctx) error {
 }
 
 // saveProfile changes the user name and address, under the same rules as
-// registration.
+// registration. A new address needs the current password (reset links go
+// to it, so a stolen session must not be able to redirect them); it is
+// told to the old address, and the user's other sessions end.
 func (s *server) saveProfile(c *fiber.Ctx) error {
 	u := currentUser(c)
+	ctx := c.UserContext()
 	f := views.Form{
 		Values: map[string]string{
 			"username": strings.TrimSpace(c.FormValue("username")),
@@ -46,28 +51,83 @@ func (s *server) saveProfile(c *fiber.Ctx) error {
 		},
 		Errors: map[string]string{},
 	}
+	refuse := func() error {
+		return render(c, fiber.StatusUnprocessableEntity, views.AccountPage(s.page(c, "Your account"), f, views.Form{}))
+	}
 	if msg := checkUsername(f.Values["username"]); msg != "" {
 		f.Errors["username"] = msg
 	}
 	if msg := checkEmail(f.Values["email"]); msg != "" {
 		f.Errors["email"] = msg
 	}
-	if len(f.Errors) == 0 {
-		err := s.DB.UpdateProfile(c.UserContext(), u.ID, f.Values["username"], f.Values["email"])
-		switch {
-		case errors.Is(err, db.ErrUsernameTaken):
-			f.Errors["username"] = "This user name is taken."
-		case errors.Is(err, db.ErrEmailTaken):
-			f.Errors["email"] = "An account with this email address already exists."
-		case err != nil:
+	newEmail := db.FoldKey(f.Values["email"]) != db.FoldKey(u.Email)
+	if newEmail && f.Errors["email"] == "" {
+		ok, err := s.checkCurrentPassword(c, u, c.FormValue("email_password"))
+		if errors.Is(err, password.ErrBusy) {
+			f.Error = msgBusy
+			return s.serverBusy(c, views.AccountPage(s.page(c, "Your account"), f, views.Form{}))
+		}
+		if err != nil {
 			return err
-		default:
-			s.Log.Info("profile changed", "user", u.ID, "ip", c.IP())
-			return c.Redirect("/account?saved=profile", fiber.StatusSeeOther)
+		}
+		switch {
+		case c.FormValue("email_password") == "":
+			f.Errors["email_password"] = "Enter your current password to change your email address."
+		case !ok:
+			f.Errors["email_password"] = "This is not your current password."
 		}
 	}
-	return render(c, fiber.StatusUnprocessableEntity, views.AccountPage(s.page(c, "Your account"), f,
-		views.Form{}))
+	if len(f.Errors) > 0 {
+		return refuse()
+	}
+	err := s.DB.UpdateProfile(ctx, u.ID, f.Values["username"], f.Values["email"])
+	if msg := nameErrors(err); msg != "" {
+		f.Errors["username"] = msg
+		return refuse()
+	}
+	if errors.Is(err, db.ErrEmailTaken) {
+		f.Errors["email"] = "An account with this email address already exists."
+		return refuse()
+	}
+	if err != nil {
+		return err
+	}
+	s.Log.Info("profile changed", "user", u.ID, "ip", clientIP(c), "email_changed", newEmail)
+	if !newEmail {
+		return c.Redirect("/account?saved=profile", fiber.StatusSeeOther)
+	}
+	sid, _ := c.Locals(localSessionID).(string)
+	if err := s.DB.EndSessions(ctx, u.ID, sid); err != nil {
+		return err
+	}
+	s.Rooms.CloseUser(u.ID, sid, closePolicy, "Your email address was changed.")
+	s.notifyEmailChanged(*u, f.Values["email"])
+	return c.Redirect("/account?saved=email", fiber.StatusSeeOther)
+}
+
+// checkCurrentPassword reports whether pw is the user's password. Too long
+// a password is simply not it.
+func (s *server) checkCurrentPassword(c *fiber.Ctx, u *db.User, pw string) (bool, error) {
+	if pw == "" {
+		return false, nil
+	}
+	ok, _, err := s.Hasher.Verify(c.UserContext(), pw, u.PasswordHash)
+	if errors.Is(err, password.ErrTooLong) {
+		return false, nil
+	}
+	return ok, err
+}
+
+// notifyEmailChanged mails the account's OLD address that it was replaced.
+func (s *server) notifyEmailChanged(old db.User, newEmail string) {
+	when := time.Now().UTC().Format("2006-01-02 15:04 UTC")
+	s.Mailer.Enqueue(mail.Message{
+		To:      old.Email,
+		ToName:  old.Username,
+		Subject: "Your Natter email address was changed",
+		Text:    renderText(views.EmailChangedEmailText(old.Username, newEmail, when)),
+		HTML:    string(renderBytes(views.EmailChangedEmailHTML(old.Username, newEmail, when))),
+	})
 }
 
 // changePassword needs the current password; success ends every other
@@ -80,6 +140,10 @@ func (s *server) changePassword(c *fiber.Ctx) error {
 	current, pw, confirm := c.FormValue("current_password"), c.FormValue("password"), c.FormValue("password_confirm")
 
 	ok, _, err := s.Hasher.Verify(ctx, current, u.PasswordHash)
+	if errors.Is(err, password.ErrBusy) {
+		f.Error = msgBusy
+		return s.serverBusy(c, views.AccountPage(s.page(c, "Your account"), profile, f))
+	}
 	if err != nil && !errors.Is(err, password.ErrTooLong) {
 		return err
 	}
@@ -91,6 +155,10 @@ func (s *server) changePassword(c *fiber.Ctx) error {
 		return render(c, fiber.StatusUnprocessableEntity, views.AccountPage(s.page(c, "Your account"), profile, f))
 	}
 	hash, err := s.Hasher.Hash(ctx, pw)
+	if errors.Is(err, password.ErrBusy) {
+		f.Error = msgBusy
+		return s.serverBusy(c, views.AccountPage(s.page(c, "Your account"), profile, f))
+	}
 	if err != nil {
 		return err
 	}
@@ -106,7 +174,7 @@ func (s *server) changePassword(c *fiber.Ctx) error {
 		return err
 	}
 	s.Rooms.CloseUser(u.ID, sid, closePolicy, "Your password was changed.")
-	s.Log.Info("password changed", "user", u.ID, "ip", c.IP())
+	s.Log.Info("password changed", "user", u.ID, "ip", clientIP(c))
 	s.notifyPasswordChanged(*u)
 	return c.Redirect("/account?saved=password", fiber.StatusSeeOther)
 }

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -34,7 +35,7 @@ func TestProfileChange(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := submit(t, alice, "/account", "/account", url.Values{"form": {"profile"}, "username": {tt.username}, "email": {tt.email}})
+			res := submit(t, alice, "/account", "/account", url.Values{"form": {"profile"}, "username": {tt.username}, "email": {tt.email}, "email_password": {pwAlice}})
 			wantPage(t, res, http.StatusUnprocessableEntity)
 			if got := fieldError(res.Body, tt.field); got != tt.want {
 				t.Errorf("error next to %s = %q, want %q", tt.field, got, tt.want)
@@ -48,9 +49,9 @@ func TestProfileChange(t *testing.T) {
 		t.Fatalf("a refused change renamed alice to %q", got)
 	}
 
-	res := submit(t, alice, "/account", "/account", url.Values{"form": {"profile"}, "username": {"Alicia"}, "email": {"alicia@example.org"}})
-	wantRedirect(t, res, "/account?saved=profile")
-	page := get(t, alice, "/account?saved=profile")
+	res := submit(t, alice, "/account", "/account", url.Values{"form": {"profile"}, "username": {"Alicia"}, "email": {"alicia@example.org"}, "email_password": {pwAlice}})
+	wantRedirect(t, res, "/account?saved=email")
+	page := get(t, alice, "/account?saved=email")
 	wantPage(t, page, http.StatusOK, "Your profile has been saved.")
 	if u, e := inputValue(t, page.Body, "/account", "username"), inputValue(t, page.Body, "/account", "email"); u != "Alicia" || e != "alicia@example.org" {
 		t.Errorf("profile shows %q %q", u, e)
@@ -140,4 +141,64 @@ func TestAccountNeedsSignIn(t *testing.T) {
 	page := get(t, c, "/login")
 	res := post(t, c, "/account", url.Values{"csrf": {inputValue(t, page.Body, "/login", "csrf")}, "form": {"profile"}, "username": {"x"}})
 	wantPage(t, res, http.StatusUnauthorized, "Sign in first.")
+}
+
+// Changing the email address needs the current password (a stolen session
+// must not redirect reset mails), nothing typed is lost when it is
+// missing or wrong, the old address is told, and other sessions end.
+func TestEmailChangeNeedsThePassword(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	alice := h.signedUp("alice", "alice@example.com", pwAlice)
+	elsewhere := h.client()
+	if err := elsewhere.Login("alice", pwAlice); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ name, pw, want string }{
+		{"no password", "", "Enter your current password to change your email address."},
+		{"wrong password", "not my password", "This is not your current password."},
+		{"too long a password", strings.Repeat("x", 200), "This is not your current password."},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res := submit(t, alice, "/account", "/account", url.Values{"form": {"profile"}, "username": {"alice2"},
+				"email": {"mallory@evil.example"}, "email_password": {tt.pw}})
+			wantPage(t, res, http.StatusUnprocessableEntity)
+			if got := fieldError(res.Body, "email_password"); got != tt.want {
+				t.Errorf("error next to the password = %q, want %q", got, tt.want)
+			}
+			if u, e := inputValue(t, res.Body, "/account", "username"), inputValue(t, res.Body, "/account", "email"); u != "alice2" || e != "mallory@evil.example" {
+				t.Errorf("form kept %q %q, want alice2 mallory@evil.example", u, e)
+			}
+		})
+	}
+	if u, err := h.DB.UserByLogin(context.Background(), "alice"); err != nil || u.Email != "alice@example.com" {
+		t.Fatalf("after refused changes: %+v, %v", u, err)
+	}
+	// A rename alone needs no password, and signs nobody out.
+	wantRedirect(t, submit(t, alice, "/account", "/account", url.Values{"form": {"profile"}, "username": {"alice2"}, "email": {"alice@example.com"}}), "/account?saved=profile")
+	if got := signedInAs(t, elsewhere); got != "alice2" {
+		t.Fatalf("after a rename the other session is %q", got)
+	}
+
+	res := submit(t, alice, "/account", "/account", url.Values{"form": {"profile"}, "username": {"alice2"},
+		"email": {"alice@new.example"}, "email_password": {pwAlice}})
+	wantRedirect(t, res, "/account?saved=email")
+	wantPage(t, get(t, alice, "/account?saved=email"), http.StatusOK,
+		"Your profile has been saved. A notice went to your old address, and your other sessions were signed out.")
+	if got := signedInAs(t, elsewhere); got != "" {
+		t.Errorf("the other session is still signed in as %q", got)
+	}
+	if got := signedInAs(t, alice); got != "alice2" {
+		t.Errorf("this session is %q, want alice2", got)
+	}
+	notice := h.Mail.WaitFor(t, "alice@example.com", 5*time.Second)
+	if got := notice.Subject(); got != "Your Natter email address was changed" {
+		t.Errorf("notice subject %q", got)
+	}
+	if body := strings.Join(strings.Fields(notice.TextBody()), " "); !strings.HasPrefix(body, "Hello alice2, The email address of your Natter account was changed to alice@new.example at ") {
+		t.Errorf("notice text:\n%s", body)
+	}
+	if n := h.mailsTo("alice@new.example"); n != 0 {
+		t.Errorf("%d mails to the new address, want 0", n)
+	}
 }

@@ -2,8 +2,10 @@ package handlers
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 
+	"github.com/a-h/templ"
 	"github.com/gofiber/fiber/v2"
 
 	"natter/db"
@@ -44,19 +46,23 @@ func (s *server) register(c *fiber.Ctx) error {
 	s.checkNewAccount(f, pw, confirm)
 	if len(f.Errors) == 0 {
 		hash, err := s.Hasher.Hash(c.UserContext(), pw)
+		if errors.Is(err, password.ErrBusy) {
+			f.Error = msgBusy
+			return s.serverBusy(c, views.RegisterPage(s.page(c, "Create account"), f))
+		}
 		if err != nil {
 			return err
 		}
 		u, err := s.DB.CreateUser(c.UserContext(), f.Values["username"], f.Values["email"], hash)
 		switch {
-		case errors.Is(err, db.ErrUsernameTaken):
-			f.Errors["username"] = "This user name is taken."
+		case nameErrors(err) != "":
+			f.Errors["username"] = nameErrors(err)
 		case errors.Is(err, db.ErrEmailTaken):
 			f.Errors["email"] = "An account with this email address already exists."
 		case err != nil:
 			return err
 		default:
-			s.Log.Info("account created", "user", u.ID, "ip", c.IP())
+			s.Log.Info("account created", "user", u.ID, "ip", clientIP(c))
 			if err := s.signIn(c, u); err != nil {
 				return err
 			}
@@ -64,6 +70,20 @@ func (s *server) register(c *fiber.Ctx) error {
 		}
 	}
 	return render(c, fiber.StatusUnprocessableEntity, views.RegisterPage(s.nextPage(c, "Create account", next), f))
+}
+
+// nameErrors is the message for a user name the database refused, or "".
+func nameErrors(err error) string {
+	switch {
+	case errors.Is(err, db.ErrUsernameTaken):
+		return "This user name is taken."
+	case errors.Is(err, db.ErrUsernameLookalike):
+		return "This user name looks too much like another member's (for example a capital I and a small l, or 0 and O, look alike). Choose another."
+	case errors.Is(err, db.ErrUsernameHeld):
+		return "This user name was given up by another member less than " + strconv.Itoa(int(db.UsernameHold.Hours()/24)) +
+			" days ago and is held for them. Choose another."
+	}
+	return ""
 }
 
 // checkNewAccount applies the registration rules, writing into f.Errors.
@@ -94,6 +114,22 @@ func (s *server) checkNewPassword(f views.Form, pw, confirm, username, email str
 	if confirm != pw {
 		f.Errors["password_confirm"] = "The two passwords do not match."
 	}
+}
+
+// msgBusy is shown, with Retry-After, when every password-hashing slot
+// stayed busy for the Hasher's longest wait (a sign-in storm): better a
+// clear "try again" at once than a spinner that ends in a timeout.
+const msgBusy = "The server is busy right now. Please try again in a few seconds."
+
+// busyRetryAfter is the Retry-After of that answer, in seconds.
+const busyRetryAfter = 5
+
+// serverBusy answers 503 with page, which shows msgBusy and keeps what was
+// typed.
+func (s *server) serverBusy(c *fiber.Ctx, page templ.Component) error {
+	s.Log.Warn("password hashing busy", "method", c.Method(), "path", logPath(c), "ip", clientIP(c), "request_id", requestID(c))
+	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(busyRetryAfter))
+	return render(c, fiber.StatusServiceUnavailable, page)
 }
 
 // loginForm shows the sign-in form.
@@ -138,17 +174,22 @@ func (s *server) login(c *fiber.Ctx) error {
 	f := views.Form{Values: map[string]string{"username": login}, Errors: map[string]string{}}
 
 	ok, err := s.checkLogin(c, login, pw)
+	if errors.Is(err, password.ErrBusy) {
+		f.Error = msgBusy
+		return s.serverBusy(c, views.LoginPage(s.page(c, "Sign in"), f, keepNext(next)))
+	}
 	if err != nil {
 		return err
 	}
 	if ok != nil {
-		s.Log.Info("signed in", "user", ok.ID, "ip", c.IP())
+		s.Log.Info("signed in", "user", ok.ID, "ip", clientIP(c))
+		s.knownSignIns.add(s.byAccountAndIP(c))
 		if err := s.signIn(c, *ok); err != nil {
 			return err
 		}
 		return c.Redirect(next, fiber.StatusSeeOther)
 	}
-	s.Log.Info("sign-in failed", "ip", c.IP())
+	s.Log.Info("sign-in failed", "ip", clientIP(c))
 	f.Error = errBadLogin
 	return render(c, fiber.StatusUnauthorized, views.LoginPage(s.nextPage(c, "Sign in", next), f, keepNext(next)))
 }
@@ -187,7 +228,7 @@ func (s *server) logout(c *fiber.Ctx) error {
 	if u := currentUser(c); u != nil {
 		sid, _ := c.Locals(localSessionID).(string)
 		s.Rooms.CloseSession(sid, closePolicy, "Signed out.")
-		s.Log.Info("signed out", "user", u.ID, "ip", c.IP())
+		s.Log.Info("signed out", "user", u.ID, "ip", clientIP(c))
 	}
 	if err := s.signOut(c); err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"natter/password"
 	"natter/views"
 )
 
@@ -17,6 +18,13 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 	heading := "Something went wrong on our side"
 	detail := "The error has been logged. Please try again in a moment."
 	var fe *fiber.Error
+	if errors.Is(err, password.ErrBusy) {
+		// Forms that hash show their own busy page; this is the rest.
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(busyRetryAfter))
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		return render(c, fiber.StatusServiceUnavailable, views.ErrorPage(s.page(c, "The server is busy"),
+			fiber.StatusServiceUnavailable, "The server is busy", msgBusy, ""))
+	}
 	if errors.As(err, &fe) {
 		status = fe.Code
 		switch status {
@@ -44,7 +52,7 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 
 // forbidden answers a request that failed the CSRF or origin check.
 func (s *server) forbidden(c *fiber.Ctx, reason string) error {
-	s.Log.Warn("request refused", "reason", reason, "method", c.Method(), "path", logPath(c), "ip", c.IP(), "request_id", requestID(c))
+	s.Log.Warn("request refused", "reason", reason, "method", c.Method(), "path", logPath(c), "ip", clientIP(c), "request_id", requestID(c))
 	return render(c, fiber.StatusForbidden, views.ErrorPage(s.page(c, "Request refused"), fiber.StatusForbidden,
 		"This form has expired",
 		"For your safety the request was refused: the page it came from was too old, or it came from another site. Go back, reload the page and try again.", ""))
@@ -52,7 +60,7 @@ func (s *server) forbidden(c *fiber.Ctx, reason string) error {
 
 // tooManyRequests answers a request over a rate limit.
 func (s *server) tooManyRequests(c *fiber.Ctx, retryAfter int) error {
-	s.Log.Warn("rate limited", "method", c.Method(), "path", logPath(c), "ip", c.IP(), "request_id", requestID(c))
+	s.Log.Warn("rate limited", "method", c.Method(), "path", logPath(c), "ip", clientIP(c), "request_id", requestID(c))
 	if retryAfter <= 0 {
 		retryAfter = 60
 	}

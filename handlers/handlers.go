@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -89,11 +90,16 @@ func New(cfg Config, d Deps) (*App, error) {
 	if cfg.SessionCheck == 0 {
 		cfg.SessionCheck = 30 * time.Second
 	}
+	proxies, err := parseProxies(cfg.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
 	base, _ := url.Parse(cfg.BaseURL)
-	s := &server{cfg: cfg, Deps: d, base: base, secure: base.Scheme == "https"}
+	s := &server{cfg: cfg, Deps: d, base: base, secure: base.Scheme == "https", proxies: proxies}
 	s.origin = base.Scheme + "://" + base.Host
 	s.resetLimit = newWindowLimit(5, time.Hour)
 	s.resetIPLimit = newWindowLimit(30, time.Hour)
+	s.knownSignIns = newRecentSet(knownSignInTTL, knownSignInMax)
 
 	s.store = sqlitestore.NewFromConnection(d.DB.SQL, sqlitestore.Config{
 		Table:      db.SessionTable,
@@ -101,6 +107,9 @@ func New(cfg Config, d Deps) (*App, error) {
 	})
 	s.sessions = newSessionStore(sessionStorage{s.store}, cfg.SessionIdle, s.secure)
 
+	// Trusted proxies are believed for X-Forwarded-Proto. There is no
+	// ProxyHeader, so c.IP() stays the peer: the client address comes from
+	// clientAddr, which reads X-Forwarded-For without trusting the client.
 	app := fiber.New(fiber.Config{
 		AppName:                 "Natter",
 		ErrorHandler:            s.errorHandler,
@@ -111,7 +120,6 @@ func New(cfg Config, d Deps) (*App, error) {
 		DisableStartupMessage:   true,
 		EnableTrustedProxyCheck: true,
 		TrustedProxies:          cfg.TrustedProxies,
-		ProxyHeader:             proxyHeader(cfg.TrustedProxies),
 		// Socket connections are hijacked; fasthttp's per-connection buffers
 		// stay allocated for their life, so keep them small.
 		ReadBufferSize:  4096,
@@ -147,13 +155,6 @@ func (c Config) check() error {
 	return nil
 }
 
-func proxyHeader(trusted []string) string {
-	if len(trusted) == 0 {
-		return ""
-	}
-	return fiber.HeaderXForwardedFor
-}
-
 // server carries what the handlers share. Handlers are methods only where
 // they need several of these; each still takes what it uses.
 type server struct {
@@ -162,10 +163,14 @@ type server struct {
 	base     *url.URL
 	origin   string // scheme://host of BaseURL, what browsers send as Origin
 	secure   bool
+	proxies  []netip.Prefix // trusted reverse proxies (Config.TrustedProxies)
 	store    *sqlitestore.Storage
 	sessions *session.Store
 	// resetLimit caps reset mails per address, resetIPLimit per client.
 	resetLimit, resetIPLimit *windowLimit
+	// knownSignIns holds account@address of recent sign-ins (see
+	// knownSignIn).
+	knownSignIns *recentSet
 	// background counts work started off the request path (reset mails),
 	// which Close waits for before the database goes.
 	background sync.WaitGroup

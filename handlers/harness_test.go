@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -58,6 +59,8 @@ type harnessConfig struct {
 	// behindTLSProxy serves as https://<listen address>, trusting
 	// X-Forwarded-Proto from 127.0.0.1 as a TLS-terminating proxy's.
 	behindTLSProxy bool
+	// hashSlots is how many passwords hash at once (default 4).
+	hashSlots int
 }
 
 // newHarness starts a server and stops it when the test ends.
@@ -105,7 +108,7 @@ func newHarness(t *testing.T, opts ...func(*harnessConfig)) *harness {
 	h.URL = "http://" + ln.Addr().String()
 	h.Deps = Deps{
 		DB: d, Rooms: rooms, Mailer: mailer,
-		Hasher: password.NewHasher(hc.params, 4),
+		Hasher: password.NewHasher(hc.params, cmp.Or(hc.hashSlots, 4)),
 		Policy: policy, Assets: static, Log: log,
 	}
 	web := hc.web

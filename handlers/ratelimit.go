@@ -52,3 +52,49 @@ func (l *windowLimit) allow(key string) bool {
 	c.n++
 	return c.n <= l.max
 }
+
+// recentSet remembers keys for a while: which addresses an account has
+// signed in from lately, so that the account-wide sign-in ceiling, which
+// an attacker with many addresses could reach, does not shut the owner
+// out of an address they use. Entries expire after ttl; at most max are
+// kept, so a flood of sign-ins cannot grow it without bound (when full,
+// new keys are not remembered and simply get no exemption).
+type recentSet struct {
+	ttl time.Duration
+	max int
+	now func() time.Time
+
+	mu    sync.Mutex
+	seen  map[string]time.Time
+	swept time.Time
+}
+
+func newRecentSet(ttl time.Duration, max int) *recentSet {
+	return &recentSet{ttl: ttl, max: max, now: time.Now, seen: map[string]time.Time{}}
+}
+
+// add remembers key from now on.
+func (r *recentSet) add(key string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	if len(r.seen) >= r.max || now.Sub(r.swept) > time.Hour {
+		for k, at := range r.seen {
+			if now.Sub(at) >= r.ttl {
+				delete(r.seen, k)
+			}
+		}
+		r.swept = now
+	}
+	if _, ok := r.seen[key]; ok || len(r.seen) < r.max {
+		r.seen[strings.Clone(key)] = now
+	}
+}
+
+// has reports whether key was added within ttl.
+func (r *recentSet) has(key string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	at, ok := r.seen[key]
+	return ok && r.now().Sub(at) < r.ttl
+}

@@ -44,3 +44,23 @@ func TestWindowLimitOwnsKeys(t *testing.T) {
 		t.Error("alice's count was lost when the buffer was reused")
 	}
 }
+
+func TestRecentSet(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	r := newRecentSet(time.Hour, 2)
+	r.now = func() time.Time { return now }
+	r.add("a")
+	r.add("b")
+	r.add("c") // full: not remembered
+	if !r.has("a") || !r.has("b") || r.has("c") {
+		t.Errorf("has a, b, c = %v %v %v; want true true false", r.has("a"), r.has("b"), r.has("c"))
+	}
+	now = now.Add(time.Hour)
+	if r.has("a") {
+		t.Error("a is remembered past its ttl")
+	}
+	r.add("c") // the sweep makes room
+	if !r.has("c") {
+		t.Error("c not remembered after the expired keys were swept")
+	}
+}

@@ -63,16 +63,16 @@ func (s *server) forgot(c *fiber.Ctx) error {
 		f := views.Form{Values: map[string]string{"email": email}, Errors: map[string]string{"email": msg}}
 		return render(c, fiber.StatusUnprocessableEntity, views.ForgotPage(s.nextPage(c, "Reset password", next), f, false))
 	}
-	if s.resetIPLimit.allow(c.IP()) && s.resetLimit.allow(db.FoldKey(email)) {
+	if s.resetIPLimit.allow(limitKey(clientAddr(c))) && s.resetLimit.allow(db.FoldKey(email)) {
 		// Off the request path: whether an account exists must not show
 		// in the response time.
 		s.background.Add(1)
 		go func(email, ip string) {
 			defer s.background.Done()
 			s.sendResetLink(email, ip, next)
-		}(email, c.IP())
+		}(email, clientIP(c))
 	} else {
-		s.Log.Warn("reset request over the limit; nothing sent", "ip", c.IP())
+		s.Log.Warn("reset request over the limit; nothing sent", "ip", clientIP(c))
 	}
 	return render(c, fiber.StatusOK, views.ForgotPage(s.nextPage(c, "Reset password", next), views.Form{}, true))
 }
@@ -218,7 +218,7 @@ func (s *server) reset(c *fiber.Ctx) error {
 	} else if err := s.setSessionValue(c, keyReset, nil); err != nil {
 		return err
 	}
-	s.Log.Info("password reset", "user", u.ID, "ip", c.IP())
+	s.Log.Info("password reset", "user", u.ID, "ip", clientIP(c))
 	s.notifyPasswordChanged(u)
 	return c.Redirect("/login?reset=1"+nextQuery("&", next), fiber.StatusSeeOther)
 }

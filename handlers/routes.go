@@ -20,11 +20,12 @@ func (s *server) routes(app *fiber.App) {
 
 	app.Get("/", s.home)
 	app.Get("/register", noStore, s.registerForm)
-	app.Post("/register", noStore, s.limit(10, time.Hour, false, byIP("register")), s.register)
+	app.Post("/register", noStore, s.signUpLimit(signUpsPerHour, time.Hour, true), s.signUpLimit(failedSignUps, 15*time.Minute, false), s.register)
 	app.Get("/login", noStore, s.loginForm)
 	app.Post("/login", noStore,
 		s.limit(20, 15*time.Minute, true, byIP("login")),
-		s.limit(5, 15*time.Minute, true, s.byAccount),
+		s.limit(5, 15*time.Minute, true, s.byAccountAndIP),
+		s.limitUnless(s.knownSignIn, accountFailures, time.Hour, true, s.byAccount),
 		s.login)
 	app.Post("/logout", s.logout)
 

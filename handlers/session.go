@@ -94,7 +94,7 @@ func (s *server) loadUser(c *fiber.Ctx) error {
 		c.Locals(localSessionID, sess.ID())
 		return c.Next()
 	}
-	s.Log.Info("session ended", "user", uid, "ip", c.IP(), "reason", "stale credentials or lifetime")
+	s.Log.Info("session ended", "user", uid, "ip", clientIP(c), "reason", "stale credentials or lifetime")
 	_ = s.DB.ForgetSession(c.UserContext(), sess.ID())
 	if err := sess.Destroy(); err != nil {
 		return err

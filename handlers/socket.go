@@ -44,11 +44,11 @@ func (s *server) socketGate(c *fiber.Ctx) error {
 		return fiber.ErrNotFound
 	}
 	if origin := c.Get(fiber.HeaderOrigin); origin != s.origin {
-		s.Log.Warn("socket refused", "reason", "origin", "origin", origin, "ip", c.IP())
+		s.Log.Warn("socket refused", "reason", "origin", "origin", origin, "ip", clientIP(c))
 		return fiber.NewError(fiber.StatusForbidden, "Connections from other sites are refused.")
 	}
 	if currentUser(c) == nil {
-		s.Log.Warn("socket refused", "reason", "not signed in", "ip", c.IP())
+		s.Log.Warn("socket refused", "reason", "not signed in", "ip", clientIP(c))
 		return fiber.NewError(fiber.StatusUnauthorized, "Sign in first.")
 	}
 	return c.Next()
@@ -83,7 +83,7 @@ func (s *server) serveSocket(conn *websocket.Conn) {
 	u, _ := conn.Locals(localUser).(*db.User)
 	sid, _ := conn.Locals(localSessionID).(string)
 	slug := conn.Params("slug")
-	log := s.Log.With("user", u.ID, "room", slug, "ip", conn.IP(), "origin", conn.Headers(fiber.HeaderOrigin))
+	log := s.Log.With("user", u.ID, "room", slug, "ip", socketIP(conn), "origin", conn.Headers(fiber.HeaderOrigin))
 
 	client, err := s.Rooms.Join(slug, chat.Member{ID: u.ID, Name: u.Username}, sid)
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync/atomic"
+	"time"
 
 	"github.com/alexedwards/argon2id"
 	"golang.org/x/crypto/argon2"
@@ -28,6 +30,17 @@ var ErrTooLong = errors.New("password: longer than 128 bytes")
 // ErrMalformedHash is returned by Verify when the stored hash is not an
 // argon2id PHC string this package can safely verify against.
 var ErrMalformedHash = errors.New("password: malformed or unsupported hash")
+
+// ErrBusy is returned by Hash and Verify when no hashing slot came free
+// within the Hasher's longest wait: the caller should answer "busy, try
+// again shortly" rather than queue without bound.
+var ErrBusy = errors.New("password: every hashing slot stayed busy")
+
+// DefaultMaxWait is how long Hash and Verify wait for a free slot unless
+// SetMaxWait says otherwise: well inside the server's 30 s write timeout,
+// and short enough that a person is told to retry instead of staring at a
+// spinner.
+const DefaultMaxWait = 5 * time.Second
 
 // Params are the argon2id cost parameters. They are written into every hash,
 // so changing them later still verifies old hashes and flags them for rehash.
@@ -54,6 +67,10 @@ type Hasher struct {
 	sem    chan struct{} // a slot per running hash
 	dummy  string        // hash that no password matches, for VerifyDummy
 
+	maxWait atomic.Int64 // nanoseconds a derivation may wait for a slot
+	// What the wait for a slot has been, for WaitStats.
+	acquired, busy, waitedNS, longestNS atomic.Int64
+
 	// derive computes the key; tests replace it to observe concurrency.
 	derive func(pw, salt []byte, p Params) []byte
 }
@@ -73,15 +90,45 @@ func NewHasher(p Params, maxConcurrent int) *Hasher {
 			return argon2.IDKey(pw, salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLength)
 		},
 	}
+	h.maxWait.Store(int64(DefaultMaxWait))
 	// The dummy is random salt and key in the configured format: verifying
 	// against it costs exactly one real derivation, and no password matches.
 	h.dummy = encode(p, randomBytes(p.SaltLength), randomBytes(p.KeyLength))
 	return h
 }
 
+// SetMaxWait sets how long Hash and Verify wait for a free hashing slot
+// before giving up with ErrBusy; d <= 0 restores DefaultMaxWait.
+func (h *Hasher) SetMaxWait(d time.Duration) {
+	if d <= 0 {
+		d = DefaultMaxWait
+	}
+	h.maxWait.Store(int64(d))
+}
+
+// WaitStats is what a Hasher has recorded of the wait for a hashing slot
+// since it was made, for logs and metrics.
+type WaitStats struct {
+	Acquired    int64         // derivations that got a slot
+	Busy        int64         // derivations refused with ErrBusy
+	TotalWait   time.Duration // summed wait of the derivations that got a slot
+	LongestWait time.Duration // longest wait of one that got a slot
+}
+
+// WaitStats returns the wait recorded so far.
+func (h *Hasher) WaitStats() WaitStats {
+	return WaitStats{
+		Acquired:    h.acquired.Load(),
+		Busy:        h.busy.Load(),
+		TotalWait:   time.Duration(h.waitedNS.Load()),
+		LongestWait: time.Duration(h.longestNS.Load()),
+	}
+}
+
 // Hash returns the PHC string for pw, for example
 // "$argon2id$v=19$m=19456,t=2,p=1$<salt>$<key>". It waits for a free hashing
-// slot, giving up with ctx's error if ctx ends first.
+// slot, giving up with ctx's error if ctx ends first and with ErrBusy after
+// the longest wait (SetMaxWait).
 func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
 	if len(pw) > MaxLength {
 		return "", ErrTooLong
@@ -129,15 +176,38 @@ func (h *Hasher) run(ctx context.Context, pw string, salt []byte, p Params) ([]b
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	select {
-	case h.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if err := h.acquire(ctx); err != nil {
+		return nil, err
 	}
 	defer func() { <-h.sem }()
 	// NFC makes "é" typed as one code point or as e + accent the same password,
 	// as NIST SP 800-63B asks; both forms come from real keyboards.
 	return h.derive([]byte(norm.NFC.String(pw)), salt, p), nil
+}
+
+// acquire takes a hashing slot, waiting at most the longest wait.
+func (h *Hasher) acquire(ctx context.Context) error {
+	start := time.Now()
+	select {
+	case h.sem <- struct{}{}:
+	default:
+		timer := time.NewTimer(time.Duration(h.maxWait.Load()))
+		defer timer.Stop()
+		select {
+		case h.sem <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timer.C:
+			h.busy.Add(1)
+			return ErrBusy
+		}
+	}
+	waited := int64(time.Since(start))
+	h.acquired.Add(1)
+	h.waitedNS.Add(waited)
+	for m := h.longestNS.Load(); waited > m && !h.longestNS.CompareAndSwap(m, waited); m = h.longestNS.Load() {
+	}
+	return nil
 }
 
 func encode(p Params, salt, key []byte) string {

@@ -223,3 +223,58 @@ func TestWaitingForASlotRespectsContext(t *testing.T) {
 		t.Errorf("the hash holding the slot failed: %v", err)
 	}
 }
+
+// With every slot taken for longer than the longest wait, Hash and Verify
+// give up with ErrBusy after that wait (not when the slot frees), and the
+// wait is recorded.
+func TestWaitingForASlotIsBounded(t *testing.T) {
+	h := NewHasher(cheap, 1)
+	h.SetMaxWait(50 * time.Millisecond)
+	entered, release := make(chan struct{}), make(chan struct{})
+	h.derive = func(pw, salt []byte, p Params) []byte {
+		select {
+		case <-entered:
+		default:
+			close(entered)
+		}
+		<-release
+		return make([]byte, p.KeyLength)
+	}
+	done := make(chan error)
+	go func() {
+		_, err := h.Hash(context.Background(), "holds-the-only-slot")
+		done <- err
+	}()
+	<-entered
+
+	start := time.Now()
+	if _, err := h.Hash(context.Background(), "tangerine-Orbit-42"); !errors.Is(err, ErrBusy) {
+		t.Errorf("Hash with the only slot held: err = %v, want ErrBusy", err)
+	}
+	if err := h.VerifyDummy(context.Background(), "tangerine-Orbit-42"); !errors.Is(err, ErrBusy) {
+		t.Errorf("VerifyDummy with the only slot held: err = %v, want ErrBusy", err)
+	}
+	if d := time.Since(start); d < 100*time.Millisecond || d > 3*time.Second {
+		t.Errorf("two refusals took %v, want about 2 x 50 ms", d)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Errorf("the hash holding the slot failed: %v", err)
+	}
+	st := h.WaitStats()
+	if st.Busy != 2 || st.Acquired != 1 {
+		t.Errorf("WaitStats = %+v, want 2 busy and 1 acquired", st)
+	}
+
+	// A slot that frees within the wait is taken, and the wait recorded.
+	h.derive = func(pw, salt []byte, p Params) []byte { return make([]byte, p.KeyLength) }
+	h.SetMaxWait(time.Second)
+	h.sem <- struct{}{}
+	time.AfterFunc(30*time.Millisecond, func() { <-h.sem })
+	if _, err := h.Hash(context.Background(), "tangerine-Orbit-42"); err != nil {
+		t.Fatalf("Hash once the slot frees: %v", err)
+	}
+	if st := h.WaitStats(); st.Acquired != 2 || st.LongestWait < 30*time.Millisecond || st.TotalWait < st.LongestWait {
+		t.Errorf("WaitStats = %+v, want the 30 ms wait recorded", st)
+	}
+}
