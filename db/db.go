@@ -46,11 +46,18 @@ func Open(ctx context.Context, path string) (*DB, error) {
 			return nil, fmt.Errorf("database %s: folder %s does not exist", path, dir)
 		}
 	}
+	// Every connection-level pragma goes in the DSN: the driver runs them on
+	// each connection it opens, so all pooled connections agree. A PRAGMA
+	// run with Exec reaches only the one connection that ran it.
 	q := url.Values{}
-	// Wait up to 5 s for another writer instead of failing at once with SQLITE_BUSY.
+	// Wait up to 5 s for another writer instead of failing at once with
+	// SQLITE_BUSY. First, so the pragmas after it wait too.
 	q.Add("_pragma", "busy_timeout(5000)")
 	// SQLite leaves foreign keys off by default; ON DELETE CASCADE needs them.
 	q.Add("_pragma", "foreign_keys(1)")
+	// In WAL mode NORMAL is durable across application crashes and much
+	// faster than the default FULL.
+	q.Add("_pragma", "synchronous(NORMAL)")
 	// Write transactions take the write lock at BEGIN, so two of them never
 	// deadlock upgrading from a read lock.
 	q.Add("_txlock", "immediate")
@@ -89,12 +96,12 @@ func (d *DB) setUp(ctx context.Context, path string) error {
 	if version > len(migs) {
 		return fmt.Errorf("database %s: its schema is version %d, newer than this Natter knows (%d); run a newer Natter", path, version, len(migs))
 	}
-	// WAL lets readers proceed while one writer commits.
+	// WAL lets readers proceed while one writer commits. Unlike the pragmas
+	// in the DSN, the journal mode is stored in the file, so setting it once
+	// holds for every connection; it stays here, after the checks above,
+	// because switching it writes to the file, and a file that is refused
+	// must be left as it was.
 	if _, err := d.SQL.ExecContext(ctx, "PRAGMA journal_mode=WAL"); err != nil {
-		return fmt.Errorf("database %s: %w", path, err)
-	}
-	// In WAL mode NORMAL is durable across application crashes and much faster than FULL.
-	if _, err := d.SQL.ExecContext(ctx, "PRAGMA synchronous=NORMAL"); err != nil {
 		return fmt.Errorf("database %s: %w", path, err)
 	}
 	return d.migrate(ctx, migs, version)
