@@ -11,7 +11,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -187,4 +189,96 @@ func waitHealthy(t *testing.T, url string, done <-chan error) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatal("server not healthy within 15 s")
+}
+
+// TestSurvivesDescriptorLimit runs the real binary with 256 file
+// descriptors and opens 400 idle connections to it: more than it has
+// descriptors. Natter used to stop with "accept4: too many open files";
+// now it holds connections below its limit, says so in the log, stays up,
+// and answers again once they close.
+func TestSurvivesDescriptorLimit(t *testing.T) {
+	prlimit, err := exec.LookPath("prlimit")
+	if err != nil {
+		t.Skip("prlimit (util-linux) not installed: cannot run Natter under a low descriptor limit")
+	}
+	const fdLimit, idle = 256, 400
+	addr := freeAddr(t)
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "natter.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	cmd := exec.Command(prlimit, "--nofile="+strconv.Itoa(fdLimit)+":"+strconv.Itoa(fdLimit), os.Args[0])
+	cmd.Env = append(os.Environ(), "NATTER_TEST_MAIN=1", "NATTER_ADDR="+addr,
+		"NATTER_DB="+filepath.Join(dir, "natter.db"), "NATTER_BASE_URL=http://"+addr, "NATTER_LOG_LEVEL=warn")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done, exited := make(chan error, 1), make(chan struct{})
+	go func() {
+		done <- cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	base := "http://" + addr
+	waitHealthy(t, base+"/healthz", done)
+
+	conns := make([]net.Conn, 0, idle)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range idle {
+		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err != nil {
+			t.Fatalf("dial %d: %v", len(conns)+1, err)
+		}
+		conns = append(conns, c)
+	}
+	// 256 less 64 kept for the database, mail and the listener.
+	const want = "open connection limit reached: new connections wait until others close\" component=listener limit=192"
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		select {
+		case err := <-done:
+			b, _ := os.ReadFile(logPath)
+			t.Fatalf("Natter ended with %d idle connections at %d descriptors: %v\n%s", idle, fdLimit, err, b)
+		default:
+		}
+		b, _ := os.ReadFile(logPath)
+		if strings.Contains(string(b), want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("log lacks %q within 5 s:\n%s", want, b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	conns = nil
+	waitHealthy(t, base+"/healthz", done)
+
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		if err != nil {
+			b, _ := os.ReadFile(logPath)
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, b)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no exit within 15 s of SIGTERM")
+	}
+	b, _ := os.ReadFile(logPath)
+	if strings.Contains(string(b), "too many open files") {
+		t.Errorf("the log shows descriptors ran out:\n%s", b)
+	}
 }
