@@ -14,7 +14,8 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+	"modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Sentinel errors that callers turn into messages for users.
@@ -24,6 +25,9 @@ var (
 	ErrEmailTaken    = errors.New("db: email taken")
 	ErrTokenInvalid  = errors.New("db: reset token unknown, used or expired")
 )
+
+// poolSize is how many connections to the file are open at most.
+const poolSize = 4
 
 // DB is the application's database handle.
 type DB struct {
@@ -67,8 +71,8 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}
 	// A few connections let readers run beside the one writer that WAL allows.
-	sqlDB.SetMaxOpenConns(4)
-	sqlDB.SetMaxIdleConns(4)
+	sqlDB.SetMaxOpenConns(poolSize)
+	sqlDB.SetMaxIdleConns(poolSize)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 
 	d := &DB{SQL: sqlDB, Now: time.Now}
@@ -87,6 +91,10 @@ func (d *DB) setUp(ctx context.Context, path string) error {
 		if strings.Contains(err.Error(), "not a database") {
 			return fmt.Errorf("database %s: the file is not a SQLite database", path)
 		}
+		if d.WriteFault(err) {
+			// In WAL mode even reading needs the -shm file written.
+			return unwritable(path, err)
+		}
 		return fmt.Errorf("database %s: %w", path, err)
 	}
 	migs, err := migrations()
@@ -104,13 +112,85 @@ func (d *DB) setUp(ctx context.Context, path string) error {
 	if _, err := d.SQL.ExecContext(ctx, "PRAGMA journal_mode=WAL"); err != nil {
 		return fmt.Errorf("database %s: %w", path, err)
 	}
-	return d.migrate(ctx, migs, version)
+	if err := d.migrate(ctx, migs, version); err != nil {
+		return err
+	}
+	// A server that cannot save would take sign-ups and messages and lose
+	// them, or answer every form with an error: refuse to start instead.
+	if err := d.CheckWrite(ctx); err != nil {
+		return unwritable(path, err)
+	}
+	return nil
+}
+
+// unwritable is the one-line refusal to start on a database that cannot
+// be written.
+func unwritable(path string, err error) error {
+	return fmt.Errorf("database %s cannot be written: %v; check the free space and the permissions of the file, its folder and its -wal and -shm files", path, err)
 }
 
 // Ping reports whether the database answers a query.
 func (d *DB) Ping(ctx context.Context) error {
 	var one int
 	return d.SQL.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
+// writeCheckKey names the row CheckWrite writes. The dot keeps it apart
+// from session ids, which are base64url.
+const writeCheckKey = "natter.write-check"
+
+// CheckWrite reports whether the database can be written now, by
+// committing a real write: a row inserted and deleted again in one
+// transaction. Its pages are dirty, so the commit reaches the file (the
+// write-ahead log) as any other write does, and fails the same way on a
+// full disk or a read-only file; a read alone, or BEGIN and ROLLBACK,
+// would succeed. Nothing is left behind.
+func (d *DB) CheckWrite(ctx context.Context) error {
+	err := d.checkWrite(ctx)
+	if err != nil {
+		d.WriteFault(err)
+	}
+	return err
+}
+
+func (d *DB) checkWrite(ctx context.Context) error {
+	tx, err := d.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO `+SessionTable+` (k, v, e) VALUES (?, x'00', 1)`, writeCheckKey); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM `+SessionTable+` WHERE k = ?`, writeCheckKey); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// WriteFault reports whether err says that the database cannot be
+// written: the disk is full, the file (or its file system) is read-only or
+// cannot be opened, or the disk failed. Such an error is the server's, not
+// the user's, and passes when space or permission returns.
+//
+// When it does, the idle pooled connections are also closed, so the next
+// ones reopen the file: a connection that opened it while it was read-only
+// stays read-only for its whole life, and would go on failing after the
+// permission came back.
+func (d *DB) WriteFault(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff { // the primary code; extended codes add high bits
+	case sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM:
+	default:
+		return false
+	}
+	// No idle connections for a moment closes every idle one.
+	d.SQL.SetMaxIdleConns(0)
+	d.SQL.SetMaxIdleConns(poolSize)
+	return true
 }
 
 // Close checkpoints the write-ahead log and closes the file.
