@@ -99,7 +99,7 @@ func New(cfg Config, d Deps) (*App, error) {
 		Table:      db.SessionTable,
 		GCInterval: 10 * time.Minute,
 	})
-	s.sessions = newSessionStore(sessionStorage{s.store}, cfg.SessionIdle, s.secure)
+	s.sessions = newSessionStore(&sessionStorage{Storage: s.store, db: d.DB, log: d.Log}, cfg.SessionIdle, s.secure)
 
 	app := fiber.New(fiber.Config{
 		AppName:                 "Natter",
