@@ -282,3 +282,46 @@ func TestSurvivesDescriptorLimit(t *testing.T) {
 		t.Errorf("the log shows descriptors ran out:\n%s", b)
 	}
 }
+
+// TestMainRefusesReadOnlyDatabase starts the real binary on a database it
+// cannot write: it stops at once with one line saying so, instead of
+// serving forms that all fail.
+func TestMainRefusesReadOnlyDatabase(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make a file read-only for this process (chattr +i; root ignores chmod)")
+	}
+	path := filepath.Join(t.TempDir(), "natter.db")
+	// A first run creates the database.
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, nil, env("NATTER_DB", path, "NATTER_ADDR", addr, "NATTER_BASE_URL", "http://"+addr), io.Discard, io.Discard)
+	}()
+	waitHealthy(t, "http://"+addr+"/healthz", done)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("chattr", "+i", path).CombinedOutput(); err != nil {
+		t.Skipf("chattr +i: %v %s", err, out)
+	}
+	defer exec.Command("chattr", "-i", path).Run()
+
+	// Bounded: a Natter that does not refuse would serve until killed.
+	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0])
+	cmd.Env = append(os.Environ(), "NATTER_TEST_MAIN=1", "NATTER_DB="+path, "NATTER_ADDR=127.0.0.1:0")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("exit: %v, want status 1; stderr:\n%s", err, stderr.String())
+	}
+	want := "natter: database " + path + " cannot be written: attempt to write a readonly database (8); check the free space and the permissions of the file, its folder and its -wal and -shm files\n"
+	if stderr.String() != want {
+		t.Errorf("stderr = %q\nwant   %q", stderr.String(), want)
+	}
+}
