@@ -125,13 +125,14 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		}
 		backoff = 0
 		addr := peerAddr(c)
-		if !l.admit(addr) {
+		counted, ok := l.admit(addr)
+		if !ok {
 			c.Close()
 			<-l.slots
 			l.warn("connection refused: too many open connections from one address", "addr", addr.String(), "cap", l.perAddr)
 			continue
 		}
-		return &limitedConn{Conn: c, l: l, addr: addr}, nil
+		return &limitedConn{Conn: c, l: l, addr: addr, counted: counted}, nil
 	}
 }
 
@@ -155,33 +156,46 @@ func (l *limitListener) takeSlot() error {
 	}
 }
 
-// admit counts a connection from addr, or refuses it over the cap.
-func (l *limitListener) admit(addr netip.Addr) bool {
+// admit counts a connection from addr, or refuses it over the cap. A
+// connection from an exempt address is let in without being counted.
+func (l *limitListener) admit(addr netip.Addr) (counted, ok bool) {
 	for _, p := range l.exempt {
 		if p.Contains(addr) {
-			return true
+			return false, true
 		}
 	}
+	key := addrKey(addr)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.open[addr] >= l.perAddr {
-		return false
+	if l.open[key] >= l.perAddr {
+		return false, false
 	}
-	l.open[addr]++
-	return true
+	l.open[key]++
+	return true, true
+}
+
+// addrKey is what the per-address cap counts: an IPv4 address, or the /64
+// an IPv6 address is in, since one IPv6 host usually has a whole /64.
+func addrKey(addr netip.Addr) netip.Addr {
+	if addr.Is6() {
+		p, _ := addr.Prefix(64)
+		return p.Addr()
+	}
+	return addr
 }
 
 // release frees what a closed connection held.
-func (l *limitListener) release(addr netip.Addr) {
-	l.mu.Lock()
-	if n, ok := l.open[addr]; ok {
-		if n <= 1 {
-			delete(l.open, addr)
+func (l *limitListener) release(addr netip.Addr, counted bool) {
+	if counted {
+		key := addrKey(addr)
+		l.mu.Lock()
+		if n := l.open[key]; n <= 1 {
+			delete(l.open, key)
 		} else {
-			l.open[addr] = n - 1
+			l.open[key] = n - 1
 		}
+		l.mu.Unlock()
 	}
-	l.mu.Unlock()
 	<-l.slots
 }
 
@@ -214,14 +228,15 @@ func (l *limitListener) Close() error {
 // limitedConn gives its slot back when closed, once.
 type limitedConn struct {
 	net.Conn
-	l    *limitListener
-	addr netip.Addr
-	once sync.Once
+	l       *limitListener
+	addr    netip.Addr
+	counted bool // against its address's cap
+	once    sync.Once
 }
 
 func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(func() { c.l.release(c.addr) })
+	c.once.Do(func() { c.l.release(c.addr, c.counted) })
 	return err
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -205,6 +206,19 @@ func TestConnsUnder(t *testing.T) {
 	} {
 		if got := connsUnder(tt.limit); got != tt.want {
 			t.Errorf("connsUnder(%d) = %d, want %d", tt.limit, got, tt.want)
+		}
+	}
+}
+
+func TestAddrKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.7":                 "192.0.2.7",
+		"2001:db8:1:2:aaaa::1":      "2001:db8:1:2::",
+		"2001:db8:1:2:ffff:ffff::9": "2001:db8:1:2::",
+		"2001:db8:1:3::1":           "2001:db8:1:3::",
+	} {
+		if got := addrKey(netip.MustParseAddr(in)).String(); got != want {
+			t.Errorf("addrKey(%s) = %s, want %s", in, got, want)
 		}
 	}
 }
