@@ -11,7 +11,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -187,4 +189,139 @@ func waitHealthy(t *testing.T, url string, done <-chan error) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatal("server not healthy within 15 s")
+}
+
+// TestSurvivesDescriptorLimit runs the real binary with 256 file
+// descriptors and opens 400 idle connections to it: more than it has
+// descriptors. Natter used to stop with "accept4: too many open files";
+// now it holds connections below its limit, says so in the log, stays up,
+// and answers again once they close.
+func TestSurvivesDescriptorLimit(t *testing.T) {
+	prlimit, err := exec.LookPath("prlimit")
+	if err != nil {
+		t.Skip("prlimit (util-linux) not installed: cannot run Natter under a low descriptor limit")
+	}
+	const fdLimit, idle = 256, 400
+	addr := freeAddr(t)
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "natter.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	cmd := exec.Command(prlimit, "--nofile="+strconv.Itoa(fdLimit)+":"+strconv.Itoa(fdLimit), os.Args[0])
+	cmd.Env = append(os.Environ(), "NATTER_TEST_MAIN=1", "NATTER_ADDR="+addr,
+		"NATTER_DB="+filepath.Join(dir, "natter.db"), "NATTER_BASE_URL=http://"+addr, "NATTER_LOG_LEVEL=warn")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done, exited := make(chan error, 1), make(chan struct{})
+	go func() {
+		done <- cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	base := "http://" + addr
+	waitHealthy(t, base+"/healthz", done)
+
+	conns := make([]net.Conn, 0, idle)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range idle {
+		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err != nil {
+			t.Fatalf("dial %d: %v", len(conns)+1, err)
+		}
+		conns = append(conns, c)
+	}
+	// 256 less 64 kept for the database, mail and the listener.
+	const want = "open connection limit reached: new connections wait until others close\" component=listener limit=192"
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		select {
+		case err := <-done:
+			b, _ := os.ReadFile(logPath)
+			t.Fatalf("Natter ended with %d idle connections at %d descriptors: %v\n%s", idle, fdLimit, err, b)
+		default:
+		}
+		b, _ := os.ReadFile(logPath)
+		if strings.Contains(string(b), want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("log lacks %q within 5 s:\n%s", want, b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	conns = nil
+	waitHealthy(t, base+"/healthz", done)
+
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		if err != nil {
+			b, _ := os.ReadFile(logPath)
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, b)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no exit within 15 s of SIGTERM")
+	}
+	b, _ := os.ReadFile(logPath)
+	if strings.Contains(string(b), "too many open files") {
+		t.Errorf("the log shows descriptors ran out:\n%s", b)
+	}
+}
+
+// TestMainRefusesReadOnlyDatabase starts the real binary on a database it
+// cannot write: it stops at once with one line saying so, instead of
+// serving forms that all fail.
+func TestMainRefusesReadOnlyDatabase(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make a file read-only for this process (chattr +i; root ignores chmod)")
+	}
+	path := filepath.Join(t.TempDir(), "natter.db")
+	// A first run creates the database.
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, nil, env("NATTER_DB", path, "NATTER_ADDR", addr, "NATTER_BASE_URL", "http://"+addr), io.Discard, io.Discard)
+	}()
+	waitHealthy(t, "http://"+addr+"/healthz", done)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("chattr", "+i", path).CombinedOutput(); err != nil {
+		t.Skipf("chattr +i: %v %s", err, out)
+	}
+	defer exec.Command("chattr", "-i", path).Run()
+
+	// Bounded: a Natter that does not refuse would serve until killed.
+	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0])
+	cmd.Env = append(os.Environ(), "NATTER_TEST_MAIN=1", "NATTER_DB="+path, "NATTER_ADDR=127.0.0.1:0")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("exit: %v, want status 1; stderr:\n%s", err, stderr.String())
+	}
+	want := "natter: database " + path + " cannot be written: attempt to write a readonly database (8); check the free space and the permissions of the file, its folder and its -wal and -shm files\n"
+	if stderr.String() != want {
+		t.Errorf("stderr = %q\nwant   %q", stderr.String(), want)
+	}
 }

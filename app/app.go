@@ -62,9 +62,14 @@ func New(ctx context.Context, cfg Config, stdout io.Writer) (_ *Server, err erro
 			s.closeAll()
 		}
 	}()
-	if s.listener, err = net.Listen("tcp", cfg.Addr); err != nil {
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
 		return nil, fmt.Errorf("cannot listen on %s: %w", cfg.Addr, err)
 	}
+	// Every connection costs a file descriptor: keep them below the limit
+	// and, except for a trusted proxy, let no one address hold too many.
+	maxConns := maxOpenConns()
+	s.listener = newLimitListener(ln, s.log.With("component", "listener"), maxConns, maxConnsPerAddr, proxyPrefixes(cfg.trustedProxies()))
 	if cfg.BaseURL == "" {
 		// Only programs (tests) leave it empty: serve at the bound address.
 		cfg.BaseURL = "http://" + s.listener.Addr().String()
@@ -102,6 +107,10 @@ func New(ctx context.Context, cfg Config, stdout io.Writer) (_ *Server, err erro
 	if err != nil {
 		return nil, err
 	}
+	// The listener already holds connections under maxConns; Fiber's
+	// worker cap (default 256 Ki) is set to match, so it never promises
+	// more than the descriptors allow. Fiber reads it when serving starts.
+	s.web.Server().Concurrency = maxConns
 	return s, nil
 }
 
@@ -121,7 +130,7 @@ func (s *Server) DB() *db.DB { return s.db }
 // sockets are told to reconnect (1012), requests in flight finish, the
 // mail queue drains, and the database is closed cleanly.
 func (s *Server) Serve(ctx context.Context) error {
-	s.log.Info("natter listening", "addr", s.Addr(), "base_url", s.cfg.BaseURL, "db", s.cfg.DBPath, "smtp", s.cfg.smtpSummary())
+	s.log.Info("natter listening", "addr", s.Addr(), "max_connections", s.web.Server().Concurrency, "base_url", s.cfg.BaseURL, "db", s.cfg.DBPath, "smtp", s.cfg.smtpSummary())
 	if s.cfg.SMTPHost == "" {
 		s.log.Info("no SMTP server configured: mail (password reset links included) is printed to this log")
 	}

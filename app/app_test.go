@@ -15,6 +15,12 @@ import (
 // in a temp dir, and stops it when the test ends.
 func startServer(t *testing.T, edit func(*Config)) *Server {
 	t.Helper()
+	return startServerLog(t, edit, io.Discard)
+}
+
+// startServerLog is startServer with the log written to log.
+func startServerLog(t *testing.T, edit func(*Config), log io.Writer) *Server {
+	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Addr = "127.0.0.1:0"
 	cfg.BaseURL = ""
@@ -24,7 +30,7 @@ func startServer(t *testing.T, edit func(*Config)) *Server {
 	if edit != nil {
 		edit(&cfg)
 	}
-	s, err := New(context.Background(), cfg, io.Discard)
+	s, err := New(context.Background(), cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,8 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+	"modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Sentinel errors that callers turn into messages for users.
@@ -24,6 +25,9 @@ var (
 	ErrEmailTaken    = errors.New("db: email taken")
 	ErrTokenInvalid  = errors.New("db: reset token unknown, used or expired")
 )
+
+// poolSize is how many connections to the file are open at most.
+const poolSize = 4
 
 // DB is the application's database handle.
 type DB struct {
@@ -46,11 +50,18 @@ func Open(ctx context.Context, path string) (*DB, error) {
 			return nil, fmt.Errorf("database %s: folder %s does not exist", path, dir)
 		}
 	}
+	// Every connection-level pragma goes in the DSN: the driver runs them on
+	// each connection it opens, so all pooled connections agree. A PRAGMA
+	// run with Exec reaches only the one connection that ran it.
 	q := url.Values{}
-	// Wait up to 5 s for another writer instead of failing at once with SQLITE_BUSY.
+	// Wait up to 5 s for another writer instead of failing at once with
+	// SQLITE_BUSY. First, so the pragmas after it wait too.
 	q.Add("_pragma", "busy_timeout(5000)")
 	// SQLite leaves foreign keys off by default; ON DELETE CASCADE needs them.
 	q.Add("_pragma", "foreign_keys(1)")
+	// In WAL mode NORMAL is durable across application crashes and much
+	// faster than the default FULL.
+	q.Add("_pragma", "synchronous(NORMAL)")
 	// Write transactions take the write lock at BEGIN, so two of them never
 	// deadlock upgrading from a read lock.
 	q.Add("_txlock", "immediate")
@@ -60,8 +71,8 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}
 	// A few connections let readers run beside the one writer that WAL allows.
-	sqlDB.SetMaxOpenConns(4)
-	sqlDB.SetMaxIdleConns(4)
+	sqlDB.SetMaxOpenConns(poolSize)
+	sqlDB.SetMaxIdleConns(poolSize)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 
 	d := &DB{SQL: sqlDB, Now: time.Now}
@@ -80,6 +91,10 @@ func (d *DB) setUp(ctx context.Context, path string) error {
 		if strings.Contains(err.Error(), "not a database") {
 			return fmt.Errorf("database %s: the file is not a SQLite database", path)
 		}
+		if d.WriteFault(err) {
+			// In WAL mode even reading needs the -shm file written.
+			return unwritable(path, err)
+		}
 		return fmt.Errorf("database %s: %w", path, err)
 	}
 	migs, err := migrations()
@@ -89,21 +104,93 @@ func (d *DB) setUp(ctx context.Context, path string) error {
 	if version > len(migs) {
 		return fmt.Errorf("database %s: its schema is version %d, newer than this Natter knows (%d); run a newer Natter", path, version, len(migs))
 	}
-	// WAL lets readers proceed while one writer commits.
+	// WAL lets readers proceed while one writer commits. Unlike the pragmas
+	// in the DSN, the journal mode is stored in the file, so setting it once
+	// holds for every connection; it stays here, after the checks above,
+	// because switching it writes to the file, and a file that is refused
+	// must be left as it was.
 	if _, err := d.SQL.ExecContext(ctx, "PRAGMA journal_mode=WAL"); err != nil {
 		return fmt.Errorf("database %s: %w", path, err)
 	}
-	// In WAL mode NORMAL is durable across application crashes and much faster than FULL.
-	if _, err := d.SQL.ExecContext(ctx, "PRAGMA synchronous=NORMAL"); err != nil {
-		return fmt.Errorf("database %s: %w", path, err)
+	if err := d.migrate(ctx, migs, version); err != nil {
+		return err
 	}
-	return d.migrate(ctx, migs, version)
+	// A server that cannot save would take sign-ups and messages and lose
+	// them, or answer every form with an error: refuse to start instead.
+	if err := d.CheckWrite(ctx); err != nil {
+		return unwritable(path, err)
+	}
+	return nil
+}
+
+// unwritable is the one-line refusal to start on a database that cannot
+// be written.
+func unwritable(path string, err error) error {
+	return fmt.Errorf("database %s cannot be written: %v; check the free space and the permissions of the file, its folder and its -wal and -shm files", path, err)
 }
 
 // Ping reports whether the database answers a query.
 func (d *DB) Ping(ctx context.Context) error {
 	var one int
 	return d.SQL.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
+// writeCheckKey names the row CheckWrite writes. The dot keeps it apart
+// from session ids, which are base64url.
+const writeCheckKey = "natter.write-check"
+
+// CheckWrite reports whether the database can be written now, by
+// committing a real write: a row inserted and deleted again in one
+// transaction. Its pages are dirty, so the commit reaches the file (the
+// write-ahead log) as any other write does, and fails the same way on a
+// full disk or a read-only file; a read alone, or BEGIN and ROLLBACK,
+// would succeed. Nothing is left behind.
+func (d *DB) CheckWrite(ctx context.Context) error {
+	err := d.checkWrite(ctx)
+	if err != nil {
+		d.WriteFault(err)
+	}
+	return err
+}
+
+func (d *DB) checkWrite(ctx context.Context) error {
+	tx, err := d.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO `+SessionTable+` (k, v, e) VALUES (?, x'00', 1)`, writeCheckKey); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM `+SessionTable+` WHERE k = ?`, writeCheckKey); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// WriteFault reports whether err says that the database cannot be
+// written: the disk is full, the file (or its file system) is read-only or
+// cannot be opened, or the disk failed. Such an error is the server's, not
+// the user's, and passes when space or permission returns.
+//
+// When it does, the idle pooled connections are also closed, so the next
+// ones reopen the file: a connection that opened it while it was read-only
+// stays read-only for its whole life, and would go on failing after the
+// permission came back.
+func (d *DB) WriteFault(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff { // the primary code; extended codes add high bits
+	case sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM:
+	default:
+		return false
+	}
+	// No idle connections for a moment closes every idle one.
+	d.SQL.SetMaxIdleConns(0)
+	d.SQL.SetMaxIdleConns(poolSize)
+	return true
 }
 
 // Close checkpoints the write-ahead log and closes the file.

@@ -191,3 +191,35 @@ func TestPing(t *testing.T) {
 
 // clockAt moves the database's clock seam to a fixed time.
 func clockAt(d *DB, at time.Time) { d.Now = func() time.Time { return at } }
+
+// TestPragmasOnEveryConnection holds every pooled connection at once and
+// checks that each runs with the pragmas Natter relies on, not only the
+// connection that happened to open the file.
+func TestPragmasOnEveryConnection(t *testing.T) {
+	d, _ := openTemp(t)
+	ctx := context.Background()
+	want := map[string]string{
+		"journal_mode": "wal",
+		"synchronous":  "1", // NORMAL
+		"busy_timeout": "5000",
+		"foreign_keys": "1",
+	}
+	const pool = 4 // SetMaxOpenConns in Open
+	for i := 0; i < pool; i++ {
+		conn, err := d.SQL.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Held until the test ends, so the next Conn is a different one.
+		t.Cleanup(func() { conn.Close() })
+		for pragma, w := range want {
+			var got string
+			if err := conn.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != w {
+				t.Errorf("connection %d: PRAGMA %s = %s, want %s", i+1, pragma, got, w)
+			}
+		}
+	}
+}

@@ -2,9 +2,11 @@ package handlers
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/csrf"
 
 	"natter/password"
 	"natter/views"
@@ -17,6 +19,7 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 	status := fiber.StatusInternalServerError
 	heading := "Something went wrong on our side"
 	detail := "The error has been logged. Please try again in a moment."
+	logMsg := "internal error"
 	var fe *fiber.Error
 	if errors.Is(err, password.ErrBusy) {
 		// Forms that hash show their own busy page; this is the rest.
@@ -25,7 +28,15 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 		return render(c, fiber.StatusServiceUnavailable, views.ErrorPage(s.page(c, "The server is busy"),
 			fiber.StatusServiceUnavailable, "The server is busy", msgBusy, ""))
 	}
-	if errors.As(err, &fe) {
+	if s.DB.WriteFault(err) {
+		// A full disk or a read-only file: the server's trouble, and
+		// passing. The log gets it at error level below.
+		status = fiber.StatusServiceUnavailable
+		heading = "The server cannot save right now"
+		detail = "Nothing was lost on your side. Please try again in a moment."
+		logMsg = "database cannot be written"
+		c.Set(fiber.HeaderRetryAfter, "10")
+	} else if errors.As(err, &fe) {
 		status = fe.Code
 		switch status {
 		case fiber.StatusNotFound:
@@ -44,14 +55,23 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 	id := ""
 	if status >= 500 {
 		id = requestID(c)
-		s.Log.Error("internal error", "err", err, "method", c.Method(), "path", logPath(c), "request_id", id)
+		s.Log.Error(logMsg, "err", err, "method", c.Method(), "path", logPath(c), "request_id", id)
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return render(c, status, views.ErrorPage(s.page(c, heading), status, heading, detail, id))
 }
 
 // forbidden answers a request that failed the CSRF or origin check.
+//
+// A CSRF token goes missing from a session that could not be saved: while
+// session writes fail, that refusal is the server's fault, not an expired
+// form, and the fault is returned for the error handler to answer.
 func (s *server) forbidden(c *fiber.Ctx, reason string) error {
+	if reason == csrf.ErrTokenNotFound.Error() {
+		if err := s.sessionFault(); err != nil {
+			return fmt.Errorf("csrf token not stored: %w", err)
+		}
+	}
 	s.Log.Warn("request refused", "reason", reason, "method", c.Method(), "path", logPath(c), "ip", clientIP(c), "request_id", requestID(c))
 	return render(c, fiber.StatusForbidden, views.ErrorPage(s.page(c, "Request refused"), fiber.StatusForbidden,
 		"This form has expired",

@@ -105,7 +105,7 @@ func New(cfg Config, d Deps) (*App, error) {
 		Table:      db.SessionTable,
 		GCInterval: 10 * time.Minute,
 	})
-	s.sessions = newSessionStore(sessionStorage{s.store}, cfg.SessionIdle, s.secure)
+	s.sessions = newSessionStore(&sessionStorage{Storage: s.store, db: d.DB, log: d.Log}, cfg.SessionIdle, s.secure)
 
 	// Trusted proxies are believed for X-Forwarded-Proto. There is no
 	// ProxyHeader, so c.IP() stays the peer: the client address comes from

@@ -99,7 +99,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.password, "password", "loadtest-Passw0rd-natter", "password of every load-test account")
 	fs.StringVar(&c.userPrefix, "user-prefix", "lt", "account names are PREFIX0, PREFIX1, ...")
 	fs.StringVar(&c.roomPrefix, "room-prefix", "", "room slugs are PREFIX-0, PREFIX-1, ... (default: lt-RUNID, new rooms every run)")
-	fs.IntVar(&c.sourceIPs, "source-ips", 64, "loopback source addresses to spread sockets over (about 28,000 ports each)")
+	fs.IntVar(&c.sourceIPs, "source-ips", 128, "loopback source addresses to spread sockets over (about 28,000 ports each; Natter allows 256 connections per address)")
 	fs.BoolVar(&c.signup, "signup", false, "sign up accounts that cannot sign in (argon2: ~100 ms each on the server; 10 per hour per source IP)")
 	fs.StringVar(&c.cookieFile, "cookies", "", "file that caches session cookies between runs (skips the password hashes)")
 	fs.IntVar(&c.loginConc, "login-concurrency", 8, "sign-ins or sign-ups in flight")
