@@ -26,6 +26,16 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 			heading, detail = "Not allowed", "This address does not accept that kind of request."
 		case fiber.StatusRequestEntityTooLarge:
 			heading, detail = "Too much data", "The form you sent was larger than this server accepts."
+		case fiber.StatusRequestHeaderFieldsTooLarge:
+			heading, detail = "Request too large", "Your browser sent more headers or cookies than this server accepts. Clearing this site's cookies may help."
+		case fiber.StatusBadRequest:
+			heading, detail = "That did not work", fe.Message
+			if requestID(c) == "" {
+				// fasthttp refused the request before any handler ran; its
+				// message is parser internals, for the log only.
+				s.Log.Info("bad request", "err", fe.Message, "ip", c.IP())
+				detail = "The server could not read this request."
+			}
 		default:
 			heading, detail = "That did not work", fe.Message
 			if status >= 500 {
@@ -38,6 +48,9 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 		id = requestID(c)
 		s.Log.Error("internal error", "err", err, "method", c.Method(), "path", logPath(c), "request_id", id)
 	}
+	// fasthttp's refusals (400, 413, 431) come here without passing any
+	// middleware: they need the security headers too.
+	s.setSecurityHeaders(c)
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return render(c, status, views.ErrorPage(s.page(c, heading), status, heading, detail, id))
 }
