@@ -65,9 +65,9 @@ func New(ctx context.Context, cfg Config, stdout io.Writer) (_ *Server, err erro
 	if s.listener, err = net.Listen("tcp", cfg.Addr); err != nil {
 		return nil, fmt.Errorf("cannot listen on %s: %w", cfg.Addr, err)
 	}
-	if cfg.BaseURL == "" {
-		// Only programs (tests) leave it empty: serve at the bound address.
-		cfg.BaseURL = "http://" + s.listener.Addr().String()
+	anyLoopback := cfg.BaseURL == ""
+	if anyLoopback {
+		cfg.BaseURL = defaultBaseURL(s.listener.Addr())
 		s.cfg.BaseURL = cfg.BaseURL
 	}
 	if s.db, err = db.Open(ctx, cfg.DBPath); err != nil {
@@ -89,6 +89,7 @@ func New(ctx context.Context, cfg Config, stdout io.Writer) (_ *Server, err erro
 	}
 	s.web, err = handlers.New(handlers.Config{
 		BaseURL:        cfg.BaseURL,
+		AnyLoopback:    anyLoopback,
 		TrustedProxies: cfg.trustedProxies(),
 	}, handlers.Deps{
 		DB:     s.db,

@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"strconv"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -58,9 +59,20 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 // forbidden answers a request that failed the CSRF or origin check.
 func (s *server) forbidden(c *fiber.Ctx, reason string) error {
 	s.Log.Warn("request refused", "reason", reason, "method", c.Method(), "path", logPath(c), "ip", c.IP(), "request_id", requestID(c))
-	return render(c, fiber.StatusForbidden, views.ErrorPage(s.page(c, "Request refused"), fiber.StatusForbidden,
-		"This form has expired",
-		"For your safety the request was refused: the page it came from was too old, or it came from another site. Go back, reload the page and try again.", ""))
+	p := s.page(c, "Request refused")
+	heading, detail := "This form has expired",
+		"For your safety the request was refused: the page it came from was too old, or it came from another site. Go back, reload the page and try again."
+	// A form sent from a page of this site opened at another address
+	// (127.0.0.1 for localhost, an IP for the name) carries that Origin.
+	site := c.Get("Sec-Fetch-Site")
+	if o := c.Get(fiber.HeaderOrigin); p.WrongAddress == "" && o != "" && !s.originAllowed(o) && site != "cross-site" && site != "same-site" {
+		p.WrongAddress = s.wrongAddress(c, strings.ToLower(o))
+	}
+	if p.WrongAddress != "" {
+		heading, detail = "Natter is set up for another address",
+			"For your safety, forms are accepted only from the address Natter is set up for. Open "+s.origin+" and try again."
+	}
+	return render(c, fiber.StatusForbidden, views.ErrorPage(p, fiber.StatusForbidden, heading, detail, ""))
 }
 
 // tooManyRequests answers a request over a rate limit.
