@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
+	"golang.org/x/net/html"
 
+	"natter/client"
 	"natter/db"
 )
 
@@ -235,4 +237,43 @@ func TestSocketClosedAtAbsoluteLifetime(t *testing.T) {
 	if d := time.Since(opened); d < time.Second {
 		t.Errorf("socket closed after %v, before the session's lifetime", d)
 	}
+}
+
+// Following links to rooms (from another site, say) opens none: a room
+// that is not open gets a page whose button opens it with a POST.
+func TestRoomLinkOpensNoRoom(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	alice := h.signedUp("alice", "alice@example.com", "plum-kettle-orbit-42")
+	for i := 0; i < 10; i++ {
+		slug := "lure-" + string(rune('a'+i))
+		req, _ := http.NewRequest(http.MethodGet, alice.URL("/rooms/"+slug), nil)
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		req.Header.Set("Sec-Fetch-Mode", "navigate")
+		res, err := alice.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := textOf(res.Body, func(n *html.Node) bool { return attr(n, "data-testid") == "room-closed" })
+		if res.Status != http.StatusNotFound || !strings.HasPrefix(got, "#"+slug+" is not open") ||
+			!strings.Contains(got, "Nobody is in this room right now.") || !strings.Contains(got, "Open #"+slug) {
+			t.Fatalf("GET /rooms/%s: status %d, page %q", slug, res.Status, got)
+		}
+		if _, _, ok := h.Deps.Rooms.Room(slug); ok {
+			t.Fatalf("GET /rooms/%s opened the room", slug)
+		}
+	}
+	if n := len(h.Deps.Rooms.Rooms()); n != 2 {
+		t.Errorf("%d rooms after ten links, want the 2 permanent ones", n)
+	}
+	// The button opens it, and then the link shows the room.
+	page := get(t, alice, "/rooms/design-review")
+	form, err := client.FormFields(page.Body, "/rooms")
+	if err != nil || form.Get("name") != "design-review" || form.Get("csrf") == "" {
+		t.Fatalf("the button's form: %v %v", form, err)
+	}
+	wantRedirect(t, post(t, alice, "/rooms", form), "/rooms/design-review")
+	wantPage(t, get(t, alice, "/rooms/design-review"), http.StatusOK, `ws-connect="/rooms/design-review/ws"`)
+	// The permanent rooms always show.
+	wantPage(t, get(t, alice, "/rooms/general"), http.StatusOK, `ws-connect="/rooms/general/ws"`)
 }

@@ -62,10 +62,11 @@ func (s *server) forbidden(c *fiber.Ctx, reason string) error {
 	p := s.page(c, "Request refused")
 	heading, detail := "This form has expired",
 		"For your safety the request was refused: the page it came from was too old, or it came from another site. Go back, reload the page and try again."
-	// A form sent from a page of this site opened at another address
-	// (127.0.0.1 for localhost, an IP for the name) carries that Origin.
-	site := c.Get("Sec-Fetch-Site")
-	if o := c.Get(fiber.HeaderOrigin); p.WrongAddress == "" && o != "" && !s.originAllowed(o) && site != "cross-site" && site != "same-site" {
+	// A form sent from a page of this server opened at another address (a
+	// name that reaches the same server) carries that Origin, and the
+	// browser says it is this page's own (same-origin). Without that word
+	// the Origin may be another site's, not an address to send anyone to.
+	if o := c.Get(fiber.HeaderOrigin); p.WrongAddress == "" && o != "" && !s.originAllowed(o) && c.Get("Sec-Fetch-Site") == "same-origin" {
 		p.WrongAddress = s.wrongAddress(c, strings.ToLower(o))
 	}
 	if p.WrongAddress != "" {

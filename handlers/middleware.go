@@ -76,7 +76,11 @@ func requestID(c *fiber.Ctx) string {
 func (s *server) securityHeaders() [][2]string {
 	var ws []string
 	for _, o := range s.origins {
-		ws = append(ws, "ws"+strings.TrimPrefix(o, "http"))
+		// CSP sources cannot name IPv6 literals; 'self' covers the page's
+		// own ws origin in current browsers, [::1] included.
+		if !strings.Contains(o, "://[") {
+			ws = append(ws, "ws"+strings.TrimPrefix(o, "http"))
+		}
 	}
 	csp := strings.Join([]string{
 		"default-src 'self'",
