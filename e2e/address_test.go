@@ -3,6 +3,8 @@ package e2e
 import (
 	"strings"
 	"testing"
+
+	"natter/app"
 )
 
 // With no base URL set, Natter serves as http://localhost:<port>; a person
@@ -24,4 +26,32 @@ func TestSignUpAtLoopbackIP(t *testing.T) {
 	ada.send("Hello from 127.0.0.1")
 	ada.waitMessage("Hello from 127.0.0.1")
 	ada.noScriptErrors()
+}
+
+// With a base URL set, a person who opens Natter at another address (here
+// its IP and port) is told so on the page before typing anything, and the
+// refusal of the form says it again, instead of "This form has expired".
+func TestWrongAddressIsNamedOnThePage(t *testing.T) {
+	e := startEnv(t, func(c *app.Config) { c.BaseURL = "https://chat.example.test" })
+	e.base = "http://" + e.srv.Addr()
+	eve := e.newUser("eve")
+	eve.open("/register", "#f-username")
+	want := "Natter is set up for https://chat.example.test; you opened it at " + e.base + "."
+	if got := eve.text(`[data-testid="wrong-address"]`); !strings.HasPrefix(got, want) {
+		t.Errorf("banner %q, want it to start with %q", got, want)
+	}
+	eve.shoot(screenshotDir(t), "09-wrong-address")
+	eve.do("register at the wrong address",
+		fill("#f-username", eve.name),
+		fill("#f-email", eve.email),
+		fill("#f-password", eve.password),
+		fill("#f-password_confirm", eve.password),
+		clickAndLoad(`form[action="/register"] button[type=submit]`),
+	)
+	if got := eve.text(`[data-testid="error-heading"]`); got != "Natter is set up for another address" {
+		t.Errorf("refusal heading %q, want %q", got, "Natter is set up for another address")
+	}
+	if got := eve.text(`[data-testid="wrong-address"]`); !strings.HasPrefix(got, want) {
+		t.Errorf("refusal banner %q, want it to start with %q", got, want)
+	}
 }
