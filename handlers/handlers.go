@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -192,6 +193,8 @@ type server struct {
 	origins []string
 	// headers are the security headers of every response.
 	headers [][2]string
+	// newVisitors counts the visitor sessions made, to pace trimVisitors.
+	newVisitors atomic.Int64
 	// mismatchSeen holds the wrong addresses already logged.
 	mismatchMu   sync.Mutex
 	mismatchSeen map[string]bool
