@@ -196,7 +196,7 @@ func TestSecurityHeadersOnEveryResponse(t *testing.T) {
 		if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || !strings.Contains(csp, "default-src 'self'") {
 			t.Errorf("%s: CSP %q", tt.name, csp)
 		}
-		for _, leak := range []string{"error when", "cannot find", "GARBAGE", "fasthttp"} {
+		for _, leak := range []string{"error when", "cannot find", "GARBAGE", "fasthttp", "you opened it at"} {
 			if strings.Contains(body, leak) {
 				t.Errorf("%s: the page shows %q:\n%.400s", tt.name, leak, body)
 			}

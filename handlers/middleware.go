@@ -155,6 +155,9 @@ func requestOrigin(c *fiber.Ctx) string {
 // right. Each distinct wrong address is logged once.
 func (s *server) wrongAddress(c *fiber.Ctx, seen string) string {
 	if seen == "" {
+		if c.Hostname() == "" {
+			return "" // no Host (a request the server could not read)
+		}
 		seen = requestOrigin(c)
 		if len(s.cfg.TrustedProxies) > 0 && c.Get(fiber.HeaderXForwardedProto) == "" {
 			// A proxy that does not say its scheme leaves only the host to
