@@ -16,6 +16,7 @@ func TestLoopbackNamesAlikeWithoutBaseURL(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, func(c *harnessConfig) { c.localhostBase = true; c.web.AnyLoopback = true })
 	c := h.client() // http://127.0.0.1:<port>; its posts carry that Origin
+	port := strings.TrimPrefix(h.URL, "http://127.0.0.1:")
 	page := get(t, c, "/register")
 	if strings.Contains(page.Body, `data-testid="wrong-address"`) {
 		t.Errorf("127.0.0.1 is warned about as a wrong address:\n%.2000s", page.Body)
@@ -24,6 +25,17 @@ func TestLoopbackNamesAlikeWithoutBaseURL(t *testing.T) {
 		t.Fatalf("sign-up at 127.0.0.1: %v", err)
 	}
 	wantRedirect(t, submit(t, c, "/rooms", "/rooms", url.Values{"name": {"loopback"}}), "/rooms/loopback")
+	// The room's socket, with Origin http://127.0.0.1:<port>, is accepted;
+	// the CSP names that origin too.
+	sock, err := c.Dial("loopback", nil)
+	if err != nil {
+		t.Fatalf("socket from 127.0.0.1: %v", err)
+	}
+	sock.Close()
+	csp := get(t, c, "/rooms").Header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "connect-src 'self' ws://localhost:"+port+" ws://127.0.0.1:"+port+";") {
+		t.Errorf("CSP %q does not let the page connect at both names", csp)
+	}
 	if strings.Contains(h.Log.String(), "opened at another address") {
 		t.Errorf("127.0.0.1 logged as a wrong address:\n%s", h.Log.String())
 	}
