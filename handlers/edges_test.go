@@ -58,6 +58,7 @@ func TestCookielessRequestsStoreNoSession(t *testing.T) {
 	cookieless(t, h, "/", 200, http.StatusOK)
 	cookieless(t, h, "/assets/none.css", 5, http.StatusNotFound)
 	cookieless(t, h, "/healthz", 5, http.StatusOK)
+	cookieless(t, h, "/password/reset/bogus", 5, http.StatusBadRequest)
 	if got := h.sessionRows(); got != before {
 		t.Errorf("session rows %d after cookieless GETs, want %d", got, before)
 	}

@@ -32,7 +32,7 @@ func (s *server) routes(app *fiber.App) {
 
 	app.Get("/password/forgot", noStore, s.formPage, s.forgotForm)
 	app.Post("/password/forgot", noStore, s.forgot)
-	app.Get("/password/reset/:token", noStore, s.limit(30, 15*time.Minute, false, byIP("reset")), s.formPage, s.resetStart)
+	app.Get("/password/reset/:token", noStore, s.limit(30, 15*time.Minute, false, byIP("reset")), s.resetFormPage, s.resetStart)
 	app.Post("/password/reset/:token", noStore, s.limit(30, 15*time.Minute, false, byIP("reset")), s.reset)
 
 	app.Get("/account", requireUser, noStore, s.accountPage)
