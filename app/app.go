@@ -70,9 +70,9 @@ func New(ctx context.Context, cfg Config, stdout io.Writer) (_ *Server, err erro
 	// and, except for a trusted proxy, let no one address hold too many.
 	maxConns := maxOpenConns()
 	s.listener = newLimitListener(ln, s.log.With("component", "listener"), maxConns, maxConnsPerAddr, proxyPrefixes(cfg.trustedProxies()))
-	if cfg.BaseURL == "" {
-		// Only programs (tests) leave it empty: serve at the bound address.
-		cfg.BaseURL = "http://" + s.listener.Addr().String()
+	anyLoopback := cfg.BaseURL == ""
+	if anyLoopback {
+		cfg.BaseURL = defaultBaseURL(s.listener.Addr())
 		s.cfg.BaseURL = cfg.BaseURL
 	}
 	if s.db, err = db.Open(ctx, cfg.DBPath); err != nil {
@@ -94,6 +94,7 @@ func New(ctx context.Context, cfg Config, stdout io.Writer) (_ *Server, err erro
 	}
 	s.web, err = handlers.New(handlers.Config{
 		BaseURL:        cfg.BaseURL,
+		AnyLoopback:    anyLoopback,
 		TrustedProxies: cfg.trustedProxies(),
 	}, handlers.Deps{
 		DB:     s.db,

@@ -114,7 +114,7 @@ func TestImmediateStop(t *testing.T) {
 func TestDefaultConfig(t *testing.T) {
 	got := DefaultConfig()
 	want := Config{
-		Addr: "localhost:8080", DBPath: "natter.db", BaseURL: "http://localhost:8080",
+		Addr: "localhost:8080", DBPath: "natter.db", BaseURL: "",
 		SMTPPort: 587, SMTPFrom: "Natter <natter@localhost>", SMTPTLS: "starttls",
 		SMTPConnectTimeout: 10 * time.Second, SMTPSendTimeout: 30 * time.Second,
 		RoomGrace: 10 * time.Second, History: 200, MessageRate: 10, MessageBurst: 20,

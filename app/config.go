@@ -19,8 +19,12 @@ import (
 // Config is everything a Natter server needs, read by Run from flags with
 // an environment variable behind each one.
 type Config struct {
-	Addr         string
-	DBPath       string
+	Addr   string
+	DBPath string
+	// BaseURL is the public URL. Empty (the default) means unset: the
+	// server then serves as http://localhost:<port> (or the listen address
+	// when that is neither loopback nor unspecified) and accepts the
+	// loopback names 127.0.0.1 and [::1] of its port alike.
 	BaseURL      string
 	SMTPHost     string
 	SMTPPort     int
@@ -48,7 +52,7 @@ type setting struct {
 var settings = []setting{
 	{"addr", "NATTER_ADDR", "localhost:8080", "listen address (host:port)"},
 	{"db", "NATTER_DB", "natter.db", "the SQLite database file"},
-	{"base-url", "NATTER_BASE_URL", "http://localhost:8080", "public URL: reset links, socket origin check, secure cookies when https"},
+	{"base-url", "NATTER_BASE_URL", "", "public URL: reset links, socket origin check, secure cookies when https; unset: http://localhost:<port>, and 127.0.0.1 and [::1] work alike"},
 	{"smtp-host", "NATTER_SMTP_HOST", "", "SMTP server; empty: mail is printed to the log"},
 	{"smtp-port", "NATTER_SMTP_PORT", "587", "SMTP port"},
 	{"smtp-user", "NATTER_SMTP_USER", "", "SMTP user name (empty: no authentication)"},
@@ -158,8 +162,12 @@ func (p *parser) addr(name string) string {
 	return v
 }
 
+// baseURL reads the public URL; empty means unset (see Config.BaseURL).
 func (p *parser) baseURL(name string) string {
-	v := strings.TrimRight(*p.raw[name], "/")
+	v := strings.TrimRight(strings.TrimSpace(*p.raw[name]), "/")
+	if v == "" {
+		return ""
+	}
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		p.fail(name, "want an absolute http or https URL such as https://chat.example.com")
@@ -259,4 +267,19 @@ func (c Config) hashParams() password.Params {
 		p.Memory, p.Iterations = 64, 1
 	}
 	return p
+}
+
+// defaultBaseURL is the base URL of a server started without one, from the
+// address it listens on: http://localhost:<port> on a loopback or
+// unspecified address (the names 127.0.0.1 and [::1] work too), else
+// http://<address>.
+func defaultBaseURL(listen net.Addr) string {
+	host, port, err := net.SplitHostPort(listen.String())
+	if err != nil {
+		return "http://" + listen.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsLoopback() || ip.IsUnspecified() {
+		return "http://localhost:" + port
+	}
+	return "http://" + listen.String()
 }

@@ -43,3 +43,16 @@ func (d *DB) DeleteOrphanSessionLinks(ctx context.Context) error {
 	_, err := d.SQL.ExecContext(ctx, `DELETE FROM user_sessions WHERE session_id NOT IN (SELECT k FROM `+SessionTable+`)`)
 	return err
 }
+
+// TrimVisitorSessions keeps the keep most recently saved sessions that
+// belong to no user (visitors' sessions, which hold a CSRF token) and
+// deletes the others. It returns how many it deleted.
+func (d *DB) TrimVisitorSessions(ctx context.Context, keep int) (int64, error) {
+	res, err := d.SQL.ExecContext(ctx, `DELETE FROM `+SessionTable+` WHERE k IN
+		(SELECT k FROM `+SessionTable+` WHERE k NOT IN (SELECT session_id FROM user_sessions)
+		 ORDER BY e DESC LIMIT -1 OFFSET ?)`, keep)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}

@@ -150,12 +150,13 @@ func TestOwnRoomSharedByLink(t *testing.T) {
 	}
 
 	// Both leave; after the grace period the room is gone from the lobby
-	// (which refreshes itself) and its address opens an empty new room.
+	// (which refreshes itself); its address says it is not open, and the
+	// button there opens an empty new room.
 	for _, u := range []*user{carol, dave} {
 		u.leave()
 	}
 	frank.waitFor("design-review to leave the lobby", `document.querySelector('#room-list [data-room="design-review"]') === null`)
-	carol.enterRoom("design-review")
+	carol.openClosedRoom("design-review")
 	if got := carol.shown(); len(got) != 0 {
 		t.Errorf("carol: the reopened room shows %+v, want no messages", got)
 	}

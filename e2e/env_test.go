@@ -345,6 +345,18 @@ func (u *user) enterRoom(slug string) {
 	u.waitLive()
 }
 
+// openClosedRoom follows the link of a room that is not open: the page
+// says so, and its button opens the room (a GET never does).
+func (u *user) openClosedRoom(slug string) {
+	u.t.Helper()
+	u.open("/rooms/"+slug, `[data-testid="room-closed"]`)
+	if got, want := u.text(`[data-testid="room-closed"] h1`), "#"+slug+" is not open"; got != want {
+		u.t.Fatalf("%s: the closed room's heading is %q, want %q", u.name, got, want)
+	}
+	u.do("open the room with its button", clickAndLoad(`[data-testid="open-room"]`), chromedp.WaitVisible(chromedp.ID("f-message")))
+	u.waitLive()
+}
+
 // waitLive waits for the room's connection state to read "live".
 func (u *user) waitLive() {
 	u.t.Helper()

@@ -143,7 +143,10 @@ func TestScreenshots(t *testing.T) {
 	}
 	alice.shoot(dir, "13-room-refused")
 
-	alice.enterRoom("quiet-corner")
+	alice.open("/rooms/quiet-corner", `[data-testid="room-closed"]`)
+	alice.shoot(dir, "14-room-closed")
+	alice.do("open quiet-corner", clickAndLoad(`[data-testid="open-room"]`), chromedp.WaitVisible(chromedp.ID("f-message")))
+	alice.waitLive()
 	alice.shoot(dir, "14-room-empty")
 
 	alice.open("/account", "#f-current_password")

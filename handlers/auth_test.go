@@ -597,7 +597,7 @@ func TestSecurityHeaders(t *testing.T) {
 			"X-Content-Type-Options": "nosniff",
 			"Referrer-Policy":        "same-origin",
 			"Content-Type":           "text/html; charset=utf-8",
-			"X-Frame-Options":        "SAMEORIGIN",
+			"X-Frame-Options":        "DENY",
 		} {
 			if got := hd.Get(k); got != want {
 				t.Errorf("%s: %s = %q, want %q", path, k, got, want)

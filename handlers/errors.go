@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/csrf"
 
 	"natter/password"
 	"natter/views"
@@ -45,6 +45,16 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 			heading, detail = "Not allowed", "This address does not accept that kind of request."
 		case fiber.StatusRequestEntityTooLarge:
 			heading, detail = "Too much data", "The form you sent was larger than this server accepts."
+		case fiber.StatusRequestHeaderFieldsTooLarge:
+			heading, detail = "Request too large", "Your browser sent more headers or cookies than this server accepts. Clearing this site's cookies may help."
+		case fiber.StatusBadRequest:
+			heading, detail = "That did not work", fe.Message
+			if requestID(c) == "" {
+				// fasthttp refused the request before any handler ran; its
+				// message is parser internals, for the log only.
+				s.Log.Info("bad request", "err", fe.Message, "ip", c.IP())
+				detail = "The server could not read this request."
+			}
 		default:
 			heading, detail = "That did not work", fe.Message
 			if status >= 500 {
@@ -57,6 +67,9 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 		id = requestID(c)
 		s.Log.Error(logMsg, "err", err, "method", c.Method(), "path", logPath(c), "request_id", id)
 	}
+	// fasthttp's refusals (400, 413, 431) come here without passing any
+	// middleware: they need the security headers too.
+	s.setSecurityHeaders(c)
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return render(c, status, views.ErrorPage(s.page(c, heading), status, heading, detail, id))
 }
@@ -67,15 +80,27 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 // session writes fail, that refusal is the server's fault, not an expired
 // form, and the fault is returned for the error handler to answer.
 func (s *server) forbidden(c *fiber.Ctx, reason string) error {
-	if reason == csrf.ErrTokenNotFound.Error() {
+	if reason == reasonNoToken {
 		if err := s.sessionFault(); err != nil {
 			return fmt.Errorf("csrf token not stored: %w", err)
 		}
 	}
 	s.Log.Warn("request refused", "reason", reason, "method", c.Method(), "path", logPath(c), "ip", clientIP(c), "request_id", requestID(c))
-	return render(c, fiber.StatusForbidden, views.ErrorPage(s.page(c, "Request refused"), fiber.StatusForbidden,
-		"This form has expired",
-		"For your safety the request was refused: the page it came from was too old, or it came from another site. Go back, reload the page and try again.", ""))
+	p := s.page(c, "Request refused")
+	heading, detail := "This form has expired",
+		"For your safety the request was refused: the page it came from was too old, or it came from another site. Go back, reload the page and try again."
+	// A form sent from a page of this server opened at another address (a
+	// name that reaches the same server) carries that Origin, and the
+	// browser says it is this page's own (same-origin). Without that word
+	// the Origin may be another site's, not an address to send anyone to.
+	if o := c.Get(fiber.HeaderOrigin); p.WrongAddress == "" && o != "" && !s.originAllowed(o) && c.Get("Sec-Fetch-Site") == "same-origin" {
+		p.WrongAddress = s.wrongAddress(c, strings.ToLower(o))
+	}
+	if p.WrongAddress != "" {
+		heading, detail = "Natter is set up for another address",
+			"For your safety, forms are accepted only from the address Natter is set up for. Open "+s.origin+" and try again."
+	}
+	return render(c, fiber.StatusForbidden, views.ErrorPage(p, fiber.StatusForbidden, heading, detail, ""))
 }
 
 // tooManyRequests answers a request over a rate limit.

@@ -4,13 +4,16 @@
 package handlers
 
 import (
+	"bytes"
 	"context"
+	"encoding/gob"
 	"errors"
 	"log/slog"
 	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -29,6 +32,11 @@ type Config struct {
 	// BaseURL is the public URL (scheme://host[:port]) of the server: reset
 	// links, the socket origin check and secure cookies derive from it.
 	BaseURL string
+	// AnyLoopback accepts the loopback names of BaseURL's port (localhost,
+	// 127.0.0.1 and [::1], over http) as this site too: set when no base
+	// URL was configured, so that opening http://127.0.0.1:8080 works as
+	// well as http://localhost:8080.
+	AnyLoopback bool
 	// TrustedProxies lists the reverse proxies whose X-Forwarded-* headers
 	// are believed; empty trusts none.
 	TrustedProxies []string
@@ -43,6 +51,9 @@ type Config struct {
 	// sessions: a session that expired or was deleted elsewhere loses its
 	// sockets within this time. Default 30 s.
 	SessionCheck time.Duration
+	// VisitorSessions caps the stored sessions of visitors (not signed
+	// in); beyond it the least recently saved are deleted. Default 10,000.
+	VisitorSessions int
 }
 
 // Mailer queues mail for delivery off the request path.
@@ -90,13 +101,29 @@ func New(cfg Config, d Deps) (*App, error) {
 	if cfg.SessionCheck == 0 {
 		cfg.SessionCheck = 30 * time.Second
 	}
+	if cfg.VisitorSessions == 0 {
+		cfg.VisitorSessions = 10000
+	}
 	proxies, err := parseProxies(cfg.TrustedProxies)
 	if err != nil {
 		return nil, err
 	}
 	base, _ := url.Parse(cfg.BaseURL)
-	s := &server{cfg: cfg, Deps: d, base: base, secure: base.Scheme == "https", proxies: proxies}
-	s.origin = base.Scheme + "://" + base.Host
+	s := &server{cfg: cfg, Deps: d, base: base, secure: base.Scheme == "https", proxies: proxies, mismatchSeen: map[string]bool{}}
+	s.origin = strings.ToLower(base.Scheme + "://" + base.Host)
+	s.origins = []string{s.origin}
+	if cfg.AnyLoopback && base.Scheme == "http" {
+		for _, host := range []string{"localhost", "127.0.0.1", "[::1]"} {
+			o := "http://" + host
+			if p := base.Port(); p != "" {
+				o += ":" + p
+			}
+			if o != s.origin {
+				s.origins = append(s.origins, o)
+			}
+		}
+	}
+	s.headers = s.securityHeaders()
 	s.resetLimit = newWindowLimit(5, time.Hour)
 	s.resetIPLimit = newWindowLimit(30, time.Hour)
 	s.knownSignIns = newRecentSet(knownSignInTTL, knownSignInMax)
@@ -159,13 +186,23 @@ func (c Config) check() error {
 // they need several of these; each still takes what it uses.
 type server struct {
 	Deps
-	cfg      Config
-	base     *url.URL
-	origin   string // scheme://host of BaseURL, what browsers send as Origin
-	secure   bool
-	proxies  []netip.Prefix // trusted reverse proxies (Config.TrustedProxies)
-	store    *sqlitestore.Storage
-	sessions *session.Store
+	cfg    Config
+	base   *url.URL
+	origin string // scheme://host of BaseURL, what browsers send as Origin
+	// origins are the Origin values accepted as this site: origin, and its
+	// loopback names when cfg.AnyLoopback.
+	origins []string
+	// headers are the security headers of every response.
+	headers [][2]string
+	// newVisitors counts the visitor sessions made, to pace trimVisitors.
+	newVisitors atomic.Int64
+	// mismatchSeen holds the wrong addresses already logged.
+	mismatchMu   sync.Mutex
+	mismatchSeen map[string]bool
+	secure       bool
+	proxies      []netip.Prefix // trusted reverse proxies (Config.TrustedProxies)
+	store        *sqlitestore.Storage
+	sessions     *session.Store
 	// resetLimit caps reset mails per address, resetIPLimit per client.
 	resetLimit, resetIPLimit *windowLimit
 	// knownSignIns holds account@address of recent sign-ins (see
@@ -210,7 +247,9 @@ func (s *server) sweep(ctx context.Context, done chan struct{}) {
 }
 
 // closeEndedSessions closes, with 1008, every socket whose session is gone
-// from the store (expired, signed out, or ended by a password change).
+// from the store (expired, signed out, or ended by a password change) or
+// has passed its absolute lifetime, which the store's idle expiry alone
+// would let a busy socket outlive.
 func (s *server) closeEndedSessions() {
 	for _, sid := range s.Rooms.Sessions() {
 		v, err := s.store.Get(sid)
@@ -218,8 +257,20 @@ func (s *server) closeEndedSessions() {
 			s.Log.Error("check socket session", "err", err)
 			return
 		}
-		if v == nil {
+		if v == nil || s.pastLifetime(signedInAt(v)) {
 			s.Rooms.CloseSession(sid, closePolicy, "Your session has ended.")
 		}
 	}
+}
+
+// signedInAt reads the sign-in time (keySignedIn) from a stored session,
+// encoded as Fiber's session store encodes it; 0 (long past) when it
+// cannot be read, so an unreadable session ends.
+func signedInAt(stored []byte) int64 {
+	var data map[string]any
+	if err := gob.NewDecoder(bytes.NewReader(stored)).Decode(&data); err != nil {
+		return 0
+	}
+	at, _ := data[keySignedIn].(int64)
+	return at
 }

@@ -61,6 +61,9 @@ type harnessConfig struct {
 	behindTLSProxy bool
 	// hashSlots is how many passwords hash at once (default 4).
 	hashSlots int
+	// localhostBase sets the base URL to http://localhost:<port> while the
+	// test clients use 127.0.0.1; anyLoopback is then the web Config's.
+	localhostBase bool
 }
 
 // newHarness starts a server and stops it when the test ends.
@@ -113,6 +116,9 @@ func newHarness(t *testing.T, opts ...func(*harnessConfig)) *harness {
 	}
 	web := hc.web
 	web.BaseURL = h.URL
+	if hc.localhostBase {
+		web.BaseURL = "http://localhost:" + strings.TrimPrefix(h.URL, "http://127.0.0.1:")
+	}
 	if hc.behindTLSProxy {
 		web.BaseURL = "https://" + ln.Addr().String()
 		web.TrustedProxies = []string{"127.0.0.1"}

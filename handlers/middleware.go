@@ -1,14 +1,14 @@
 package handlers
 
 import (
+	"crypto/subtle"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/csrf"
-	"github.com/gofiber/fiber/v2/middleware/helmet"
 	"github.com/gofiber/fiber/v2/middleware/limiter"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/gofiber/fiber/v2/middleware/requestid"
@@ -73,34 +73,66 @@ func requestID(c *fiber.Ctx) string {
 	return id
 }
 
-// securityHeaders sets the content security policy and friends on every
-// response. Scripts come only from /assets (htmx runs with allowEval off and
-// no inline indicator styles), sockets only to this origin.
-func (s *server) securityHeaders() fiber.Handler {
-	ws := "ws://" + s.base.Host
-	if s.secure {
-		ws = "wss://" + s.base.Host
+// securityHeaders builds the header set every response carries: the
+// content security policy and friends. Scripts come only from /assets
+// (htmx runs with allowEval off and no inline indicator styles), sockets
+// only to this origin (and its loopback names when no base URL is set).
+func (s *server) securityHeaders() [][2]string {
+	var ws []string
+	for _, o := range s.origins {
+		// CSP sources cannot name IPv6 literals; 'self' covers the page's
+		// own ws origin in current browsers, [::1] included.
+		if !strings.Contains(o, "://[") {
+			ws = append(ws, "ws"+strings.TrimPrefix(o, "http"))
+		}
 	}
 	csp := strings.Join([]string{
 		"default-src 'self'",
 		"script-src 'self'",
 		"style-src 'self'",
 		"img-src 'self' data:",
-		"connect-src 'self' " + ws,
+		"connect-src 'self' " + strings.Join(ws, " "),
 		"object-src 'none'",
 		"base-uri 'none'",
 		"form-action 'self'",
 		"frame-ancestors 'none'",
 	}, "; ")
-	return helmet.New(helmet.Config{
-		ContentSecurityPolicy: csp,
-		// same-origin keeps Referer on our own POSTs, which Fiber's CSRF
-		// check demands over https, and sends none elsewhere.
-		ReferrerPolicy:            "same-origin",
-		HSTSMaxAge:                31536000,
-		CrossOriginEmbedderPolicy: "unsafe-none",
-		PermissionPolicy:          "camera=(), microphone=(), geolocation=()",
-	})
+	return [][2]string{
+		{fiber.HeaderContentSecurityPolicy, csp},
+		{fiber.HeaderXContentTypeOptions, "nosniff"},
+		// frame-ancestors 'none' for browsers that predate it.
+		{fiber.HeaderXFrameOptions, "DENY"},
+		// same-origin keeps Referer on our own POSTs, which the CSRF check
+		// demands over https, and sends none elsewhere.
+		{fiber.HeaderReferrerPolicy, "same-origin"},
+		{"Cross-Origin-Opener-Policy", "same-origin"},
+		{"Cross-Origin-Resource-Policy", "same-origin"},
+		{"Origin-Agent-Cluster", "?1"},
+		{fiber.HeaderXXSSProtection, "0"},
+		{"X-DNS-Prefetch-Control", "off"},
+		{"X-Download-Options", "noopen"},
+		{"X-Permitted-Cross-Domain-Policies", "none"},
+		{fiber.HeaderPermissionsPolicy, "camera=(), microphone=(), geolocation=()"},
+	}
+}
+
+// setSecurityHeaders puts the security headers on c's response. The
+// middleware calls it first on every routed request, and the error handler
+// again, because fasthttp's own refusals (400, 413, 431) reach the error
+// handler without passing any middleware.
+func (s *server) setSecurityHeaders(c *fiber.Ctx) {
+	for _, h := range s.headers {
+		c.Set(h[0], h[1])
+	}
+	if c.Protocol() == "https" {
+		c.Set(fiber.HeaderStrictTransportSecurity, "max-age=31536000; includeSubDomains")
+	}
+}
+
+// withSecurityHeaders is the middleware that sets them.
+func (s *server) withSecurityHeaders(c *fiber.Ctx) error {
+	s.setSecurityHeaders(c)
+	return c.Next()
 }
 
 // noStore keeps pages with personal data out of caches.
@@ -108,6 +140,59 @@ func noStore(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.Next()
 }
+
+// originAllowed reports whether o (scheme://host[:port], as browsers send
+// it in Origin) is this site: the base URL's origin, or, when no base URL
+// was configured, a loopback name of its port.
+func (s *server) originAllowed(o string) bool {
+	return slices.Contains(s.origins, strings.ToLower(o))
+}
+
+// requestOrigin is the origin the browser sees for this request, from the
+// Host header (or the trusted proxy's X-Forwarded-Host) and scheme.
+func requestOrigin(c *fiber.Ctx) string {
+	return strings.ToLower(c.Protocol() + "://" + c.Hostname())
+}
+
+// wrongAddress returns the sentence that tells a person they opened Natter
+// at an address its forms will not accept, or "" when the address is
+// right. Each distinct wrong address is logged once.
+func (s *server) wrongAddress(c *fiber.Ctx, seen string) string {
+	if seen == "" {
+		if c.Hostname() == "" {
+			return "" // no Host (a request the server could not read)
+		}
+		seen = requestOrigin(c)
+		if len(s.cfg.TrustedProxies) > 0 && c.Get(fiber.HeaderXForwardedProto) == "" {
+			// A proxy that does not say its scheme leaves only the host to
+			// compare: do not blame the visitor for the proxy's http.
+			if u, err := url.Parse(seen); err == nil && slices.ContainsFunc(s.origins, func(o string) bool {
+				ou, err := url.Parse(o)
+				return err == nil && ou.Host == u.Host
+			}) {
+				return ""
+			}
+		}
+	}
+	if s.originAllowed(seen) {
+		return ""
+	}
+	s.mismatchMu.Lock()
+	first := !s.mismatchSeen[seen] && len(s.mismatchSeen) < maxMismatchLogs
+	if first {
+		s.mismatchSeen[seen] = true
+	}
+	s.mismatchMu.Unlock()
+	if first {
+		s.Log.Warn("opened at another address than the base URL: its forms are refused; set NATTER_BASE_URL",
+			"base_url", s.origin, "opened_at", seen, "ip", c.IP())
+	}
+	return "Natter is set up for " + s.origin + "; you opened it at " + seen + "."
+}
+
+// maxMismatchLogs bounds the set of wrong addresses already logged: Host
+// headers are the client's to choose.
+const maxMismatchLogs = 100
 
 // sameOrigin refuses unsafe requests that a browser marks as coming from
 // another site (Origin or Sec-Fetch-Site), before any form is read: the
@@ -121,54 +206,110 @@ func (s *server) sameOrigin(c *fiber.Ctx) error {
 	if site := c.Get("Sec-Fetch-Site"); site == "cross-site" || site == "same-site" {
 		return s.forbidden(c, "cross-site request")
 	}
-	if o := c.Get(fiber.HeaderOrigin); o != "" && o != s.origin {
+	if o := c.Get(fiber.HeaderOrigin); o != "" && !s.originAllowed(o) {
 		return s.forbidden(c, "origin "+o)
 	}
 	return c.Next()
 }
 
-// csrfProtection checks the token of every unsafe request: from the
-// X-Csrf-Token header (htmx) or the csrf form field. Tokens live in the
-// session; the cookie is the double-submit half.
-func (s *server) csrfProtection() fiber.Handler {
-	cookie := "csrf_"
+// csrfCookie is the name of the cookie that repeats the session's CSRF
+// token (the double-submit half).
+func (s *server) csrfCookie() string {
 	if s.secure {
-		cookie = "__Host-csrf_"
+		return "__Host-csrf_"
 	}
-	return csrf.New(csrf.Config{
-		Next: func(c *fiber.Ctx) bool {
-			// Socket upgrades and the lobby's polling are reads that need no
-			// token and should not rewrite the session on every tick.
-			p := c.Path()
-			return strings.HasSuffix(p, "/ws") || p == "/rooms/list" || p == "/healthz"
-		},
-		Session:        s.sessions,
-		CookieName:     cookie,
-		CookieSecure:   s.secure,
-		CookieHTTPOnly: true,
-		CookieSameSite: fiber.CookieSameSiteLaxMode,
-		Expiration:     s.cfg.SessionIdle,
-		ContextKey:     localCSRF,
-		KeyGenerator:   newSessionID,
-		Extractor: func(c *fiber.Ctx) (string, error) {
-			if t := c.Get("X-Csrf-Token"); t != "" {
-				return t, nil
-			}
-			if t := c.FormValue("csrf"); t != "" {
-				return t, nil
-			}
-			return "", csrf.ErrTokenNotFound
-		},
-		ErrorHandler: func(c *fiber.Ctx, err error) error {
-			return s.forbidden(c, err.Error())
-		},
-	})
+	return "csrf_"
 }
 
-// csrfToken is the request's CSRF token for forms and htmx headers.
+// csrfProtection checks the token of every unsafe request against the one
+// the session holds (which loadUser put in the locals). The token is taken
+// only from the X-Csrf-Token header (htmx) or the csrf field of the form
+// body, never from the query string, where it would reach logs, history
+// and Referer headers. Safe methods pass: a page that shows a form makes
+// its token with formPage, so a GET without one writes nothing.
+func (s *server) csrfProtection(c *fiber.Ctx) error {
+	switch c.Method() {
+	case fiber.MethodGet, fiber.MethodHead, fiber.MethodOptions, fiber.MethodTrace:
+		return c.Next()
+	}
+	if c.Protocol() == "https" {
+		// Over https, browsers send Referer on our own posts (see the
+		// Referrer-Policy): one from elsewhere, or none, is refused.
+		ref, err := url.Parse(c.Get(fiber.HeaderReferer))
+		if err != nil || ref.Host == "" || !s.originAllowed(ref.Scheme+"://"+ref.Host) {
+			return s.forbidden(c, "referer invalid")
+		}
+	}
+	got := csrfFromRequest(c)
+	want := csrfToken(c)
+	switch {
+	case got == "":
+		return s.forbidden(c, reasonNoToken)
+	case want == "" || !equalTokens(got, want) || !equalTokens(got, c.Cookies(s.csrfCookie())):
+		return s.forbidden(c, "csrf token invalid")
+	}
+	return c.Next()
+}
+
+// reasonNoToken is the refusal of an unsafe request that carries no CSRF
+// token: also what a session that could not be saved looks like.
+const reasonNoToken = "csrf token not found"
+
+// csrfFromRequest is the token a request carries in the X-Csrf-Token header
+// or the csrf field of an urlencoded or multipart body.
+func csrfFromRequest(c *fiber.Ctx) string {
+	if t := c.Get("X-Csrf-Token"); t != "" {
+		return t
+	}
+	if strings.HasPrefix(strings.ToLower(c.Get(fiber.HeaderContentType)), fiber.MIMEMultipartForm) {
+		f, err := c.MultipartForm()
+		if err != nil || len(f.Value["csrf"]) == 0 {
+			return ""
+		}
+		return f.Value["csrf"][0]
+	}
+	// PostArgs are the urlencoded body only, never the query string.
+	return string(c.Request().PostArgs().Peek("csrf"))
+}
+
+func equalTokens(a, b string) bool {
+	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}
+
+// csrfToken is the request's CSRF token for forms and htmx headers, or ""
+// when its session holds none (a visitor on a page without a form).
 func csrfToken(c *fiber.Ctx) string {
 	t, _ := c.Locals(localCSRF).(string)
 	return t
+}
+
+// resetFormPage is formPage for the reset form at resetPath only: a reset
+// link's token redirects there (or is refused), showing no form itself.
+func (s *server) resetFormPage(c *fiber.Ctx) error {
+	if c.Params("token") != "set" {
+		return c.Next()
+	}
+	return s.formPage(c)
+}
+
+// formPage gives a page that shows a form its CSRF token, creating the
+// visitor's session to hold it if there is none yet. Only routes whose
+// pages have a form use it, so crawlers, 404s and assets store nothing.
+func (s *server) formPage(c *fiber.Ctx) error {
+	if csrfToken(c) == "" {
+		sess, err := s.sessions.Get(c)
+		if err != nil {
+			return err
+		}
+		fresh := sess.Fresh()
+		if err := s.newCSRF(c, sess); err != nil {
+			return err
+		}
+		if fresh && currentUser(c) == nil {
+			s.trimVisitors(c)
+		}
+	}
+	return c.Next()
 }
 
 // requireUser sends visitors to the sign-in page, remembering where they

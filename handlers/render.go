@@ -20,6 +20,10 @@ func (s *server) page(c *fiber.Ctx, title string) views.Page {
 		Title: title,
 		User:  currentUser(c),
 		CSRF:  csrfToken(c),
+		// Say so when the page was opened at an address its forms will
+		// not be accepted from.
+		WrongAddress: s.wrongAddress(c, ""),
+		BaseURL:      s.origin,
 		Assets: views.Assets{
 			CSS:  s.Assets.URL("app.css"),
 			HTMX: s.Assets.URL("htmx.min.js"),

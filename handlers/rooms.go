@@ -58,7 +58,10 @@ func isRoomLimit(err error) bool {
 	return errors.Is(err, chat.ErrTooManyRooms) || errors.Is(err, chat.ErrTooManyRoomsForUser) || errors.Is(err, chat.ErrClosed)
 }
 
-// roomPage shows a room, creating it when the slug is new.
+// roomPage shows a room that lives (the permanent ones always do). A GET
+// creates nothing: for a room that is not open it answers a page whose
+// button opens it with a POST, so a link on another site cannot make
+// rooms for whoever follows it.
 func roomPage(s *server) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		slug := c.Params("slug")
@@ -68,16 +71,13 @@ func roomPage(s *server) fiber.Handler {
 			}
 			return fiber.ErrNotFound
 		}
-		if err := s.Rooms.Ensure(slug, member(c)); err != nil {
-			if isRoomLimit(err) {
-				return fiber.NewError(fiber.StatusServiceUnavailable, err.Error())
-			}
-			return err
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		history, members, ok := s.Rooms.Room(slug)
+		if !ok {
+			return render(c, fiber.StatusNotFound, views.RoomClosedPage(s.page(c, "#"+views.RoomTitle(slug)), slug))
 		}
-		history, members, _ := s.Rooms.Room(slug)
 		p := s.page(c, "#"+views.RoomTitle(slug))
 		p.FullHeight = true
-		c.Set(fiber.HeaderCacheControl, "no-store")
 		return render(c, fiber.StatusOK, views.RoomPage(p, slug, s.link("/rooms/"+slug), history, members))
 	}
 }

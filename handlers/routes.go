@@ -14,16 +14,18 @@ import (
 
 // routes is the whole HTTP surface of Natter, in one screen.
 func (s *server) routes(app *fiber.App) {
-	app.Use(requestIDs(), s.logRequests, recoverPanics())
+	app.Use(s.withSecurityHeaders, requestIDs(), s.logRequests, recoverPanics())
 	app.Get(assets.Prefix+"*", s.Assets.Handler())
 	app.Get("/healthz", healthz(s.DB, s.Log))
 
-	app.Use(s.securityHeaders(), s.sameOrigin, s.loadUser, s.csrfProtection())
+	// A session is read when the request has a cookie, and made only by a
+	// page with a form (formPage), for its CSRF token.
+	app.Use(s.sameOrigin, s.loadUser, s.csrfProtection)
 
 	app.Get("/", s.home)
-	app.Get("/register", noStore, s.registerForm)
+	app.Get("/register", noStore, s.formPage, s.registerForm)
 	app.Post("/register", noStore, s.signUpLimit(signUpsPerHour, time.Hour, true), s.signUpLimit(failedSignUps, 15*time.Minute, false), s.register)
-	app.Get("/login", noStore, s.loginForm)
+	app.Get("/login", noStore, s.formPage, s.loginForm)
 	app.Post("/login", noStore,
 		s.limit(20, 15*time.Minute, true, byIP("login")),
 		s.limit(5, 15*time.Minute, true, s.byAccountAndIP),
@@ -31,9 +33,9 @@ func (s *server) routes(app *fiber.App) {
 		s.login)
 	app.Post("/logout", s.logout)
 
-	app.Get("/password/forgot", noStore, s.forgotForm)
+	app.Get("/password/forgot", noStore, s.formPage, s.forgotForm)
 	app.Post("/password/forgot", noStore, s.forgot)
-	app.Get("/password/reset/:token", noStore, s.limit(30, 15*time.Minute, false, byIP("reset")), s.resetStart)
+	app.Get("/password/reset/:token", noStore, s.limit(30, 15*time.Minute, false, byIP("reset")), s.resetFormPage, s.resetStart)
 	app.Post("/password/reset/:token", noStore, s.limit(30, 15*time.Minute, false, byIP("reset")), s.reset)
 
 	app.Get("/account", requireUser, noStore, s.accountPage)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/csrf"
 	"github.com/gofiber/fiber/v2/middleware/session"
 
 	"natter/db"
@@ -18,6 +19,7 @@ const (
 	keyCredVer  = "cv"
 	keySignedIn = "at" // Unix time of sign-in: the absolute lifetime counts from it
 	keyReset    = "reset_token"
+	keyCSRF     = "csrf" // the session's CSRF token, made by the first page with a form
 )
 
 // Locals keys.
@@ -47,7 +49,7 @@ func newSessionID() string {
 }
 
 func newSessionStore(storage fiber.Storage, idle time.Duration, secure bool) *session.Store {
-	return session.New(session.Config{
+	st := session.New(session.Config{
 		Storage:        storage,
 		Expiration:     idle,
 		KeyLookup:      "cookie:" + sessionCookie(secure),
@@ -57,6 +59,10 @@ func newSessionStore(storage fiber.Storage, idle time.Duration, secure bool) *se
 		CookieSameSite: fiber.CookieSameSiteLaxMode,
 		KeyGenerator:   newSessionID,
 	})
+	// Sessions saved while Fiber's CSRF middleware kept the token hold its
+	// csrf.Token value: registered, they still decode (and sign in).
+	st.RegisterType(csrf.Token{})
+	return st
 }
 
 // currentUser is the signed-in user of the request, or nil.
@@ -65,9 +71,11 @@ func currentUser(c *fiber.Ctx) *db.User {
 	return u
 }
 
-// loadUser finds the signed-in user, if any, for every request. A session
-// whose credential version is stale (password changed since) or that passed
-// its absolute lifetime is destroyed, and the request goes on anonymous.
+// loadUser finds the signed-in user, if any, for every request, and the
+// session's CSRF token. A session whose credential version is stale
+// (password changed since) or that passed its absolute lifetime is
+// destroyed, and the request goes on anonymous. A request without a
+// session cookie reads and writes nothing.
 func (s *server) loadUser(c *fiber.Ctx) error {
 	if c.Cookies(sessionCookie(s.secure)) == "" {
 		return c.Next()
@@ -75,6 +83,9 @@ func (s *server) loadUser(c *fiber.Ctx) error {
 	sess, err := s.sessions.Get(c)
 	if err != nil {
 		return err
+	}
+	if t, _ := sess.Get(keyCSRF).(string); t != "" {
+		c.Locals(localCSRF, t)
 	}
 	uid, _ := sess.Get(keyUserID).(int64)
 	if uid == 0 {
@@ -88,18 +99,74 @@ func (s *server) loadUser(c *fiber.Ctx) error {
 	case err != nil:
 		return err
 	case u.CredentialVersion != cv:
-	case time.Since(time.Unix(at, 0)) > s.cfg.SessionAbsolute:
+	case s.pastLifetime(at):
 	default:
 		c.Locals(localUser, &u)
 		c.Locals(localSessionID, sess.ID())
+		// Every page of a signed-in user has a form (Sign out); the first
+		// one after sign-in makes the token.
+		if csrfToken(c) == "" {
+			if err := s.newCSRF(c, sess); err != nil {
+				return err
+			}
+		}
 		return c.Next()
 	}
 	s.Log.Info("session ended", "user", uid, "ip", clientIP(c), "reason", "stale credentials or lifetime")
 	_ = s.DB.ForgetSession(c.UserContext(), sess.ID())
+	c.Locals(localCSRF, nil)
 	if err := sess.Destroy(); err != nil {
 		return err
 	}
 	return c.Next()
+}
+
+// pastLifetime reports whether a session signed in at the Unix time at has
+// passed the absolute session lifetime.
+func (s *server) pastLifetime(at int64) bool {
+	return time.Since(time.Unix(at, 0)) > s.cfg.SessionAbsolute
+}
+
+// newCSRF makes a CSRF token, stores it in sess (saving it, which creates
+// the row of a new visitor), repeats it in the double-submit cookie and
+// makes it the request's.
+func (s *server) newCSRF(c *fiber.Ctx, sess *session.Session) error {
+	t := newSessionID()
+	sess.Set(keyCSRF, t)
+	if err := sess.Save(); err != nil {
+		return err
+	}
+	c.Cookie(&fiber.Cookie{
+		Name:     s.csrfCookie(),
+		Value:    t,
+		Path:     "/",
+		Secure:   s.secure,
+		HTTPOnly: true,
+		SameSite: fiber.CookieSameSiteLaxMode,
+		Expires:  time.Now().Add(s.cfg.SessionIdle),
+	})
+	c.Locals(localCSRF, t)
+	return nil
+}
+
+// trimVisitors keeps at most cfg.VisitorSessions sessions of visitors
+// (not signed in), deleting the least recently saved beyond that, so a
+// loop of cookieless requests to a form page cannot grow the table. The
+// trim walks the cap's worth of rows, so it runs once per hundredth of the
+// cap of new visitors: the table exceeds the cap by 1% at most. A failure
+// is logged: the page can still be served.
+func (s *server) trimVisitors(c *fiber.Ctx) {
+	if s.newVisitors.Add(1)%max(1, int64(s.cfg.VisitorSessions/100)) != 0 {
+		return
+	}
+	n, err := s.DB.TrimVisitorSessions(c.UserContext(), s.cfg.VisitorSessions)
+	if err != nil {
+		s.Log.Error("trim visitor sessions", "err", err)
+		return
+	}
+	if n > 0 {
+		s.Log.Debug("visitor sessions evicted", "count", n)
+	}
 }
 
 // signIn starts a fresh session for u: a new id (no fixation), none of the
@@ -116,7 +183,7 @@ func (s *server) signIn(c *fiber.Ctx, u db.User) error {
 	sess.Set(keyCredVer, u.CredentialVersion)
 	sess.Set(keySignedIn, time.Now().Unix())
 	id := sess.ID()
-	if err := sess.Save(); err != nil {
+	if err := s.newCSRF(c, sess); err != nil { // saves the session
 		return err
 	}
 	c.Locals(localUser, &u)
@@ -142,6 +209,7 @@ func (s *server) signOut(c *fiber.Ctx) error {
 		return err
 	}
 	_ = s.DB.ForgetSession(c.UserContext(), sess.ID())
+	c.Locals(localCSRF, nil)
 	return sess.Destroy()
 }
 

@@ -43,7 +43,7 @@ func (s *server) socketGate(c *fiber.Ctx) error {
 	if !validSlug(c.Params("slug")) {
 		return fiber.ErrNotFound
 	}
-	if origin := c.Get(fiber.HeaderOrigin); origin != s.origin {
+	if origin := c.Get(fiber.HeaderOrigin); !s.originAllowed(origin) {
 		s.Log.Warn("socket refused", "reason", "origin", "origin", origin, "ip", clientIP(c))
 		return fiber.NewError(fiber.StatusForbidden, "Connections from other sites are refused.")
 	}
@@ -59,7 +59,7 @@ func (s *server) socketGate(c *fiber.Ctx) error {
 // because Fiber reuses the connection object afterwards.
 func (s *server) roomSocket() fiber.Handler {
 	return websocket.New(s.serveSocket, websocket.Config{
-		Origins:         []string{s.origin},
+		Origins:         s.origins,
 		ReadBufferSize:  1024,
 		WriteBufferSize: 1024,
 		// Idle sockets hold no write buffer: most of them write rarely.

@@ -22,6 +22,10 @@ type Page struct {
 	FullHeight bool
 	// Assets are the versioned URLs of the embedded CSS and scripts.
 	Assets Assets
+	// WrongAddress, when set, says that the page was opened at an address
+	// Natter is not set up for (so its forms will be refused); BaseURL is
+	// the address it is set up for.
+	WrongAddress, BaseURL string
 }
 
 // Assets are the URLs of the static files, each carrying its content hash so

@@ -3,6 +3,8 @@ package views
 import (
 	"bytes"
 	"context"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,12 +24,16 @@ func FuzzMessageItemEscapes(f *testing.F) {
 	for _, s := range []string{
 		"hello", `<script>alert(1)</script>`, `<img src=x onerror=alert(1)>`, `"onmouseover="alert(1)`,
 		"see https://example.com/a?b=1&c=<2>.", "javascript:alert(1)", "line\nbreak", "&amp; &lt;",
+		"http://evil.example/\u202egnp.exe", "\u202e see http://a.example/x\u200b\u2066y\ufeff.", "https://b.example/\u00a0\u3000\U000e0041z",
 	} {
 		f.Add(s, "alice")
 	}
 	f.Fuzz(func(t *testing.T, text, name string) {
 		if !utf8.ValidString(text) || !utf8.ValidString(name) || strings.ContainsRune(text, '\r') || strings.ContainsRune(text, 0) || strings.ContainsRune(name, 0) {
 			t.Skip() // the handlers never pass these (cleanMessage, user name rules)
+		}
+		if strings.ContainsRune(text, '⟦') {
+			t.Skip() // would read as a shown hidden character below
 		}
 		var buf bytes.Buffer
 		m := chat.Message{Seq: 7, Kind: chat.KindText, Author: chat.Member{ID: 3, Name: name}, Text: text, Sent: time.Unix(0, 0)}
@@ -62,9 +68,18 @@ func FuzzMessageItemEscapes(f *testing.F) {
 			if n != body && n.Data != "a" {
 				t.Fatalf("element <%s> inside the message text: %q", n.Data, buf.String())
 			}
+			if n.Data == "a" {
+				checkLink(t, n, buf.String())
+			}
 		})
 		textContent(body, &seen)
-		if seen.String() != text {
+		// Hidden characters of links are shown as ⟦U+XXXX⟧: read back, the
+		// text is exactly what was sent.
+		shown := shownCodePoint.ReplaceAllStringFunc(seen.String(), func(m string) string {
+			n, _ := strconv.ParseUint(m[len("⟦U+"):len(m)-len("⟧")], 16, 32)
+			return string(rune(n))
+		})
+		if shown != text {
 			t.Fatalf("shown text %q, sent %q", seen.String(), text)
 		}
 	})
@@ -85,5 +100,56 @@ func textContent(n *html.Node, b *strings.Builder) {
 	}
 	for c := n.FirstChild; c != nil; c = c.NextSibling {
 		textContent(c, b)
+	}
+}
+
+var shownCodePoint = regexp.MustCompile(`⟦U\+[0-9A-F]{4,6}⟧`)
+
+// checkLink fails unless a link is isolated from the bidi state around it
+// and holds no hidden character in its target or text; one that had some
+// shows them by code point and is marked.
+func checkLink(t *testing.T, a *html.Node, page string) {
+	t.Helper()
+	attrs := map[string]string{}
+	for _, at := range a.Attr {
+		attrs[at.Key] = at.Val
+	}
+	if attrs["dir"] != "ltr" {
+		t.Fatalf("link without dir=ltr in %q", page)
+	}
+	var text strings.Builder
+	textContent(a, &text)
+	if i := strings.IndexFunc(attrs["href"], isHidden); i >= 0 {
+		t.Fatalf("hidden character in href %q of %q", attrs["href"], page)
+	}
+	if i := strings.IndexFunc(text.String(), isHidden); i >= 0 {
+		t.Fatalf("hidden character in link text %q of %q", text.String(), page)
+	}
+	marked := strings.Contains(attrs["class"], "link-hidden-chars") && attrs["title"] == "This link contains hidden characters"
+	if shows := shownCodePoint.MatchString(text.String()); shows != marked {
+		t.Fatalf("link text %q (shows hidden characters: %v) marked %v in %q", text.String(), shows, marked, page)
+	}
+}
+
+// A link with a right-to-left override cannot pass for another: the
+// override is percent-encoded in the target, shown by code point in the
+// text, and the link is marked.
+func TestLinkWithHiddenCharacters(t *testing.T) {
+	var buf bytes.Buffer
+	m := chat.Message{Seq: 1, Kind: chat.KindText, Author: chat.Member{ID: 3, Name: "mallory"}, Text: "get http://evil.example/\u202egnp.exe now", Sent: time.Unix(0, 0)}
+	if err := MessageItem(m).Render(context.Background(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	want := `<a href="http://evil.example/%E2%80%AEgnp.exe" dir="ltr" rel="noopener nofollow" target="_blank" class="underline decoration-1 underline-offset-2 link-hidden-chars text-red-600 dark:text-red-400" title="This link contains hidden characters">http://evil.example/⟦U+202E⟧gnp.exe</a>`
+	if !strings.Contains(buf.String(), want) {
+		t.Errorf("rendered\n%s\nwant the link\n%s", buf.String(), want)
+	}
+	plain := chat.Message{Seq: 2, Kind: chat.KindText, Author: chat.Member{ID: 3, Name: "alice"}, Text: "see https://example.com/a", Sent: time.Unix(0, 0)}
+	buf.Reset()
+	if err := MessageItem(plain).Render(context.Background(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	if want := `<a href="https://example.com/a" dir="ltr" rel="noopener nofollow" target="_blank" class="underline decoration-1 underline-offset-2">https://example.com/a</a>`; !strings.Contains(buf.String(), want) {
+		t.Errorf("rendered\n%s\nwant the plain link\n%s", buf.String(), want)
 	}
 }
