@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/a-h/templ"
 	"github.com/gofiber/fiber/v2"
@@ -173,6 +174,10 @@ func (s *server) login(c *fiber.Ctx) error {
 	next := safeNext(c.FormValue("next"))
 	f := views.Form{Values: map[string]string{"username": login}, Errors: map[string]string{}}
 
+	if d := s.signInDelay(c); d > 0 {
+		s.Log.Info("sign-in slowed", "for", d.String(), "ip", clientIP(c))
+		time.Sleep(d)
+	}
 	ok, err := s.checkLogin(c, login, pw)
 	if errors.Is(err, password.ErrBusy) {
 		f.Error = msgBusy
@@ -189,6 +194,7 @@ func (s *server) login(c *fiber.Ctx) error {
 		}
 		return c.Redirect(next, fiber.StatusSeeOther)
 	}
+	s.loginFailures.allow(s.byAccount(c))
 	s.Log.Info("sign-in failed", "ip", clientIP(c))
 	f.Error = errBadLogin
 	return render(c, fiber.StatusUnauthorized, views.LoginPage(s.nextPage(c, "Sign in", next), f, keepNext(next)))

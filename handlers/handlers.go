@@ -51,6 +51,10 @@ type Config struct {
 	// sessions: a session that expired or was deleted elsewhere loses its
 	// sockets within this time. Default 30 s.
 	SessionCheck time.Duration
+	// SlowdownStep and SlowdownMax set the account-wide sign-in slowdown
+	// (see signInDelay): the first wait, doubling up to the longest.
+	// Defaults 500 ms and 8 s.
+	SlowdownStep, SlowdownMax time.Duration
 	// VisitorSessions caps the stored sessions of visitors (not signed
 	// in); beyond it the least recently saved are deleted. Default 10,000.
 	VisitorSessions int
@@ -101,6 +105,12 @@ func New(cfg Config, d Deps) (*App, error) {
 	if cfg.SessionCheck == 0 {
 		cfg.SessionCheck = 30 * time.Second
 	}
+	if cfg.SlowdownStep == 0 {
+		cfg.SlowdownStep = 500 * time.Millisecond
+	}
+	if cfg.SlowdownMax == 0 {
+		cfg.SlowdownMax = 8 * time.Second
+	}
 	if cfg.VisitorSessions == 0 {
 		cfg.VisitorSessions = 10000
 	}
@@ -127,6 +137,7 @@ func New(cfg Config, d Deps) (*App, error) {
 	s.resetLimit = newWindowLimit(5, time.Hour)
 	s.resetIPLimit = newWindowLimit(30, time.Hour)
 	s.knownSignIns = newRecentSet(knownSignInTTL, knownSignInMax)
+	s.loginFailures = newWindowLimit(accountFailures, slowdownWindow)
 
 	s.store = sqlitestore.NewFromConnection(d.DB.SQL, sqlitestore.Config{
 		Table:      db.SessionTable,
@@ -208,6 +219,9 @@ type server struct {
 	// knownSignIns holds account@address of recent sign-ins (see
 	// knownSignIn).
 	knownSignIns *recentSet
+	// loginFailures counts failed sign-ins per account from every address,
+	// for the slowdown (see signInDelay).
+	loginFailures *windowLimit
 	// background counts work started off the request path (reset mails),
 	// which Close waits for before the database goes.
 	background sync.WaitGroup

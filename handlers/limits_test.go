@@ -3,8 +3,11 @@ package handlers
 import (
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"natter/client"
 )
@@ -57,6 +60,60 @@ func TestLoginLimitIsNoLockout(t *testing.T) {
 	}
 	wantPage(t, submit(t, forwardedFor(h.client(), "198.18.0.2"), "/login", "/login",
 		url.Values{"username": {"alice"}, "password": {pwAlice}}), http.StatusTooManyRequests)
+}
+
+// SECURITY.md: the 6th failed sign-in for one account is throttled
+// whatever address it comes from: from then on every attempt on the
+// account waits, doubling, right password or not; the owner is slowed,
+// never locked out, and not slowed at all from an address she signed in
+// from lately.
+func TestSixthFailureIsSlowedFromAnyAddress(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, behindProxy, func(c *harnessConfig) {
+		c.web.SlowdownStep, c.web.SlowdownMax = 40*time.Millisecond, 100*time.Millisecond
+	})
+	h.signedUp("alice", "alice@example.com", pwAlice)
+	if err := forwardedFor(h.client(), "203.0.113.50").Login("alice", pwAlice); err != nil {
+		t.Fatal(err)
+	}
+	fail := func(addr string) {
+		t.Helper()
+		c := forwardedFor(h.client(), addr)
+		wantPage(t, submit(t, c, "/login", "/login", url.Values{"username": {"alice"}, "password": {"not her password"}}),
+			http.StatusUnauthorized, msgBadLogin)
+	}
+	for i := 1; i <= 5; i++ {
+		fail("198.51.100." + strconv.Itoa(i))
+	}
+	if n := strings.Count(h.Log.String(), `msg="sign-in slowed"`); n != 0 {
+		t.Fatalf("%d attempts slowed before the sixth", n)
+	}
+	fail("198.51.100.6")
+	fail("198.51.100.7")
+	fail("198.51.100.8")
+	for _, want := range []string{
+		`msg="sign-in slowed" for=40ms ip=198.51.100.6`,
+		`msg="sign-in slowed" for=80ms ip=198.51.100.7`,
+		`msg="sign-in slowed" for=100ms ip=198.51.100.8`,
+	} {
+		if !strings.Contains(h.Log.String(), want) {
+			t.Errorf("log lacks %s", want)
+		}
+	}
+	// The owner from a new address is slowed but gets in; from her own
+	// address she is not slowed.
+	if err := forwardedFor(h.client(), "192.0.2.9").Login("alice", pwAlice); err != nil {
+		t.Errorf("the owner from a new address: %v", err)
+	}
+	if !strings.Contains(h.Log.String(), `msg="sign-in slowed" for=100ms ip=192.0.2.9`) {
+		t.Error("the right password from a new address was not slowed like a wrong one")
+	}
+	if err := forwardedFor(h.client(), "203.0.113.50").Login("alice", pwAlice); err != nil {
+		t.Errorf("the owner from her own address: %v", err)
+	}
+	if regexp.MustCompile(`msg="sign-in slowed" for=\S+ ip=203\.0\.113\.50`).MatchString(h.Log.String()) {
+		t.Error("the owner was slowed at her own address")
+	}
 }
 
 // A 50-person office behind one NAT address signs up, typos included; a

@@ -373,6 +373,28 @@ const (
 	knownSignInMax  = 100_000
 )
 
+// The account-wide slowdown: from the slowdownAfter-th failed sign-in of
+// an account within slowdownWindow, from any addresses, every further
+// attempt on it waits before it is answered, doubling from
+// Config.SlowdownStep up to Config.SlowdownMax, right password or not (the wait must not tell). It
+// throttles guessing from many addresses long before the hourly ceiling,
+// while the owner is only slowed, never locked out, and not even slowed
+// from an address they signed in from lately.
+const (
+	slowdownAfter  = 5
+	slowdownWindow = 15 * time.Minute
+)
+
+// signInDelay is how long this sign-in attempt waits before it is checked.
+func (s *server) signInDelay(c *fiber.Ctx) time.Duration {
+	n := s.loginFailures.count(s.byAccount(c))
+	if n < slowdownAfter || s.knownSignIn(c) {
+		return 0
+	}
+	d := s.cfg.SlowdownStep << min(n-slowdownAfter, 10)
+	return min(d, s.cfg.SlowdownMax)
+}
+
 // knownSignIn reports whether the account named in the form signed in from
 // this address lately, which exempts it from the account-wide ceiling.
 func (s *server) knownSignIn(c *fiber.Ctx) bool {

@@ -53,6 +53,16 @@ func (l *windowLimit) allow(key string) bool {
 	return c.n <= l.max
 }
 
+// count returns how many events key has in its current window.
+func (l *windowLimit) count(key string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if c := l.counts[key]; c != nil && l.now().Sub(c.start) < l.window {
+		return c.n
+	}
+	return 0
+}
+
 // recentSet remembers keys for a while: which addresses an account has
 // signed in from lately, so that the account-wide sign-in ceiling, which
 // an attacker with many addresses could reach, does not shut the owner
