@@ -56,7 +56,7 @@ type Server struct {
 // New opens the database, builds every part and binds the listen address.
 // On error nothing is left open.
 func New(ctx context.Context, cfg Config, stdout io.Writer) (_ *Server, err error) {
-	s := &Server{cfg: cfg, log: newLogger(stdout, cfg.LogLevel)}
+	s := &Server{cfg: cfg, log: newLogger(stdout, cfg.LogLevel, cfg.LogFormat)}
 	defer func() {
 		if err != nil {
 			s.closeAll()
@@ -133,6 +133,13 @@ func (s *Server) Serve(ctx context.Context) error {
 	case err = <-served:
 		// The listener failed on its own.
 	case <-ctx.Done():
+		// Not ready from this moment: a proxy polling /readyz stops
+		// sending new work while the requests and sockets here go on.
+		s.web.Drain()
+		if s.cfg.DrainDelay > 0 {
+			s.log.Info("draining", "for", s.cfg.DrainDelay.String())
+			time.Sleep(s.cfg.DrainDelay)
+		}
 		s.log.Info("shutting down")
 		// Sockets first, so browsers reconnect to the next process; then
 		// the HTTP server waits for the requests in flight.
@@ -173,8 +180,13 @@ func (s *Server) closeAll() error {
 	return errors.Join(errs...)
 }
 
-func newLogger(w io.Writer, level string) *slog.Logger {
+// newLogger writes key=value lines, or JSON objects for a log collector.
+func newLogger(w io.Writer, level, format string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+	opts := &slog.HandlerOptions{Level: l}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }

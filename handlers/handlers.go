@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -130,6 +131,10 @@ func New(cfg Config, d Deps) (*App, error) {
 	return a, nil
 }
 
+// Drain marks the node as stopping: /readyz answers 503 from now on, while
+// everything else is served as before until the server shuts down.
+func (a *App) Drain() { a.srv.draining.Store(true) }
+
 // Close stops the background work and waits for it. Call it after the
 // server has stopped serving and before the database closes.
 func (a *App) Close() error {
@@ -169,6 +174,8 @@ type server struct {
 	// background counts work started off the request path (reset mails),
 	// which Close waits for before the database goes.
 	background sync.WaitGroup
+	// draining is set when the server is stopping: /readyz fails.
+	draining atomic.Bool
 }
 
 // link builds an absolute URL from the configured base, never from the

@@ -15,6 +15,7 @@ func (s *server) routes(app *fiber.App) {
 	app.Use(requestIDs(), s.logRequests, recoverPanics())
 	app.Get(assets.Prefix+"*", s.Assets.Handler())
 	app.Get("/healthz", healthz(s.DB))
+	app.Get("/readyz", readyz(s))
 
 	app.Use(s.securityHeaders(), s.sameOrigin, s.loadUser, s.csrfProtection())
 
@@ -56,5 +57,23 @@ func healthz(d *db.DB) fiber.Handler {
 		}
 		c.Set(fiber.HeaderCacheControl, "no-store")
 		return c.SendString("ok\n")
+	}
+}
+
+// readyz answers 200 while this node should get new work: the database
+// answers and the node is not draining. From SIGTERM on it answers 503,
+// so a proxy moves new requests and sockets to another node first.
+func readyz(s *server) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		if s.draining.Load() {
+			return c.Status(fiber.StatusServiceUnavailable).SendString("draining\n")
+		}
+		ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
+		defer cancel()
+		if err := s.DB.Ping(ctx); err != nil {
+			return c.Status(fiber.StatusServiceUnavailable).SendString("database unavailable\n")
+		}
+		return c.SendString("ready\n")
 	}
 }
