@@ -51,6 +51,9 @@ type Server struct {
 	mailer   *mail.Mailer
 	web      *handlers.App
 	listener net.Listener
+	// metrics and metricsListener are set when MetricsAddr is.
+	metrics         *metrics
+	metricsListener net.Listener
 }
 
 // New opens the database, builds every part and binds the listen address.
@@ -64,6 +67,11 @@ func New(ctx context.Context, cfg Config, stdout io.Writer) (_ *Server, err erro
 	}()
 	if s.listener, err = net.Listen("tcp", cfg.Addr); err != nil {
 		return nil, fmt.Errorf("cannot listen on %s: %w", cfg.Addr, err)
+	}
+	if cfg.MetricsAddr != "" {
+		if s.metricsListener, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			return nil, fmt.Errorf("cannot listen on %s for metrics: %w", cfg.MetricsAddr, err)
+		}
 	}
 	if cfg.BaseURL == "" {
 		// Only programs (tests) leave it empty: serve at the bound address.
@@ -87,22 +95,36 @@ func New(ctx context.Context, cfg Config, stdout io.Writer) (_ *Server, err erro
 	if err != nil {
 		return nil, err
 	}
+	var observe handlers.RequestObserver
+	if s.metricsListener != nil {
+		s.metrics = newMetrics(s)
+		observe = s.metrics.observe
+	}
 	s.web, err = handlers.New(handlers.Config{
 		BaseURL:        cfg.BaseURL,
 		TrustedProxies: cfg.trustedProxies(),
 	}, handlers.Deps{
-		DB:     s.db,
-		Rooms:  s.rooms,
-		Mailer: s.mailer,
-		Hasher: password.NewHasher(cfg.hashParams(), runtime.GOMAXPROCS(0)),
-		Policy: policy,
-		Assets: static,
-		Log:    s.log,
+		DB:      s.db,
+		Rooms:   s.rooms,
+		Mailer:  s.mailer,
+		Hasher:  password.NewHasher(cfg.hashParams(), runtime.GOMAXPROCS(0)),
+		Policy:  policy,
+		Assets:  static,
+		Log:     s.log,
+		Observe: observe,
 	})
 	if err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// MetricsAddr is the address of the metrics listener, or "".
+func (s *Server) MetricsAddr() string {
+	if s.metricsListener == nil {
+		return ""
+	}
+	return s.metricsListener.Addr().String()
 }
 
 // Addr is the address the server listens on (useful with port 0).
@@ -127,6 +149,19 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	served := make(chan error, 1)
 	go func() { served <- s.web.Listener(s.listener) }()
+	metricsCtx, stopMetrics := context.WithCancel(context.Background())
+	metricsDone := make(chan struct{})
+	if s.metrics != nil {
+		s.log.Info("metrics listening", "addr", s.metricsListener.Addr().String())
+		go func() {
+			defer close(metricsDone)
+			if err := s.metrics.serve(metricsCtx, s.metricsListener); err != nil {
+				s.log.Error("metrics listener failed", "err", err)
+			}
+		}()
+	} else {
+		close(metricsDone)
+	}
 
 	var err error
 	select {
@@ -150,6 +185,8 @@ func (s *Server) Serve(ctx context.Context) error {
 		_ = s.listener.Close()
 		<-served
 	}
+	stopMetrics()
+	<-metricsDone
 	if cerr := s.closeAll(); err == nil {
 		err = cerr
 	}
@@ -162,6 +199,9 @@ func (s *Server) closeAll() error {
 	var errs []error
 	if s.listener != nil && s.web == nil {
 		errs = append(errs, s.listener.Close())
+	}
+	if s.metricsListener != nil && s.web == nil {
+		errs = append(errs, s.metricsListener.Close())
 	}
 	if s.rooms != nil {
 		s.rooms.Close()

@@ -59,6 +59,8 @@ type Deps struct {
 	Policy *password.Policy
 	Assets *assets.Server
 	Log    *slog.Logger
+	// Observe, if set, is told of every finished request (metrics).
+	Observe RequestObserver
 }
 
 // App is the built web application.

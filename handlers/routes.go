@@ -12,7 +12,11 @@ import (
 
 // routes is the whole HTTP surface of Natter, in one screen.
 func (s *server) routes(app *fiber.App) {
-	app.Use(requestIDs(), s.logRequests, recoverPanics())
+	app.Use(requestIDs())
+	if s.Observe != nil {
+		app.Use(s.observeRequests)
+	}
+	app.Use(s.logRequests, recoverPanics())
 	app.Get(assets.Prefix+"*", s.Assets.Handler())
 	app.Get("/healthz", healthz(s.DB))
 	app.Get("/readyz", readyz(s))
