@@ -17,7 +17,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
 		if !errors.Is(err, app.ErrHelp) {
@@ -27,8 +27,12 @@ func main() {
 	}
 }
 
-// run starts Natter and serves until ctx is cancelled. Tests call it with
-// their own arguments, environment and output.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// run starts Natter and serves until ctx is cancelled, or runs one of its
+// commands (natter backup, natter user, natter version). Tests call it with
+// their own arguments, environment, input and output.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 && app.IsCommand(args[0]) {
+		return app.Command(ctx, args, getenv, stdin, stdout, stderr)
+	}
 	return app.Run(ctx, args, getenv, stdout, stderr)
 }

@@ -57,7 +57,7 @@ func TestRunServesAndStops(t *testing.T) {
 	var stdout bytes.Buffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, nil, env("NATTER_ADDR", addr, "NATTER_DB", dbPath, "NATTER_BASE_URL", "http://"+addr), &stdout, io.Discard)
+		done <- run(ctx, nil, env("NATTER_ADDR", addr, "NATTER_DB", dbPath, "NATTER_BASE_URL", "http://"+addr), nil, &stdout, io.Discard)
 	}()
 
 	base := "http://" + addr
@@ -123,7 +123,7 @@ func TestRunRefusesBadSettings(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := run(context.Background(), tt.args, env(tt.env...), io.Discard, io.Discard)
+			err := run(context.Background(), tt.args, env(tt.env...), nil, io.Discard, io.Discard)
 			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
 				t.Fatalf("run error = %v\nwant prefix %q", err, tt.want)
 			}
@@ -296,7 +296,7 @@ func TestMainRefusesReadOnlyDatabase(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, nil, env("NATTER_DB", path, "NATTER_ADDR", addr, "NATTER_BASE_URL", "http://"+addr), io.Discard, io.Discard)
+		done <- run(ctx, nil, env("NATTER_DB", path, "NATTER_ADDR", addr, "NATTER_BASE_URL", "http://"+addr), nil, io.Discard, io.Discard)
 	}()
 	waitHealthy(t, "http://"+addr+"/healthz", done)
 	cancel()
@@ -323,5 +323,40 @@ func TestMainRefusesReadOnlyDatabase(t *testing.T) {
 	want := "natter: database " + path + " cannot be written: attempt to write a readonly database (8); check the free space and the permissions of the file, its folder and its -wal and -shm files\n"
 	if stderr.String() != want {
 		t.Errorf("stderr = %q\nwant   %q", stderr.String(), want)
+	}
+}
+
+// The commands run through the real main: one line out and status 0, or
+// one line on stderr and status 1.
+func TestMainCommands(t *testing.T) {
+	dbPath := filepath.Join(t.TempDir(), "natter.db")
+	tests := []struct {
+		args           []string
+		stdin          string
+		code           int
+		stdout, stderr string
+	}{
+		{[]string{"user", "create", "erin", "erin@example.com"}, "lunar-otter-basket-9\n", 0, "created user erin (id 1, erin@example.com)\n", ""},
+		{[]string{"user", "create", "erin", "e2@example.com"}, "lunar-otter-basket-9\n", 1, "", "natter: the user name erin is taken\n"},
+		{[]string{"user", "password", "erin"}, "", 1, "", "natter: no password on standard input (type it, or: echo 'the password' | natter user ...)\n"},
+		{[]string{"backup", dbPath}, "", 1, "", "natter: backup " + dbPath + ": the file exists; choose a new name (a backup never overwrites)\n"},
+	}
+	for _, tt := range tests {
+		cmd := exec.Command(os.Args[0], tt.args...)
+		cmd.Env = append(os.Environ(), "NATTER_TEST_MAIN=1", "NATTER_DB="+dbPath)
+		cmd.Stdin = strings.NewReader(tt.stdin)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		code := 0
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			code = exit.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if code != tt.code || stdout.String() != tt.stdout || stderr.String() != tt.stderr {
+			t.Errorf("natter %v: status %d, stdout %q, stderr %q\nwant %d, %q, %q", tt.args, code, stdout.String(), stderr.String(), tt.code, tt.stdout, tt.stderr)
+		}
 	}
 }

@@ -51,12 +51,15 @@ type Server struct {
 	mailer   *mail.Mailer
 	web      *handlers.App
 	listener net.Listener
+	// metrics and metricsListener are set when MetricsAddr is.
+	metrics         *metrics
+	metricsListener net.Listener
 }
 
 // New opens the database, builds every part and binds the listen address.
 // On error nothing is left open.
 func New(ctx context.Context, cfg Config, stdout io.Writer) (_ *Server, err error) {
-	s := &Server{cfg: cfg, log: newLogger(stdout, cfg.LogLevel)}
+	s := &Server{cfg: cfg, log: newLogger(stdout, cfg.LogLevel, cfg.LogFormat)}
 	defer func() {
 		if err != nil {
 			s.closeAll()
@@ -70,6 +73,11 @@ func New(ctx context.Context, cfg Config, stdout io.Writer) (_ *Server, err erro
 	// and, except for a trusted proxy, let no one address hold too many.
 	maxConns := maxOpenConns()
 	s.listener = newLimitListener(ln, s.log.With("component", "listener"), maxConns, maxConnsPerAddr, proxyPrefixes(cfg.trustedProxies()))
+	if cfg.MetricsAddr != "" {
+		if s.metricsListener, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			return nil, fmt.Errorf("cannot listen on %s for metrics: %w", cfg.MetricsAddr, err)
+		}
+	}
 	anyLoopback := cfg.BaseURL == ""
 	if anyLoopback {
 		cfg.BaseURL = defaultBaseURL(s.listener.Addr())
@@ -92,18 +100,24 @@ func New(ctx context.Context, cfg Config, stdout io.Writer) (_ *Server, err erro
 	if err != nil {
 		return nil, err
 	}
+	var observe handlers.RequestObserver
+	if s.metricsListener != nil {
+		s.metrics = newMetrics(s)
+		observe = s.metrics.observe
+	}
 	s.web, err = handlers.New(handlers.Config{
 		BaseURL:        cfg.BaseURL,
 		AnyLoopback:    anyLoopback,
 		TrustedProxies: cfg.trustedProxies(),
 	}, handlers.Deps{
-		DB:     s.db,
-		Rooms:  s.rooms,
-		Mailer: s.mailer,
-		Hasher: password.NewHasher(cfg.hashParams(), runtime.GOMAXPROCS(0)),
-		Policy: policy,
-		Assets: static,
-		Log:    s.log,
+		DB:      s.db,
+		Rooms:   s.rooms,
+		Mailer:  s.mailer,
+		Hasher:  password.NewHasher(cfg.hashParams(), runtime.GOMAXPROCS(0)),
+		Policy:  policy,
+		Assets:  static,
+		Log:     s.log,
+		Observe: observe,
 	})
 	if err != nil {
 		return nil, err
@@ -113,6 +127,14 @@ func New(ctx context.Context, cfg Config, stdout io.Writer) (_ *Server, err erro
 	// more than the descriptors allow. Fiber reads it when serving starts.
 	s.web.Server().Concurrency = maxConns
 	return s, nil
+}
+
+// MetricsAddr is the address of the metrics listener, or "".
+func (s *Server) MetricsAddr() string {
+	if s.metricsListener == nil {
+		return ""
+	}
+	return s.metricsListener.Addr().String()
 }
 
 // Addr is the address the server listens on (useful with port 0).
@@ -137,12 +159,32 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	served := make(chan error, 1)
 	go func() { served <- s.web.Listener(s.listener) }()
+	metricsCtx, stopMetrics := context.WithCancel(context.Background())
+	metricsDone := make(chan struct{})
+	if s.metrics != nil {
+		s.log.Info("metrics listening", "addr", s.metricsListener.Addr().String())
+		go func() {
+			defer close(metricsDone)
+			if err := s.metrics.serve(metricsCtx, s.metricsListener); err != nil {
+				s.log.Error("metrics listener failed", "err", err)
+			}
+		}()
+	} else {
+		close(metricsDone)
+	}
 
 	var err error
 	select {
 	case err = <-served:
 		// The listener failed on its own.
 	case <-ctx.Done():
+		// Not ready from this moment: a proxy polling /readyz stops
+		// sending new work while the requests and sockets here go on.
+		s.web.Drain()
+		if s.cfg.DrainDelay > 0 {
+			s.log.Info("draining", "for", s.cfg.DrainDelay.String())
+			time.Sleep(s.cfg.DrainDelay)
+		}
 		s.log.Info("shutting down")
 		// Sockets first, so browsers reconnect to the next process; then
 		// the HTTP server waits for the requests in flight.
@@ -153,6 +195,8 @@ func (s *Server) Serve(ctx context.Context) error {
 		_ = s.listener.Close()
 		<-served
 	}
+	stopMetrics()
+	<-metricsDone
 	if cerr := s.closeAll(); err == nil {
 		err = cerr
 	}
@@ -165,6 +209,9 @@ func (s *Server) closeAll() error {
 	var errs []error
 	if s.listener != nil && s.web == nil {
 		errs = append(errs, s.listener.Close())
+	}
+	if s.metricsListener != nil && s.web == nil {
+		errs = append(errs, s.metricsListener.Close())
 	}
 	if s.rooms != nil {
 		s.rooms.Close()
@@ -183,8 +230,13 @@ func (s *Server) closeAll() error {
 	return errors.Join(errs...)
 }
 
-func newLogger(w io.Writer, level string) *slog.Logger {
+// newLogger writes key=value lines, or JSON objects for a log collector.
+func newLogger(w io.Writer, level, format string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+	opts := &slog.HandlerOptions{Level: l}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }

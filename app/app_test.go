@@ -118,7 +118,7 @@ func TestDefaultConfig(t *testing.T) {
 		SMTPPort: 587, SMTPFrom: "Natter <natter@localhost>", SMTPTLS: "starttls",
 		SMTPConnectTimeout: 10 * time.Second, SMTPSendTimeout: 30 * time.Second,
 		RoomGrace: 10 * time.Second, History: 200, MessageRate: 10, MessageBurst: 20,
-		LogLevel: "info",
+		LogLevel: "info", LogFormat: "text",
 	}
 	if got != want {
 		t.Errorf("DefaultConfig() = %+v\nwant %+v", got, want)

@@ -40,6 +40,13 @@ type Config struct {
 	MessageBurst                        int
 	TrustedProxy                        string
 	LogLevel                            string
+	LogFormat                           string
+	// MetricsAddr, if set, is where Prometheus's /metrics is served: a
+	// listener of its own, never the public one.
+	MetricsAddr string
+	// DrainDelay is how long a stopping server keeps serving with /readyz
+	// answering 503, so a proxy moves new work elsewhere first.
+	DrainDelay time.Duration
 	// FastHashing lowers the password hashing cost; only tests set it.
 	FastHashing bool
 }
@@ -67,6 +74,9 @@ var settings = []setting{
 	{"message-burst", "NATTER_MESSAGE_BURST", "20", "burst of messages per user above the rate"},
 	{"trusted-proxy", "NATTER_TRUSTED_PROXY", "", "comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-* headers are trusted"},
 	{"log-level", "NATTER_LOG_LEVEL", "info", "log level: debug, info, warn or error"},
+	{"log-format", "NATTER_LOG_FORMAT", "text", "log format: text (key=value lines) or json"},
+	{"metrics-addr", "NATTER_METRICS_ADDR", "", "listen address of the Prometheus /metrics endpoint (empty: none); keep it private"},
+	{"drain-delay", "NATTER_DRAIN_DELAY", "0s", "on SIGTERM, how long /readyz answers 503 before the server stops (0 allowed)"},
 }
 
 // DefaultConfig is the configuration of a Natter started with no settings.
@@ -119,6 +129,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		MessageBurst:       p.intRange("message-burst", 1, 100000),
 		TrustedProxy:       *raw["trusted-proxy"],
 		LogLevel:           p.oneOf("log-level", "debug", "info", "warn", "error"),
+		LogFormat:          p.oneOf("log-format", "text", "json"),
+		DrainDelay:         p.duration("drain-delay"),
+		MetricsAddr:        p.optionalAddr("metrics-addr"),
 	}
 	return c, p.err
 }
@@ -160,6 +173,13 @@ func (p *parser) addr(name string) string {
 		p.fail(name, "the port must be a number from 0 to 65535")
 	}
 	return v
+}
+
+func (p *parser) optionalAddr(name string) string {
+	if strings.TrimSpace(*p.raw[name]) == "" {
+		return ""
+	}
+	return p.addr(name)
 }
 
 // baseURL reads the public URL; empty means unset (see Config.BaseURL).

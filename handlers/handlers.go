@@ -74,6 +74,8 @@ type Deps struct {
 	Policy *password.Policy
 	Assets *assets.Server
 	Log    *slog.Logger
+	// Observe, if set, is told of every finished request (metrics).
+	Observe RequestObserver
 }
 
 // App is the built web application.
@@ -176,6 +178,10 @@ func New(cfg Config, d Deps) (*App, error) {
 	return a, nil
 }
 
+// Drain marks the node as stopping: /readyz answers 503 from now on, while
+// everything else is served as before until the server shuts down.
+func (a *App) Drain() { a.srv.draining.Store(true) }
+
 // Close stops the background work and waits for it. Call it after the
 // server has stopped serving and before the database closes.
 func (a *App) Close() error {
@@ -225,6 +231,8 @@ type server struct {
 	// background counts work started off the request path (reset mails),
 	// which Close waits for before the database goes.
 	background sync.WaitGroup
+	// draining is set when the server is stopping: /readyz fails.
+	draining atomic.Bool
 }
 
 // link builds an absolute URL from the configured base, never from the

@@ -14,9 +14,14 @@ import (
 
 // routes is the whole HTTP surface of Natter, in one screen.
 func (s *server) routes(app *fiber.App) {
-	app.Use(s.withSecurityHeaders, requestIDs(), s.logRequests, recoverPanics())
+	app.Use(s.withSecurityHeaders, requestIDs())
+	if s.Observe != nil {
+		app.Use(s.observeRequests)
+	}
+	app.Use(s.logRequests, recoverPanics())
 	app.Get(assets.Prefix+"*", s.Assets.Handler())
 	app.Get("/healthz", healthz(s.DB, s.Log))
+	app.Get("/readyz", readyz(s))
 
 	// A session is read when the request has a cookie, and made only by a
 	// page with a form (formPage), for its CSRF token.
@@ -82,5 +87,23 @@ func healthz(d *db.DB, log *slog.Logger) fiber.Handler {
 			return c.Status(fiber.StatusServiceUnavailable).SendString("database cannot be written\n")
 		}
 		return c.SendString("ok\n")
+	}
+}
+
+// readyz answers 200 while this node should get new work: the database
+// answers and the node is not draining. From SIGTERM on it answers 503,
+// so a proxy moves new requests and sockets to another node first.
+func readyz(s *server) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		if s.draining.Load() {
+			return c.Status(fiber.StatusServiceUnavailable).SendString("draining\n")
+		}
+		ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
+		defer cancel()
+		if err := s.DB.Ping(ctx); err != nil {
+			return c.Status(fiber.StatusServiceUnavailable).SendString("database unavailable\n")
+		}
+		return c.SendString("ready\n")
 	}
 }

@@ -83,3 +83,16 @@ func safeNext(next string) string {
 	}
 	return next
 }
+
+// AccountProblem returns what is wrong with a new account's user name or
+// address, in the words the sign-up form uses, or "". The command line's
+// `natter user create` applies the same rules as the form through it.
+func AccountProblem(username, email string) string {
+	if msg := checkUsername(username); msg != "" {
+		return "user name: " + msg
+	}
+	if msg := checkEmail(email); msg != "" {
+		return "email: " + msg
+	}
+	return ""
+}

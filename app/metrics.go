@@ -1,0 +1,96 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"natter/handlers"
+)
+
+// metrics is what an operator watches, served by Prometheus's client on a
+// listener of its own (NATTER_METRICS_ADDR), never on the public one.
+// Counters that the parts keep themselves (the room registry's) are read
+// at scrape time, so the hot paths carry no Prometheus calls.
+type metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+func newMetrics(s *Server) *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "natter_http_requests_total",
+		Help: "HTTP requests by route pattern, method and status.",
+	}, []string{"route", "method", "status"})
+	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "natter_http_request_duration_seconds",
+		Help:    "Time to answer an HTTP request, by route pattern and method (a socket's whole life for /ws).",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"route", "method"})
+	m.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewDBStatsCollector(s.db.SQL, "natter"),
+		m.requests, m.latency,
+		roomCollector{s},
+	)
+	return m
+}
+
+// observe is the handlers' RequestObserver.
+func (m *metrics) observe(route, method string, status int, took time.Duration) {
+	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.latency.WithLabelValues(route, method).Observe(took.Seconds())
+}
+
+var _ handlers.RequestObserver = (*metrics)(nil).observe
+
+// roomCollector reads the room registry's counts at each scrape.
+type roomCollector struct{ s *Server }
+
+var (
+	descSockets = prometheus.NewDesc("natter_sockets_open", "Room sockets open on this node.", nil, nil)
+	descRooms   = prometheus.NewDesc("natter_rooms_live", "Live user rooms (the permanent rooms are not counted).", nil, nil)
+	descMembers = prometheus.NewDesc("natter_room_members", "Members of all rooms, those inside their grace period included.", nil, nil)
+	descPending = prometheus.NewDesc("natter_room_members_pending", "Members whose last connection closed, waiting out the grace period.", nil, nil)
+)
+
+func (roomCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descSockets, descRooms, descMembers, descPending} {
+		ch <- d
+	}
+}
+
+func (c roomCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.s.rooms.Stats()
+	ch <- prometheus.MustNewConstMetric(descSockets, prometheus.GaugeValue, float64(st.Connections))
+	ch <- prometheus.MustNewConstMetric(descRooms, prometheus.GaugeValue, float64(st.Rooms))
+	ch <- prometheus.MustNewConstMetric(descMembers, prometheus.GaugeValue, float64(st.Members))
+	ch <- prometheus.MustNewConstMetric(descPending, prometheus.GaugeValue, float64(st.Pending))
+}
+
+// serveMetrics answers /metrics on ln until ctx ends.
+func (m *metrics) serve(ctx context.Context, ln net.Listener) error {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,83 @@
+package app
+
+import (
+	"bufio"
+	"strings"
+	"testing"
+	"time"
+)
+
+// scrape reads the metrics endpoint into "name{labels}" -> value text.
+func scrape(t *testing.T, s *Server) map[string]string {
+	t.Helper()
+	st, body := status(t, "http://"+s.MetricsAddr()+"/metrics")
+	if st != 200 {
+		t.Fatalf("GET /metrics: %d", st)
+	}
+	out := map[string]string{}
+	sc := bufio.NewScanner(strings.NewReader(body))
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		out[line[:i]] = line[i+1:]
+	}
+	return out
+}
+
+// The metrics move with real traffic: sign-ups, page views by route
+// pattern, sockets opened and closed.
+func TestMetricsFollowTraffic(t *testing.T) {
+	s := startServer(t, func(c *Config) { c.MetricsAddr = "127.0.0.1:0" })
+	if got := scrape(t, s)["natter_sockets_open"]; got != "0" {
+		t.Errorf("sockets before any: %q", got)
+	}
+	ana := user(t, s, "ana")
+	for _, slug := range []string{"general", "programming"} {
+		if res, err := ana.Get("/rooms/" + slug); err != nil || res.Status != 200 {
+			t.Fatalf("GET /rooms/%s: %v %v", slug, res, err)
+		}
+	}
+	sock := dial(t, ana, "general")
+	m := scrape(t, s)
+	want := map[string]string{
+		"natter_sockets_open": "1",
+		"natter_room_members": "1",
+		"natter_rooms_live":   "0",
+		`natter_http_requests_total{method="POST",route="/register",status="303"}`:      "1",
+		`natter_http_requests_total{method="GET",route="/rooms/:slug",status="200"}`:    "2",
+		`natter_http_request_duration_seconds_count{method="GET",route="/rooms/:slug"}`: "2",
+	}
+	for k, v := range want {
+		if m[k] != v {
+			t.Errorf("%s = %q, want %q", k, m[k], v)
+		}
+	}
+	if _, ok := m["go_goroutines"]; !ok {
+		t.Error("no Go runtime metrics")
+	}
+	if _, ok := m[`natter_http_requests_total{method="GET",route="/rooms/general",status="200"}`]; ok {
+		t.Error("a raw path became a label")
+	}
+	// Unknown paths share one series whatever they are.
+	status(t, s.BaseURL()+"/no/such/page-1")
+	status(t, s.BaseURL()+"/no/such/page-2")
+	if got := scrape(t, s)[`natter_http_requests_total{method="GET",route="unmatched",status="404"}`]; got != "2" {
+		t.Errorf("404s = %q, want 2", got)
+	}
+	// Never on the public listener.
+	if st, _ := status(t, s.BaseURL()+"/metrics"); st != 404 {
+		t.Errorf("public /metrics: %d, want 404", st)
+	}
+
+	sock.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for scrape(t, s)["natter_sockets_open"] != "0" {
+		if time.Now().After(deadline) {
+			t.Fatal("sockets_open did not fall to 0 after the socket closed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
