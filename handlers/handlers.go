@@ -14,7 +14,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/session"
-	sqlitestore "github.com/gofiber/storage/sqlite3/v2"
 
 	"natter/assets"
 	"natter/chat"
@@ -95,10 +94,7 @@ func New(cfg Config, d Deps) (*App, error) {
 	s.resetLimit = newWindowLimit(5, time.Hour)
 	s.resetIPLimit = newWindowLimit(30, time.Hour)
 
-	s.store = sqlitestore.NewFromConnection(d.DB.SQL, sqlitestore.Config{
-		Table:      db.SessionTable,
-		GCInterval: 10 * time.Minute,
-	})
+	s.store = d.DB.NewSessionStore(10 * time.Minute)
 	s.sessions = newSessionStore(sessionStorage{s.store}, cfg.SessionIdle, s.secure)
 
 	app := fiber.New(fiber.Config{
@@ -162,7 +158,7 @@ type server struct {
 	base     *url.URL
 	origin   string // scheme://host of BaseURL, what browsers send as Origin
 	secure   bool
-	store    *sqlitestore.Storage
+	store    *db.SessionStore
 	sessions *session.Store
 	// resetLimit caps reset mails per address, resetIPLimit per client.
 	resetLimit, resetIPLimit *windowLimit
