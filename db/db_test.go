@@ -34,8 +34,8 @@ func userVersion(t *testing.T, d *DB) int {
 
 func TestOpenCreatesSchema(t *testing.T) {
 	d, _ := openTemp(t)
-	if got := userVersion(t, d); got != 1 {
-		t.Errorf("user_version = %d, want 1", got)
+	if got := userVersion(t, d); got != 2 {
+		t.Errorf("user_version = %d, want 2", got)
 	}
 	for _, table := range []string{"users", "reset_tokens", "sessions", "user_sessions"} {
 		var n int
@@ -80,8 +80,8 @@ func TestReopenIsIdempotent(t *testing.T) {
 		t.Fatalf("re-open: %v", err)
 	}
 	defer d.Close()
-	if got := userVersion(t, d); got != 1 {
-		t.Errorf("user_version = %d, want 1", got)
+	if got := userVersion(t, d); got != 2 {
+		t.Errorf("user_version = %d, want 2", got)
 	}
 	if _, err := d.UserByLogin(ctx, "alice"); err != nil {
 		t.Errorf("user lost on re-open: %v", err)
@@ -121,7 +121,7 @@ func TestOpenRefuses(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			want: "its schema is version 99, newer than this Natter knows (1)",
+			want: "its schema is version 99, newer than this Natter knows (2)",
 		},
 	}
 	for _, tt := range tests {
