@@ -77,7 +77,12 @@ func New(ctx context.Context, cfg Config, stdout io.Writer) (_ *Server, err erro
 	if err = mcfg.Validate(); err != nil {
 		return nil, err
 	}
-	mcfg.Outbox = outbox{s.db} // queued mail survives a restart
+	// Queued mail waits in the database, so a restart does not lose it.
+	ob, err := s.db.OpenOutbox(cfg.DBPath + "-mailkey")
+	if err != nil {
+		return nil, err
+	}
+	mcfg.Outbox = outbox{ob}
 	s.mailer = mail.New(mcfg, s.log.With("component", "mail"))
 	s.rooms = chat.New(cfg.chatConfig(), handlers.Renderer())
 	policy, err := password.NewPolicy()
@@ -177,14 +182,14 @@ func (s *Server) closeAll() error {
 // outbox is the mailer's queue in the database. mail may not import db, so
 // the two methods that carry a message convert between mail.Stored and
 // db.OutboxMail (the same fields); the others are db's own.
-type outbox struct{ *db.DB }
+type outbox struct{ *db.Outbox }
 
 func (o outbox) AddMail(ctx context.Context, m mail.Stored, max int) (bool, error) {
-	return o.DB.AddMail(ctx, db.OutboxMail(m), max)
+	return o.Outbox.AddMail(ctx, db.OutboxMail(m), max)
 }
 
 func (o outbox) NextMail(ctx context.Context) (mail.Stored, bool, error) {
-	m, ok, err := o.DB.NextMail(ctx)
+	m, ok, err := o.Outbox.NextMail(ctx)
 	return mail.Stored(m), ok, err
 }
 

@@ -78,7 +78,11 @@ func TestStopWithSlowSMTPIsNotAFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	if n, err := d.CountMail(context.Background()); err != nil || n != 1 {
+	box, err := d.OpenOutbox(cfg.DBPath + "-mailkey")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := box.CountMail(context.Background()); err != nil || n != 1 {
 		t.Errorf("outbox after the stop: %d mails (%v), want 1", n, err)
 	}
 }

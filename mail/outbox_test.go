@@ -19,14 +19,14 @@ import (
 // These tests run the Mailer on the real outbox: a SQLite file in a temp
 // dir, through the same two conversions app makes (mail may not import db,
 // so the adapter lives with whoever wires them).
-type outbox struct{ *db.DB }
+type outbox struct{ *db.Outbox }
 
 func (o outbox) AddMail(ctx context.Context, m mail.Stored, max int) (bool, error) {
-	return o.DB.AddMail(ctx, db.OutboxMail(m), max)
+	return o.Outbox.AddMail(ctx, db.OutboxMail(m), max)
 }
 
 func (o outbox) NextMail(ctx context.Context) (mail.Stored, bool, error) {
-	m, ok, err := o.DB.NextMail(ctx)
+	m, ok, err := o.Outbox.NextMail(ctx)
 	return mail.Stored(m), ok, err
 }
 
@@ -61,6 +61,7 @@ func (s *syncBuffer) String() string {
 // to port. stop closes both, as app does at shutdown.
 type run struct {
 	db   *db.DB
+	box  *db.Outbox
 	m    *mail.Mailer
 	logs *syncBuffer
 }
@@ -71,17 +72,21 @@ func start(t *testing.T, path string, port int, edit func(*mail.Config)) *run {
 	if err != nil {
 		t.Fatal(err)
 	}
+	box, err := d.OpenOutbox(path + "-mailkey")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := mail.Config{
 		Host: "127.0.0.1", Port: port, From: "Natter <natter@example.org>", TLS: mail.TLSNone,
 		ConnectTimeout: 2 * time.Second, SendTimeout: 2 * time.Second,
 		Retries: 1000, Backoff: 20 * time.Millisecond,
-		Outbox: outbox{d},
+		Outbox: outbox{box},
 	}
 	if edit != nil {
 		edit(&cfg)
 	}
 	logs := &syncBuffer{}
-	r := &run{db: d, m: mail.New(cfg, slog.New(slog.NewTextHandler(logs, nil))), logs: logs}
+	r := &run{db: d, box: box, m: mail.New(cfg, slog.New(slog.NewTextHandler(logs, nil))), logs: logs}
 	t.Cleanup(func() { r.stop(t, 5*time.Second) })
 	return r
 }
@@ -114,7 +119,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func count(t *testing.T, d *db.DB) int {
+func count(t *testing.T, d *db.Outbox) int {
 	t.Helper()
 	n, err := d.CountMail(context.Background())
 	if err != nil {
@@ -123,7 +128,7 @@ func count(t *testing.T, d *db.DB) int {
 	return n
 }
 
-func attempts(t *testing.T, d *db.DB) int {
+func attempts(t *testing.T, d *db.Outbox) int {
 	t.Helper()
 	m, ok, err := d.NextMail(context.Background())
 	if err != nil || !ok {
@@ -149,7 +154,7 @@ func TestMailQueuedWhileSMTPIsDownIsSentAfterARestart(t *testing.T) {
 	if !first.m.Enqueue(message("zoe@example.org")) {
 		t.Fatal("Enqueue refused the message")
 	}
-	waitUntil(t, "a failed attempt", func() bool { return attempts(t, first.db) >= 1 })
+	waitUntil(t, "a failed attempt", func() bool { return attempts(t, first.box) >= 1 })
 	first.stop(t, 2*time.Second)
 	if !strings.Contains(first.logs.String(), `msg="mail left in the outbox for the next start" mails=1`) {
 		t.Errorf("the stop did not log the mail kept for later:\n%s", first.logs.String())
@@ -164,7 +169,7 @@ func TestMailQueuedWhileSMTPIsDownIsSentAfterARestart(t *testing.T) {
 	if s := got.Subject(); s != "Reset your Natter password" {
 		t.Errorf("subject = %q", s)
 	}
-	waitUntil(t, "the sent mail leaves the outbox", func() bool { return count(t, second.db) == 0 })
+	waitUntil(t, "the sent mail leaves the outbox", func() bool { return count(t, second.box) == 0 })
 	second.stop(t, 2*time.Second)
 	if n := len(srv.Messages()); n != 1 {
 		t.Errorf("server received %d messages, want 1", n)
@@ -180,7 +185,7 @@ func TestMailWhoseLinkExpiredIsNotSentAfterARestart(t *testing.T) {
 	if !first.m.Enqueue(expiring) {
 		t.Fatal("Enqueue refused the message")
 	}
-	waitUntil(t, "a failed attempt", func() bool { return attempts(t, first.db) >= 1 })
+	waitUntil(t, "a failed attempt", func() bool { return attempts(t, first.box) >= 1 })
 	first.stop(t, 2*time.Second)
 	time.Sleep(time.Until(expires)) // the link dies while Natter is down
 
@@ -191,7 +196,7 @@ func TestMailWhoseLinkExpiredIsNotSentAfterARestart(t *testing.T) {
 		t.Fatal("Enqueue refused the fresh message")
 	}
 	srv.WaitFor(t, "max@example.org", 5*time.Second)
-	waitUntil(t, "the expired mail leaves the outbox", func() bool { return count(t, second.db) == 0 })
+	waitUntil(t, "the expired mail leaves the outbox", func() bool { return count(t, second.box) == 0 })
 	second.stop(t, 2*time.Second)
 	if msgs := srv.Messages(); len(msgs) != 1 || msgs[0].To[0] != "max@example.org" {
 		t.Errorf("server received %d messages (first to %v), want only the one to max@example.org", len(msgs), msgs[0].To)
@@ -228,7 +233,7 @@ func TestStopDuringASlowSendKeepsTheMail(t *testing.T) {
 	srv.SetDelay(0)
 	second := start(t, path, srv.Port(), nil)
 	srv.WaitFor(t, "zoe@example.org", 5*time.Second)
-	waitUntil(t, "the sent mail leaves the outbox", func() bool { return count(t, second.db) == 0 })
+	waitUntil(t, "the sent mail leaves the outbox", func() bool { return count(t, second.box) == 0 })
 }
 
 func TestOutboxIsBounded(t *testing.T) {
@@ -239,7 +244,7 @@ func TestOutboxIsBounded(t *testing.T) {
 			t.Errorf("Enqueue #%d = %v, want %v", i+1, got, want)
 		}
 	}
-	if n := count(t, r.db); n != 2 {
+	if n := count(t, r.box); n != 2 {
 		t.Errorf("outbox holds %d mails, want 2", n)
 	}
 	if !strings.Contains(r.logs.String(), `msg="mail dropped: queue full" to=zoe@example.org`) {

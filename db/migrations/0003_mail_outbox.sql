@@ -7,8 +7,10 @@ CREATE TABLE mail_outbox (
     recipient       TEXT    NOT NULL,
     recipient_name  TEXT    NOT NULL,
     subject         TEXT    NOT NULL,
-    body_text       TEXT    NOT NULL,
-    body_html       TEXT    NOT NULL,
+    -- Sealed (AES-GCM, key in a file beside the database): a reset mail's
+    -- body holds the link, and this file holds no working link.
+    body_text       BLOB    NOT NULL,
+    body_html       BLOB    NOT NULL,
     -- Failed attempts so far, and when the next may start.
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_ms INTEGER NOT NULL,
