@@ -125,7 +125,9 @@ func (s *Server) DB() *db.DB { return s.db }
 
 // Serve answers requests until ctx is cancelled, then stops gracefully:
 // sockets are told to reconnect (1012), requests in flight finish, the
-// mail queue drains, and the database is closed cleanly.
+// mailer sends what is due within closeAll's wait and leaves the rest in
+// the database for the next start (a normal stop, so no error), and the
+// database is closed cleanly.
 func (s *Server) Serve(ctx context.Context) error {
 	s.log.Info("natter listening", "addr", s.Addr(), "base_url", s.cfg.BaseURL, "db", s.cfg.DBPath, "smtp", s.cfg.smtpSummary())
 	if s.cfg.SMTPHost == "" {
