@@ -1,6 +1,7 @@
 // Package mail sends Natter's email (password reset links, notices) over
-// SMTP, off the request path, or prints it to the log when no SMTP server is
-// configured so that a first run still shows the reset link.
+// SMTP, off the request path from an outbox that can outlive the process
+// (see Outbox), or prints it to the log when no SMTP server is configured so
+// that a first run still shows the reset link.
 package mail
 
 import (
