@@ -90,6 +90,12 @@ func New(ctx context.Context, cfg Config, stdout io.Writer) (_ *Server, err erro
 	if err = mcfg.Validate(); err != nil {
 		return nil, err
 	}
+	// Queued mail waits in the database, so a restart does not lose it.
+	ob, err := s.db.OpenOutbox(cfg.DBPath + "-mailkey")
+	if err != nil {
+		return nil, err
+	}
+	mcfg.Outbox = outbox{ob}
 	s.mailer = mail.New(mcfg, s.log.With("component", "mail"))
 	s.rooms = chat.New(cfg.chatConfig(), handlers.Renderer())
 	policy, err := password.NewPolicy()
@@ -151,7 +157,9 @@ func (s *Server) DB() *db.DB { return s.db }
 
 // Serve answers requests until ctx is cancelled, then stops gracefully:
 // sockets are told to reconnect (1012), requests in flight finish, the
-// mail queue drains, and the database is closed cleanly.
+// mailer sends what is due within closeAll's wait and leaves the rest in
+// the database for the next start (a normal stop, so no error), and the
+// database is closed cleanly.
 func (s *Server) Serve(ctx context.Context) error {
 	s.log.Info("natter listening", "addr", s.Addr(), "max_connections", s.web.Server().Concurrency, "base_url", s.cfg.BaseURL, "db", s.cfg.DBPath, "smtp", s.cfg.smtpSummary())
 	if s.cfg.SMTPHost == "" {
@@ -228,6 +236,20 @@ func (s *Server) closeAll() error {
 		errs = append(errs, s.db.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// outbox is the mailer's queue in the database. mail may not import db, so
+// the two methods that carry a message convert between mail.Stored and
+// db.OutboxMail (the same fields); the others are db's own.
+type outbox struct{ *db.Outbox }
+
+func (o outbox) AddMail(ctx context.Context, m mail.Stored, max int) (bool, error) {
+	return o.Outbox.AddMail(ctx, db.OutboxMail(m), max)
+}
+
+func (o outbox) NextMail(ctx context.Context) (mail.Stored, bool, error) {
+	m, ok, err := o.Outbox.NextMail(ctx)
+	return mail.Stored(m), ok, err
 }
 
 // newLogger writes key=value lines, or JSON objects for a log collector.

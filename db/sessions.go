@@ -2,7 +2,8 @@ package db
 
 import "context"
 
-// SessionTable is the table Fiber's session storage keeps its rows in.
+// SessionTable is the table SessionStore keeps sessions in, in the layout
+// github.com/gofiber/storage/sqlite3 used before it (see 0001_init.sql).
 const SessionTable = "sessions"
 
 // TrackSession records that a signed-in session belongs to a user, so that

@@ -18,7 +18,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/session"
-	sqlitestore "github.com/gofiber/storage/sqlite3/v2"
 
 	"natter/assets"
 	"natter/chat"
@@ -141,10 +140,7 @@ func New(cfg Config, d Deps) (*App, error) {
 	s.knownSignIns = newRecentSet(knownSignInTTL, knownSignInMax)
 	s.loginFailures = newWindowLimit(accountFailures, slowdownWindow)
 
-	s.store = sqlitestore.NewFromConnection(d.DB.SQL, sqlitestore.Config{
-		Table:      db.SessionTable,
-		GCInterval: 10 * time.Minute,
-	})
+	s.store = d.DB.NewSessionStore(10 * time.Minute)
 	s.sessions = newSessionStore(&sessionStorage{Storage: s.store, db: d.DB, log: d.Log}, cfg.SessionIdle, s.secure)
 
 	// Trusted proxies are believed for X-Forwarded-Proto. There is no
@@ -218,7 +214,7 @@ type server struct {
 	mismatchSeen map[string]bool
 	secure       bool
 	proxies      []netip.Prefix // trusted reverse proxies (Config.TrustedProxies)
-	store        *sqlitestore.Storage
+	store        *db.SessionStore
 	sessions     *session.Store
 	// resetLimit caps reset mails per address, resetIPLimit per client.
 	resetLimit, resetIPLimit *windowLimit

@@ -105,6 +105,9 @@ func (s *server) sendResetLink(email, ip, next string) {
 		Subject: views.ResetEmailSubject,
 		Text:    renderText(views.ResetEmailText(u.Username, link, valid)),
 		HTML:    string(renderBytes(views.ResetEmailHTML(u.Username, link, valid))),
+		// A mail still queued when the link dies (a long SMTP outage, a
+		// restart) is dropped instead of sent useless.
+		Expires: time.Now().Add(s.cfg.ResetTTL),
 	})
 	s.Log.Info("reset link issued", "user", u.ID, "ip", ip)
 }

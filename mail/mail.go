@@ -1,6 +1,7 @@
 // Package mail sends Natter's email (password reset links, notices) over
-// SMTP, off the request path, or prints it to the log when no SMTP server is
-// configured so that a first run still shows the reset link.
+// SMTP, off the request path from an outbox that can outlive the process
+// (see Outbox), or prints it to the log when no SMTP server is configured so
+// that a first run still shows the reset link.
 package mail
 
 import (
@@ -38,9 +39,12 @@ var ErrBadAddress = errors.New("mail: bad address")
 var ErrBadHeader = errors.New("mail: subject holds a line break")
 
 // Message is one email to one person. Text is required; HTML is an
-// alternative rendering of the same content.
+// alternative rendering of the same content. Expires, when set, is when a
+// queued message stops being worth sending (the link it carries no longer
+// works): it is dropped then, not sent late.
 type Message struct {
 	To, ToName, Subject, Text, HTML string
+	Expires                         time.Time
 }
 
 // Config says how to reach the SMTP server. With Host empty nothing is sent:
@@ -56,7 +60,9 @@ type Config struct {
 	SendTimeout    time.Duration
 	Retries        int           // attempts per queued message, the first included
 	Backoff        time.Duration // wait before the second attempt; doubles after
-	QueueSize      int
+	QueueSize      int           // most messages waiting in the outbox, the one being sent included
+	// Outbox keeps queued mail; nil keeps it in memory, lost at a stop.
+	Outbox Outbox
 }
 
 // Validate reports the first setting that cannot work, in words for the
@@ -104,23 +110,27 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Mailer sends messages now (Send) or later from its queue (Enqueue). Build
-// it with New and stop it with Close. It is safe for concurrent use.
+// Mailer sends messages now (Send) or later from its outbox (Enqueue).
+// Build it with New and stop it with Close. It is safe for concurrent use.
 type Mailer struct {
-	cfg Config
-	log *slog.Logger
+	cfg        Config
+	log        *slog.Logger
+	outbox     Outbox
+	persistent bool // the outbox outlives the process
 
-	mu     sync.RWMutex // guards closed against Enqueue sending on a closed queue
-	closed bool
-	queue  chan Message
+	mu      sync.RWMutex // guards closed against Enqueue adding after Close
+	closed  bool
+	closing chan struct{} // closed by Close: send what is due, then stop
+	wake    chan struct{} // Enqueue's nudge to the worker; holds at most one
 
 	abort context.CancelFunc // ends the worker's in-flight send at Close's deadline
 	wctx  context.Context
 	done  chan struct{} // closed when the worker has returned
 }
 
-// New returns a Mailer and starts its one worker goroutine. Call Close to
-// stop it. A nil log discards records.
+// New returns a Mailer and starts its one worker goroutine, which begins
+// with whatever a persistent outbox still holds from the last run. Call
+// Close to stop it. A nil log discards records.
 func New(cfg Config, log *slog.Logger) *Mailer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -128,12 +138,18 @@ func New(cfg Config, log *slog.Logger) *Mailer {
 	cfg = cfg.withDefaults()
 	wctx, abort := context.WithCancel(context.Background())
 	m := &Mailer{
-		cfg:   cfg,
-		log:   log,
-		queue: make(chan Message, cfg.QueueSize),
-		abort: abort,
-		wctx:  wctx,
-		done:  make(chan struct{}),
+		cfg:        cfg,
+		log:        log,
+		outbox:     cfg.Outbox,
+		persistent: cfg.Outbox != nil,
+		closing:    make(chan struct{}),
+		wake:       make(chan struct{}, 1),
+		abort:      abort,
+		wctx:       wctx,
+		done:       make(chan struct{}),
+	}
+	if m.outbox == nil {
+		m.outbox = &memoryOutbox{}
 	}
 	go m.work()
 	return m

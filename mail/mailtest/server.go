@@ -22,6 +22,7 @@ type Server struct {
 	mu       sync.Mutex
 	messages []Received
 	delay    time.Duration
+	holding  int           // messages whose data SetDelay's wait is holding
 	closing  chan struct{} // closed at cleanup to cut delays short
 }
 
@@ -75,6 +76,14 @@ func (s *Server) SetDelay(d time.Duration) {
 	s.delay = d
 }
 
+// Holding reports how many messages the server has read and is holding
+// back under SetDelay: a sender that is waiting on it right now.
+func (s *Server) Holding() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.holding
+}
+
 // Messages returns a copy of every message received so far, oldest first.
 func (s *Server) Messages() []Received {
 	s.mu.Lock()
@@ -100,6 +109,12 @@ func (s *Server) WaitFor(t testing.TB, to string, timeout time.Duration) Receive
 			return Received{}
 		}
 	}
+}
+
+func (s *Server) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.holding--
 }
 
 // session collects one SMTP transaction.
@@ -131,14 +146,19 @@ func (c *session) Data(r io.Reader) error {
 	s := c.server
 	s.mu.Lock()
 	delay := s.delay
+	s.holding++
 	s.mu.Unlock()
 	if delay > 0 {
+		t := time.NewTimer(delay)
 		select {
-		case <-time.After(delay):
+		case <-t.C:
 		case <-s.closing:
+			t.Stop()
+			s.release()
 			return &smtp.SMTPError{Code: 421, Message: "shutting down"}
 		}
 	}
+	s.release()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.messages = append(s.messages, Received{From: c.from, To: append([]string(nil), c.to...), Raw: raw})
