@@ -41,6 +41,11 @@ func TestMetricsFollowTraffic(t *testing.T) {
 		}
 	}
 	sock := dial(t, ana, "general")
+	// The first frame (the snapshot) comes once the socket has joined.
+	sock.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err := sock.ReadMessage(); err != nil {
+		t.Fatal(err)
+	}
 	m := scrape(t, s)
 	want := map[string]string{
 		"natter_sockets_open": "1",
