@@ -10,9 +10,10 @@ import (
 // for bookkeeping, never around a render.
 
 // joinLocked adds a connection for m to rm, which must be live. The new
-// client gets the snapshot first; a member new to the room is announced to
-// every connection, the new one included, after that snapshot.
-func (r *Registry) joinLocked(rm *room, m Member, session string) (*Client, error) {
+// client gets snap, the room's current snapshot, first; a member new to
+// the room is announced to every connection, the new one included, after
+// that snapshot.
+func (r *Registry) joinLocked(rm *room, m Member, session string, snap []byte) (*Client, error) {
 	c := newClient(r, rm, m, session)
 	mem := rm.members[m.ID]
 	fresh := mem == nil
@@ -21,9 +22,9 @@ func (r *Registry) joinLocked(rm *room, m Member, session string) (*Client, erro
 		return nil, err
 	}
 	rm.stopEmptyTimer()
-	// The snapshot is taken before a new member is added, so the
+	// The snapshot was taken before a new member is added, so the
 	// MemberJoined frame that follows does not list them twice.
-	c.enqueue(r.render.Snapshot(rm.slug, rm.history.slice(), rm.memberList()))
+	c.enqueue(snap)
 	rm.addClient(c)
 	if !fresh {
 		// Second tab, or back inside the grace period: nothing to announce.
@@ -33,11 +34,59 @@ func (r *Registry) joinLocked(rm *room, m Member, session string) (*Client, erro
 	}
 	mem = rm.addMember(m, u)
 	mem.conns++
-	notice := rm.record(KindJoin, m, "", r.cfg.Now())
-	r.fanoutLocked(rm,
-		r.render.Message(rm.slug, notice),
-		r.render.MemberJoined(rm.slug, m, len(rm.members)))
+	r.announceJoinLocked(rm, m)
 	return c, nil
+}
+
+// announceJoinLocked tells every connection of rm that m joined: a join
+// notice and a MemberJoined frame.
+func (r *Registry) announceJoinLocked(rm *room, m Member) {
+	r.record(rm, KindJoin, m, "", r.cfg.Now(), r.render.MemberJoined(rm.slug, m, len(rm.members)))
+}
+
+// snapshotLocked returns rm's snapshot for its current version, rendering
+// it if no joiner has yet. Rendering happens without the room lock, so a
+// big history does not stall the room's posts: the lock is released and
+// taken again, and the result is used only if the room did not change
+// meanwhile (else it tries again). Concurrent joiners wait for the one
+// that renders instead of rendering the same bytes again. After a few
+// lost races it renders under the lock, so a joiner of a busy room is not
+// starved. ok is false if the room died while unlocked. rm.mu must be
+// held; it is held again on return.
+func (r *Registry) snapshotLocked(rm *room) (snap []byte, ok bool) {
+	const unlockedTries = 3
+	for try := 0; ; try++ {
+		if rm.dead {
+			return nil, false
+		}
+		if rm.snap != nil && rm.snapVer == rm.version {
+			return rm.snap, true
+		}
+		if try >= unlockedTries {
+			rm.snap, rm.snapVer = r.render.Snapshot(rm.slug, rm.history.slice(), rm.memberList()), rm.version
+			return rm.snap, true
+		}
+		if rm.rendering != nil && rm.renderVer == rm.version {
+			wait := rm.rendering // another joiner renders this version
+			rm.mu.Unlock()
+			<-wait
+			rm.mu.Lock()
+			continue
+		}
+		ver, history, members := rm.version, rm.history.slice(), rm.memberList()
+		done := make(chan struct{})
+		rm.rendering, rm.renderVer = done, ver
+		rm.mu.Unlock()
+		snap := r.render.Snapshot(rm.slug, history, members)
+		rm.mu.Lock()
+		close(done)
+		if rm.rendering == done {
+			rm.rendering = nil
+		}
+		if rm.version == ver && !rm.dead {
+			rm.snap, rm.snapVer = snap, ver
+		}
+	}
 }
 
 // leaveLocked takes c out of rm (a no-op if it already left). When it was
@@ -58,10 +107,20 @@ func (r *Registry) leaveLocked(rm *room, c *Client) {
 	case r.cfg.Grace == 0:
 		r.removeMemberLocked(rm, mem, true)
 	default:
-		mem.stopTimer()
-		gen, id := mem.gen, mem.ID
-		mem.timer = time.AfterFunc(r.cfg.Grace, func() { r.expireMember(rm, id, gen) })
+		r.armGraceLocked(rm, mem)
 	}
+}
+
+// armGraceLocked (re)starts mem's grace period: it is removed after Grace
+// unless a join cancels that. With Grace zero it is removed at once.
+func (r *Registry) armGraceLocked(rm *room, mem *member) {
+	mem.stopTimer()
+	if r.cfg.Grace == 0 {
+		r.removeMemberLocked(rm, mem, !r.isClosed())
+		return
+	}
+	gen, id := mem.gen, mem.ID
+	mem.timer = time.AfterFunc(r.cfg.Grace, func() { r.expireMember(rm, id, gen) })
 }
 
 // expireMember is the grace timer of member id: it removes the member
@@ -111,10 +170,7 @@ func (r *Registry) removeMemberLocked(rm *room, mem *member, announce bool) {
 	if !announce {
 		return
 	}
-	notice := rm.record(KindLeave, mem.Member, "", r.cfg.Now())
-	r.fanoutLocked(rm,
-		r.render.Message(rm.slug, notice),
-		r.render.MemberLeft(rm.slug, mem.Member, len(rm.members)))
+	r.record(rm, KindLeave, mem.Member, "", r.cfg.Now(), r.render.MemberLeft(rm.slug, mem.Member, len(rm.members)))
 }
 
 // destroyLocked ends an empty room: a user room leaves the registry (a

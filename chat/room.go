@@ -26,6 +26,17 @@ type room struct {
 	order   []*member // members in join order: the member list of every view
 	clients []*Client // joined connections; Client.idx is the position
 
+	// version counts changes of the history and the member list: the
+	// snapshot is a function of it. snap is the snapshot rendered for
+	// snapVer, shared by every joiner while the room does not change;
+	// rendering is set while a joiner renders the snapshot of version
+	// renderVer outside the lock, and closed when it is done.
+	version   uint64
+	snap      []byte
+	snapVer   uint64
+	rendering chan struct{}
+	renderVer uint64
+
 	// A room created by Ensure (or by a Join that then failed) with no
 	// member yet dies after Grace unless someone joins; emptyGen makes a
 	// timer that fires after a join do nothing.
@@ -44,12 +55,12 @@ type member struct {
 	gen   uint64
 }
 
-func newRoom(slug string, permanent bool, creator int64, history int) *room {
+func newRoom(slug string, permanent bool, creator int64, cfg *Config) *room {
 	return &room{
 		slug:      slug,
 		permanent: permanent,
 		creator:   creator,
-		history:   ring{limit: history},
+		history:   ring{limit: cfg.History, maxBytes: cfg.HistoryBytes},
 		members:   make(map[int64]*member),
 	}
 }
@@ -69,6 +80,7 @@ func (rm *room) addMember(m Member, u *user) *member {
 	rm.members[m.ID] = mem
 	rm.order = append(rm.order, mem)
 	rm.nmembers.Store(int32(len(rm.members)))
+	rm.changed()
 	return mem
 }
 
@@ -80,6 +92,7 @@ func (rm *room) deleteMember(mem *member) {
 		rm.order = slices.Delete(rm.order, i, i+1)
 	}
 	rm.nmembers.Store(int32(len(rm.members)))
+	rm.changed()
 }
 
 // addClient and removeClient keep rm.clients a dense slice, so fan-out is
@@ -117,6 +130,14 @@ func (rm *room) stopEmptyTimer() {
 func (rm *room) resetHistory() {
 	rm.history.reset()
 	rm.seq = 0
+	rm.changed()
+}
+
+// changed records a change of the history or the member list, which
+// makes the cached snapshot stale. rm.mu must be held.
+func (rm *room) changed() {
+	rm.version++
+	rm.snap = nil
 }
 
 // stopTimer cancels a pending grace-period removal.
