@@ -58,7 +58,10 @@ type netConner interface{ NetConn() net.Conn }
 // that finds the writer stuck in a write, which it ends at once if s has a
 // NetConn. WritePump never closes the underlying connection: the handler
 // does that after WritePump returns, and still calls Registry.Leave.
-func (c *Client) WritePump(s Socket) {
+// closeSent reports whether a close frame was written: if not, the
+// connection is broken and the handler should close it at once rather
+// than wait for the peer to answer a close.
+func (c *Client) WritePump(s Socket) (closeSent bool) {
 	cfg := &c.reg.cfg
 	if nc, ok := s.(netConner); ok {
 		c.mu.Lock()
@@ -73,8 +76,7 @@ func (c *Client) WritePump(s Socket) {
 		case <-c.wake:
 			frames, closed := c.take(batch)
 			if closed {
-				c.writeClose(s)
-				return
+				return c.writeClose(s)
 			}
 			closed, err := c.writeBatch(s, frames)
 			clear(frames)      // don't pin sent frames while idle
@@ -85,10 +87,9 @@ func (c *Client) WritePump(s Socket) {
 			switch {
 			case err != nil:
 				c.fail(err)
-				return
+				return false
 			case closed:
-				c.writeClose(s)
-				return
+				return c.writeClose(s)
 			}
 		case <-ping.C:
 			if !c.beginWrite() {
@@ -98,11 +99,10 @@ func (c *Client) WritePump(s Socket) {
 			c.endWrite(0)
 			if err != nil {
 				c.fail(err)
-				return
+				return false
 			}
 		case <-c.done:
-			c.writeClose(s)
-			return
+			return c.writeClose(s)
 		}
 	}
 }
@@ -162,15 +162,15 @@ func (c *Client) writeMessage(s Socket, frames [][]byte) error {
 	return err
 }
 
-// writeClose sends the client's close frame, if it has one. Errors are
-// ignored: the connection is finished either way.
-func (c *Client) writeClose(s Socket) {
+// writeClose sends the client's close frame, if it has one, and reports
+// whether it was written. The connection is finished either way.
+func (c *Client) writeClose(s Socket) bool {
 	code, reason := c.closeFrame()
 	if code == 0 {
-		return
+		return false
 	}
 	deadline := time.Now().Add(c.reg.cfg.WriteWait)
-	_ = s.WriteControl(CloseMessage, closePayload(code, reason), deadline)
+	return s.WriteControl(CloseMessage, closePayload(code, reason), deadline) == nil
 }
 
 // closePayload builds a close frame's body: the code as two big-endian

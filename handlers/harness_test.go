@@ -58,6 +58,8 @@ type harnessConfig struct {
 	// behindTLSProxy serves as https://<listen address>, trusting
 	// X-Forwarded-Proto from 127.0.0.1 as a TLS-terminating proxy's.
 	behindTLSProxy bool
+	// chat edits the room registry's configuration (chat.DefaultConfig).
+	chat func(*chat.Config)
 }
 
 // newHarness starts a server and stops it when the test ends.
@@ -88,7 +90,11 @@ func newHarness(t *testing.T, opts ...func(*harnessConfig)) *harness {
 		mcfg.Port = closedPort(t)
 	}
 	mailer := mail.New(mcfg, log.With("component", "mail"))
-	rooms := chat.New(chat.DefaultConfig(), Renderer())
+	ccfg := chat.DefaultConfig()
+	if hc.chat != nil {
+		hc.chat(&ccfg)
+	}
+	rooms := chat.New(ccfg, Renderer())
 	policy, err := sharedPolicy()
 	if err != nil {
 		t.Fatal(err)

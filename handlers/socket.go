@@ -99,10 +99,15 @@ func (s *server) serveSocket(conn *websocket.Conn) {
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		client.WritePump(conn.Conn)
-		// The close frame is out. Give the peer closeWait to answer it
-		// (so it sees our code, not 1006), then the reader gives up.
-		dl.finish()
+		if client.WritePump(conn.Conn) {
+			// The close frame is out. Give the peer closeWait to answer
+			// it (so it sees our code, not 1006), then the reader gives up.
+			dl.finish(closeWait)
+		} else {
+			// No close frame could be written (a failed or abandoned
+			// write): nothing to wait for, end the connection now.
+			dl.finish(0)
+		}
 	}()
 	reason := endError
 	defer func() {
@@ -176,8 +181,8 @@ func (s *server) readFrames(conn *websocket.Conn, client *chat.Client, dl *readD
 }
 
 // readDeadline moves the reader's deadline: pongWait ahead while the
-// connection lives, and a last closeWait once the writer has finished, which
-// nothing extends.
+// connection lives, and a last closeWait (or none) once the writer has
+// finished, which nothing extends.
 type readDeadline struct {
 	conn *websocket.Conn
 	mu   sync.Mutex
@@ -192,11 +197,11 @@ func (d *readDeadline) extend() {
 	}
 }
 
-func (d *readDeadline) finish() {
+func (d *readDeadline) finish(wait time.Duration) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.done = true
-	_ = d.conn.SetReadDeadline(time.Now().Add(closeWait))
+	_ = d.conn.SetReadDeadline(time.Now().Add(wait))
 }
 
 // wsFrame is what htmx's ws extension sends: the form's fields as JSON,
