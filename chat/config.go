@@ -23,8 +23,9 @@ const (
 	DefaultQueueLimit = 2048
 	// DefaultQueueBytes bounds the bytes queued for one connection
 	// (frames waiting plus the message being written): room for a full
-	// snapshot and a burst behind it. A connection past it is evicted.
-	DefaultQueueBytes = 1 << 20
+	// snapshot and the presence frames of a 1,000-member join storm
+	// (about 700 B each) behind it. A connection past it is evicted.
+	DefaultQueueBytes = 2 << 20
 	// DefaultUserQueueBytes bounds the bytes queued for all of one user's
 	// connections together (a frame shared by two of them counts twice),
 	// so 20 sockets that never read hold at most 8 MB between them.

@@ -48,13 +48,14 @@ func (r *Registry) announceJoinLocked(rm *room, m Member) {
 // it if no joiner has yet. Rendering happens without the room lock, so a
 // big history does not stall the room's posts: the lock is released and
 // taken again, and the result is used only if the room did not change
-// meanwhile (else it tries again). Concurrent joiners wait for the one
-// that renders instead of rendering the same bytes again. After a few
-// lost races it renders under the lock, so a joiner of a busy room is not
-// starved. ok is false if the room died while unlocked. rm.mu must be
+// meanwhile. Concurrent joiners wait for the one that renders instead of
+// rendering the same bytes again. If the room changed during the render
+// it renders again under the lock, so a joiner of a busy room is not
+// starved and a join storm (every join changes the member list) costs at
+// most two renders per join. ok is false if the room died while unlocked. rm.mu must be
 // held; it is held again on return.
 func (r *Registry) snapshotLocked(rm *room) (snap []byte, ok bool) {
-	const unlockedTries = 3
+	const unlockedTries = 1
 	for try := 0; ; try++ {
 		if rm.dead {
 			return nil, false

@@ -113,6 +113,9 @@ func (rm *room) removeClient(c *Client) {
 	c.joined = false
 	if len(rm.clients) == 0 {
 		rm.clients = nil // a room that was busy gives its slice back
+		// Nobody is connected: the cached snapshot would only hold
+		// memory (up to HistoryBytes per room) until the next joiner.
+		rm.snap = nil
 	}
 }
 
