@@ -46,7 +46,7 @@ func TestSnapshotIsRenderedOnceAndShared(t *testing.T) {
 
 	// Ten tabs of bob's, at once: the first is a new member (its join
 	// changes the member list), the others all see the same room state.
-	first := h.join("r", bob, "b0")
+	h.join("r", bob, "b0")
 	var wg sync.WaitGroup
 	clients := make([]*Client, 10)
 	for i := range clients {
@@ -60,7 +60,6 @@ func TestSnapshotIsRenderedOnceAndShared(t *testing.T) {
 	if got := h.rend.snaps.Load() - before; got != 2 {
 		t.Errorf("Snapshot rendered %d times for 11 joins over 2 room states, want 2", got)
 	}
-	_ = first
 	var shared *byte
 	for i, c := range clients {
 		frames, _ := c.take(nil)
@@ -91,6 +90,7 @@ func TestSnapshotRendersOutsideTheLockAndKeepsRoomOrder(t *testing.T) {
 			<-release
 		})
 	}
+	h.rend.snaps.Store(0)
 	joined := make(chan *Client)
 	go func() { joined <- h.join("r", alice, "s2") }()
 	<-started
@@ -114,9 +114,43 @@ func TestSnapshotRendersOutsideTheLockAndKeepsRoomOrder(t *testing.T) {
 	c := <-joined
 	h.post("r", alice, "after")
 
-	// The stale render was thrown away: the snapshot holds "during", the
-	// joiner does not get it again, and "after" follows the snapshot.
-	want := "r:snap:seqs=1,2,3:members=alice|r:msg:4:text:alice:after|"
+	// The joiner gets the snapshot as rendered, then "during" (which
+	// happened meanwhile) and "after": each once, in room order, and
+	// nothing rendered twice.
+	want := "r:snap:seqs=1,2:members=alice|r:msg:3:text:alice:during|r:msg:4:text:alice:after|"
+	if got := drain(c); got != want {
+		t.Errorf("joiner received %q\nwant %q", got, want)
+	}
+	if got := h.rend.snaps.Load(); got != 1 {
+		t.Errorf("Snapshot rendered %d times, want 1", got)
+	}
+}
+
+func TestRacedSnapshotRendersAgainWhenTheLogIsShort(t *testing.T) {
+	h := newHarness(t, Config{Grace: time.Hour, MessageBurst: 100})
+	h.join("r", alice, "s1")
+	started, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	h.rend.beforeSnap = func() {
+		once.Do(func() {
+			close(started)
+			<-release
+		})
+	}
+	joined := make(chan *Client)
+	go func() { joined <- h.join("r", alice, "s2") }()
+	<-started
+	// More posts than the delta log holds happen during the render.
+	for i := range maxDeltas + 1 {
+		h.post("r", alice, fmt.Sprint("m", i))
+	}
+	close(release)
+	c := <-joined
+	seqs := make([]string, 0, maxDeltas+2)
+	for i := 1; i <= maxDeltas+2; i++ {
+		seqs = append(seqs, fmt.Sprint(i))
+	}
+	want := "r:snap:seqs=" + strings.Join(seqs, ",") + ":members=alice|"
 	if got := drain(c); got != want {
 		t.Errorf("joiner received %q\nwant %q", got, want)
 	}

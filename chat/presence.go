@@ -10,10 +10,10 @@ import (
 // for bookkeeping, never around a render.
 
 // joinLocked adds a connection for m to rm, which must be live. The new
-// client gets snap, the room's current snapshot, first; a member new to
+// client gets snap and tail, the room as it is now, first; a member new to
 // the room is announced to every connection, the new one included, after
 // that snapshot.
-func (r *Registry) joinLocked(rm *room, m Member, session string, snap []byte) (*Client, error) {
+func (r *Registry) joinLocked(rm *room, m Member, session string, snap []byte, tail [][]byte) (*Client, error) {
 	c := newClient(r, rm, m, session)
 	mem := rm.members[m.ID]
 	fresh := mem == nil
@@ -25,6 +25,9 @@ func (r *Registry) joinLocked(rm *room, m Member, session string, snap []byte) (
 	// The snapshot was taken before a new member is added, so the
 	// MemberJoined frame that follows does not list them twice.
 	c.enqueue(snap)
+	for _, f := range tail {
+		c.enqueue(f)
+	}
 	rm.addClient(c)
 	if !fresh {
 		// Second tab, or back inside the grace period: nothing to announce.
@@ -44,31 +47,38 @@ func (r *Registry) announceJoinLocked(rm *room, m Member) {
 	r.record(rm, KindJoin, m, "", r.cfg.Now(), r.render.MemberJoined(rm.slug, m, len(rm.members)))
 }
 
-// snapshotLocked returns rm's snapshot for its current version, rendering
-// it if no joiner has yet. Rendering happens without the room lock, so a
-// big history does not stall the room's posts: the lock is released and
-// taken again, and the result is used only if the room did not change
-// meanwhile. Concurrent joiners wait for the one that renders instead of
-// rendering the same bytes again. If the room changed during the render
-// it renders again under the lock, so a joiner of a busy room is not
-// starved and a join storm (every join changes the member list) costs at
-// most two renders per join. ok is false if the room died while unlocked. rm.mu must be
-// held; it is held again on return.
-func (r *Registry) snapshotLocked(rm *room) (snap []byte, ok bool) {
-	const unlockedTries = 1
-	for try := 0; ; try++ {
+// snapshotLocked returns what a joiner of rm gets first: a snapshot and
+// the frames fanned out since it was rendered (tail), which together show
+// the room as it is now. The snapshot of the room's current version is
+// rendered once and shared. Rendering happens without the room lock, so a
+// big history does not stall the room's posts; concurrent joiners wait
+// for the one that renders instead of rendering too. A joiner whose
+// render raced with the room (or who waited for one) gets that snapshot
+// with the frames fanned out meanwhile, from the room's delta log; if the
+// log no longer holds them all, it renders under the lock, so a joiner of
+// a busy room is never starved. ok is false if the room died while
+// unlocked. rm.mu must be held; it is held again on return.
+func (r *Registry) snapshotLocked(rm *room) (snap []byte, tail [][]byte, ok bool) {
+	raced := false
+	for {
 		if rm.dead {
-			return nil, false
+			return nil, nil, false
 		}
 		if rm.snap != nil && rm.snapVer == rm.version {
-			return rm.snap, true
+			return rm.snap, nil, true
 		}
-		if try >= unlockedTries {
+		if raced {
+			if rm.snap != nil {
+				if tail, ok := rm.deltasSince(rm.snapVer); ok {
+					return rm.snap, tail, true
+				}
+			}
 			rm.snap, rm.snapVer = r.render.Snapshot(rm.slug, rm.history.slice(), rm.memberList()), rm.version
-			return rm.snap, true
+			return rm.snap, nil, true
 		}
-		if rm.rendering != nil && rm.renderVer == rm.version {
-			wait := rm.rendering // another joiner renders this version
+		raced = true
+		if rm.rendering != nil {
+			wait := rm.rendering // another joiner is rendering
 			rm.mu.Unlock()
 			<-wait
 			rm.mu.Lock()
@@ -76,15 +86,13 @@ func (r *Registry) snapshotLocked(rm *room) (snap []byte, ok bool) {
 		}
 		ver, history, members := rm.version, rm.history.slice(), rm.memberList()
 		done := make(chan struct{})
-		rm.rendering, rm.renderVer = done, ver
+		rm.rendering = done
 		rm.mu.Unlock()
 		snap := r.render.Snapshot(rm.slug, history, members)
 		rm.mu.Lock()
 		close(done)
-		if rm.rendering == done {
-			rm.rendering = nil
-		}
-		if rm.version == ver && !rm.dead {
+		rm.rendering = nil
+		if _, ok := rm.deltasSince(ver); ok && !rm.dead {
 			rm.snap, rm.snapVer = snap, ver
 		}
 	}
@@ -169,6 +177,7 @@ func (r *Registry) removeMemberLocked(rm *room, mem *member, announce bool) {
 		return
 	}
 	if !announce {
+		rm.resetDeltas() // a change no frame tells
 		return
 	}
 	r.record(rm, KindLeave, mem.Member, "", r.cfg.Now(), r.render.MemberLeft(rm.slug, mem.Member, len(rm.members)))
@@ -201,6 +210,7 @@ func (r *Registry) fanoutLocked(rm *room, frames ...[]byte) {
 		// One queue entry per event: a join storm fills queues half as fast.
 		frame = bytes.Join(frames, nil)
 	}
+	rm.logDelta(frame)
 	var out []*Client
 	for _, c := range rm.clients {
 		if c.enqueue(frame) == evicted {

@@ -113,12 +113,12 @@ func (r *Registry) Join(slug string, m Member, session string) (*Client, error) 
 			return nil, err
 		}
 		rm.mu.Lock()
-		snap, ok := r.snapshotLocked(rm) // may unlock and lock again
+		snap, tail, ok := r.snapshotLocked(rm) // may unlock and lock again
 		if !ok {
 			rm.mu.Unlock()
 			continue // its last member left meanwhile: look again
 		}
-		c, err := r.joinLocked(rm, m, session, snap)
+		c, err := r.joinLocked(rm, m, session, snap, tail)
 		if err != nil && created {
 			r.armEmptyLocked(rm) // made for nothing: let it expire like Ensure's
 		}

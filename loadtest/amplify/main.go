@@ -51,8 +51,9 @@ func main() {
 	loops := flag.Int("loops", 4, "reconnect loops")
 	duration := flag.Duration("duration", 20*time.Second, "how long the sockets and loops run")
 	rcvbuf := flag.Int("rcvbuf", 4096, "receive buffer of the non-reading sockets (0: the system's)")
+	freshIPs := flag.Bool("loop-fresh-ips", false, "reconnect loops dial from a new address each time (default: one address per loop, as one attacking host)")
 	flag.Parse()
-	if err := run(*base, *pid, *fill, *accounts, *per, *loops, *duration, *rcvbuf); err != nil {
+	if err := run(*base, *pid, *fill, *accounts, *per, *loops, *duration, *rcvbuf, *freshIPs); err != nil {
 		fmt.Fprintln(os.Stderr, "amplify:", err)
 		os.Exit(1)
 	}
@@ -70,7 +71,12 @@ func nextIP() net.IP {
 // zero, shrinks its receive buffer (a peer on a slow link: the server's
 // writes block soon and what it queues stays in its own memory).
 func dialer(rcvbuf int) *websocket.Dialer {
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: nextIP()}, Timeout: 10 * time.Second}
+	return dialerFrom(nextIP(), rcvbuf)
+}
+
+// dialerFrom dials from ip; see dialer.
+func dialerFrom(ip net.IP, rcvbuf int) *websocket.Dialer {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}, Timeout: 10 * time.Second}
 	if rcvbuf > 0 {
 		d.Control = func(_, _ string, c syscall.RawConn) error {
 			return c.Control(func(fd uintptr) {
@@ -107,7 +113,7 @@ func rss(pid int) int64 {
 
 var stamp = regexp.MustCompile(`lat-(\d+)-end`)
 
-func run(base string, pid, fill, accounts, per, loops int, duration time.Duration, rcvbuf int) error {
+func run(base string, pid, fill, accounts, per, loops int, duration time.Duration, rcvbuf int, freshIPs bool) error {
 	tag := strconv.FormatInt(time.Now().Unix()%100000, 36)
 	const room = "amp"
 	att, err := signup(base, "att"+tag)
@@ -251,6 +257,7 @@ func run(base string, pid, fill, accounts, per, loops int, duration time.Duratio
 		if err != nil {
 			return err
 		}
+		ip := nextIP()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -260,7 +267,11 @@ func run(base string, pid, fill, accounts, per, loops int, duration time.Duratio
 					return
 				default:
 				}
-				s, err := c.Dial(room, dialer(0))
+				d := dialerFrom(ip, 0)
+				if freshIPs {
+					d = dialer(0)
+				}
+				s, err := c.Dial(room, d)
 				if err != nil {
 					time.Sleep(50 * time.Millisecond)
 					continue
