@@ -91,12 +91,16 @@ func TestSnapshotRendersOutsideTheLockAndKeepsRoomOrder(t *testing.T) {
 		})
 	}
 	h.rend.snaps.Store(0)
-	joined := make(chan *Client)
+	joined := make(chan *Client, 1)
 	go func() { joined <- h.join("r", alice, "s2") }()
-	<-started
+	select {
+	case <-started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the joiner did not render a snapshot")
+	}
 
 	// While the joiner renders, the room goes on: a post does not wait.
-	posted := make(chan error)
+	posted := make(chan error, 1)
 	go func() {
 		_, err := h.reg.Post("r", alice, "during")
 		posted <- err
@@ -137,9 +141,13 @@ func TestRacedSnapshotRendersAgainWhenTheLogIsShort(t *testing.T) {
 			<-release
 		})
 	}
-	joined := make(chan *Client)
+	joined := make(chan *Client, 1)
 	go func() { joined <- h.join("r", alice, "s2") }()
-	<-started
+	select {
+	case <-started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the joiner did not render a snapshot")
+	}
 	// More posts than the delta log holds happen during the render.
 	for i := range maxDeltas + 1 {
 		h.post("r", alice, fmt.Sprint("m", i))
