@@ -24,8 +24,10 @@ type Registry struct {
 	userRooms int     // live non-permanent rooms, capped by MaxRooms
 	users     map[int64]*user
 	sessions  map[string][]*Client // connections by session tag
-	// visitors holds the message buckets of users who post to a room
-	// they have no connection in (PostVisitor); see visitorLimiter.
+	// visitors holds the message buckets of users the registry keeps no
+	// record of: those who post without a connection (PostVisitor) until
+	// they get one, and those who left with a bucket not yet full again;
+	// see visitorLimiter and dropIdleLocked.
 	visitors map[int64]*rate.Limiter
 }
 

@@ -345,3 +345,19 @@ func TestPostVisitorMembershipEndsAfterGrace(t *testing.T) {
 	}
 	h.reg.Leave(a)
 }
+
+func TestPostVisitorKeepsItsBucketAcrossMemberships(t *testing.T) {
+	// With Grace zero a visitor's membership ends with each post, and the
+	// user's record with it: the bucket must not start full again.
+	clock := &fakeClock{now: time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC)}
+	h := newHarness(t, Config{MessageRate: 1, MessageBurst: 2, Now: clock.Now})
+	h.join("busy", carol, "s3")
+	for i, want := range []error{nil, nil, ErrRateLimited} {
+		if _, err := h.reg.PostVisitor("busy", alice, fmt.Sprint("v", i)); !errors.Is(err, want) {
+			t.Errorf("visitor post %d: error = %v, want %v", i, err, want)
+		}
+	}
+	if st := h.reg.Stats(); st.Members != 1 || st.Users != 1 {
+		t.Errorf("Stats = %+v, want only carol (alice left at once)", st)
+	}
+}

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -58,6 +59,12 @@ func TestNonReadingSocketIsEvictedAndClosed(t *testing.T) {
 		}
 	}()
 
+	slowUser, err := h.DB.UserByLogin(context.Background(), "slow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slowAttr := fmt.Sprintf("user=%d ", slowUser.ID)
+
 	// Link-dense messages of 2,000 characters: about 25 KB of HTML each.
 	text := strings.TrimSpace(strings.Repeat("http://a.b ", 181))
 	start := time.Now()
@@ -71,7 +78,7 @@ func TestNonReadingSocketIsEvictedAndClosed(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, line := range strings.Split(h.Log.String(), "\n") {
-			if containsAll(line, "socket disconnected", "reason=evicted") {
+			if containsAll(line, "socket disconnected", "reason=evicted", slowAttr) {
 				evicted = line
 			}
 		}
