@@ -149,3 +149,30 @@ func TestPostWithoutSocketJoinsThePoster(t *testing.T) {
 		t.Errorf("room page does not list alice as a member:\n%s", page.Body)
 	}
 }
+
+// Every socket's end is logged once with why it ended.
+func TestSocketEndReasonsAreLogged(t *testing.T) {
+	h := newHarness(t)
+	alice := h.signedUp("alice", "alice@example.com", "plum-kettle-orbit-42")
+	bob := h.signedUp("bob", "bob@example.com", "plum-kettle-orbit-42")
+	as, err := alice.Dial("general", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs, err := bob.Dial("general", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bs.Close()
+	aliceUser, _ := h.DB.UserByLogin(context.Background(), "alice")
+	bobUser, _ := h.DB.UserByLogin(context.Background(), "bob")
+
+	as.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, ""), time.Now().Add(time.Second))
+	as.Close()
+	h.waitLog(5*time.Second, "socket disconnected", fmt.Sprintf("user=%d ", aliceUser.ID), `reason="client closed"`)
+
+	if res, err := bob.Submit("/rooms", "/logout", nil); err != nil || res.Status != http.StatusSeeOther {
+		t.Fatalf("sign out: %v %+v", err, res)
+	}
+	h.waitLog(5*time.Second, "socket disconnected", fmt.Sprintf("user=%d ", bobUser.ID), `reason="signed out"`)
+}
