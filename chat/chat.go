@@ -34,15 +34,19 @@
 //	if err != nil { /* send close frame CloseCodeFor(err), err.Error() */ }
 //	done := make(chan struct{})
 //	go func() {
-//		c.WritePump(conn)
-//		// Unblock the reader, giving the peer a moment to answer the close
-//		// frame (closing the TCP connection at once could turn it into 1006).
-//		conn.SetReadDeadline(time.Now().Add(time.Second))
+//		wait := time.Duration(0) // no close frame went out: end now
+//		if c.WritePump(conn) {
+//			// Give the peer a moment to answer the close frame (closing
+//			// the TCP connection at once could turn it into 1006).
+//			wait = time.Second
+//		}
+//		conn.SetReadDeadline(time.Now().Add(wait)) // unblocks the reader
 //		close(done)
 //	}()
 //	for { /* conn.ReadMessage, reg.Post(slug, member, text) or c.Send(errorFragment) */ }
 //	reg.Leave(c) // closes c (so WritePump returns) and starts the grace period
 //	<-done       // then close conn; only now may the handler return
+//	// log c.Cause() (or why the reader stopped) as the reason it ended
 package chat
 
 import (
