@@ -157,7 +157,7 @@ func (c *Client) writeMessage(s Socket, frames [][]byte) error {
 		buf = append(buf, f...)
 	}
 	err := s.WriteMessage(TextMessage, buf)
-	*bp = buf // at most MaxWrite: the pool's buffers stay modest
+	*bp = buf // joined up to MaxWrite: the pool's buffers stay modest
 	c.reg.bufs.Put(bp)
 	return err
 }
