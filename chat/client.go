@@ -49,9 +49,10 @@ type Client struct {
 type enqueueResult uint8
 
 const (
-	queued  enqueueResult = iota
-	dropped               // the client was already closed
-	evicted               // the queue was full: the client is now closed with 1013
+	queued   enqueueResult = iota
+	dropped                // the client was already closed
+	evicted                // the queue was full: the client is now closed with 1013
+	userFull               // not queued: the user's connections hold UserQueueBytes
 )
 
 // maxSpare is the largest queue capacity a writer keeps for reuse: enough
@@ -104,7 +105,7 @@ func (c *Client) Done() <-chan struct{} { return c.done }
 // frame overflowed the queue: then the client is evicted, closed with 1013
 // and removed from its room.
 func (c *Client) Send(frame []byte) bool {
-	switch c.enqueue(frame) {
+	switch c.reg.enqueue(c, frame) {
 	case queued:
 		return true
 	case evicted:
@@ -164,10 +165,54 @@ func (c *Client) evictLocked() {
 	}
 }
 
+// enqueue queues frame to c (see Client.enqueue). If the user's
+// connections together would pass UserQueueBytes, the one of them that
+// holds the most is evicted (the hog, typically a tab that stopped
+// reading, not the healthy tab that happens to receive the frame), and
+// the frame is tried once more. The caller may hold c's room lock, not
+// the registry's.
+func (r *Registry) enqueue(c *Client, frame []byte) enqueueResult {
+	res := c.enqueue(frame)
+	if res != userFull {
+		return res
+	}
+	r.evictHog(c.user)
+	if res = c.enqueue(frame); res == userFull {
+		c.mu.Lock()
+		c.evictLocked() // it held the most, or the hog would not go
+		c.mu.Unlock()
+		res = evicted
+	}
+	return res
+}
+
+// evictHog evicts the connection of u that holds the most bytes. Its
+// handler then calls Leave, which takes it out of its room.
+func (r *Registry) evictHog(u *user) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var hog *Client
+	most := -1
+	for _, c := range u.clients {
+		c.mu.Lock()
+		if !c.closed && c.held > most {
+			hog, most = c, c.held
+		}
+		c.mu.Unlock()
+	}
+	if hog != nil {
+		hog.mu.Lock()
+		hog.evictLocked()
+		hog.mu.Unlock()
+	}
+}
+
 // enqueue appends frame to the queue, evicting the client if the queue
 // already holds QueueLimit frames, or if the frame would make the bytes
-// held for the client pass QueueBytes, or those of its user pass
-// UserQueueBytes (a frame alone is always taken). It never blocks.
+// held for the client pass QueueBytes (a frame alone is always taken).
+// If the frame would make the bytes of the user's connections pass
+// UserQueueBytes it returns userFull and queues nothing (unless the user
+// holds nothing else). It never blocks.
 func (c *Client) enqueue(frame []byte) enqueueResult {
 	cfg := &c.reg.cfg
 	size := len(frame)
@@ -180,7 +225,8 @@ func (c *Client) enqueue(frame []byte) enqueueResult {
 	if !over && c.user != nil {
 		if n := c.user.queued.Add(int64(size)); n > int64(size) && n > int64(cfg.UserQueueBytes) {
 			c.user.queued.Add(-int64(size))
-			over = true
+			c.mu.Unlock()
+			return userFull
 		}
 	}
 	if over {

@@ -70,7 +70,8 @@ type Config struct {
 	// UserQueueBytes caps the bytes held for all connections of one user
 	// together, counted like QueueBytes; a frame shared by several of the
 	// user's connections counts once for each. A frame that would pass it
-	// evicts the connection it was for.
+	// evicts the user's connection that holds the most (a tab that stopped
+	// reading, rather than the one the frame is for).
 	UserQueueBytes int
 	// MaxRooms caps live user rooms; permanent rooms don't count.
 	MaxRooms int

@@ -198,10 +198,10 @@ func TestQueueIsBoundedInBytes(t *testing.T) {
 	}
 }
 
-func TestUserQueueBytesCapsAllTheirConnections(t *testing.T) {
+func TestUserQueueBytesEvictsTheUsersHog(t *testing.T) {
 	h := newHarness(t, Config{Grace: time.Hour, UserQueueBytes: 5000, MessageBurst: 100})
 	text := strings.Repeat("x", 1000)
-	// bob has three connections in three rooms, none of them reading.
+	// bob has three connections in three rooms, none of them written yet.
 	var tabs []*Client
 	for _, slug := range []string{"a", "b", "c"} {
 		h.join(slug, alice, "s-"+slug)
@@ -212,38 +212,39 @@ func TestUserQueueBytesCapsAllTheirConnections(t *testing.T) {
 	}
 	carolC := h.join("a", carol, "c1")
 	drain(carolC)
-	// Four frames of 1,020 bytes ("a:msg:5:text:alice:...|") to bob's
-	// connections: 4,080 bytes fit in 5,000, the fifth frame (5,100)
-	// does not, whichever connection it is for.
+	drain(tabs[0])
+	// Frames of 1,020 bytes ("a:msg:5:text:alice:...|"): three to tab 0
+	// (the hog) and one to tab 1 hold 4,080 bytes, under the cap of 5,000.
+	h.post("a", alice, text)
 	h.post("a", alice, text)
 	h.post("a", alice, text)
 	h.post("b", alice, text)
-	h.post("b", alice, text)
-	for i, c := range tabs[:2] {
-		select {
-		case <-c.Done():
+	for i, c := range tabs {
+		if c.Cause() != "" {
 			t.Fatalf("tab %d evicted below the user's cap", i)
-		default:
 		}
 	}
+	// A frame for tab 2 would make 5,100: tab 0, which holds the most, is
+	// evicted, and tab 2 gets its frame.
 	h.post("c", alice, text)
-	select {
-	case <-tabs[2].Done():
-	default:
-		t.Fatal("the connection whose frame passed bob's cap was not evicted")
+	if got := tabs[0].Cause(); got != EndEvicted {
+		t.Errorf("the hog's Cause = %q, want %q", got, EndEvicted)
 	}
-	if got := tabs[2].Cause(); got != EndEvicted {
-		t.Errorf("Cause = %q, want %q", got, EndEvicted)
+	for i, c := range tabs[1:] {
+		if c.Cause() != "" {
+			t.Errorf("tab %d evicted (%q); want only the hog", i+1, c.Cause())
+		}
 	}
-	// carol's queue in room a holds as much as bob's there: she is not
-	// evicted, the cap is bob's.
-	select {
-	case <-carolC.Done():
+	if got, want := drain(tabs[2]), "c:msg:3:text:alice:"+text+"|"; got != want {
+		t.Errorf("tab 2 received %q, want its frame", got)
+	}
+	// carol's queue in room a holds as much as bob's hog did: the cap is
+	// bob's, not hers.
+	if carolC.Cause() != "" {
 		t.Error("carol was evicted by bob's cap")
-	default:
 	}
-	// Bytes written are released: once tab 1 wrote its two frames, bob
-	// has room again.
+	// Bytes written are released: once tab 1 wrote its frame, bob has
+	// room again.
 	s := h.pump(tabs[1])
 	waitFor(t, "tab 1 written", func() bool { return len(messageSizes(s)) == 1 })
 	waitFor(t, "release", func() bool {
@@ -251,9 +252,11 @@ func TestUserQueueBytesCapsAllTheirConnections(t *testing.T) {
 		defer tabs[1].mu.Unlock()
 		return tabs[1].held == 0
 	})
-	h.post("a", alice, text)
-	if tabs[0].Cause() != "" {
-		t.Errorf("tab 0 evicted (%q) after bob's cap was released", tabs[0].Cause())
+	for range 4 {
+		h.post("b", alice, text)
+	}
+	if tabs[1].Cause() != "" {
+		t.Errorf("tab 1 evicted (%q) after bob's bytes were released", tabs[1].Cause())
 	}
 }
 

@@ -24,9 +24,9 @@ func (r *Registry) joinLocked(rm *room, m Member, session string, snap []byte, t
 	rm.stopEmptyTimer()
 	// The snapshot was taken before a new member is added, so the
 	// MemberJoined frame that follows does not list them twice.
-	c.enqueue(snap)
+	r.enqueue(c, snap)
 	for _, f := range tail {
-		c.enqueue(f)
+		r.enqueue(c, f)
 	}
 	rm.addClient(c)
 	if !fresh {
@@ -213,7 +213,7 @@ func (r *Registry) fanoutLocked(rm *room, frames ...[]byte) {
 	rm.logDelta(frame)
 	var out []*Client
 	for _, c := range rm.clients {
-		if c.enqueue(frame) == evicted {
+		if r.enqueue(c, frame) == evicted {
 			out = append(out, c)
 		}
 	}
