@@ -12,8 +12,19 @@
 // connection of a room receives the room's frames in the same order. The
 // lock order is room, then registry, then client: the registry lock is held
 // only for short bookkeeping, never while rendering and never while taking
-// a room lock. Renderer methods are therefore called with the room's lock
-// held; they must not call back into the Registry.
+// a room lock. Renderer methods other than Snapshot are therefore called
+// with the room's lock held; none may call back into the Registry.
+//
+// # Snapshots
+//
+// The snapshot a joiner gets first is rendered once per room state (the
+// history and the member list, numbered by a version) and its bytes are
+// shared by every joiner until the room changes. It is rendered outside
+// the room lock: a joiner copies the state under the lock, renders, and
+// uses the result only if the version is unchanged when it takes the lock
+// again, so it still gets the snapshot before any later frame, in room
+// order. The history is bounded in entries and in rendered bytes, so a
+// snapshot stays small.
 //
 // # A socket's life
 //
@@ -23,15 +34,19 @@
 //	if err != nil { /* send close frame CloseCodeFor(err), err.Error() */ }
 //	done := make(chan struct{})
 //	go func() {
-//		c.WritePump(conn)
-//		// Unblock the reader, giving the peer a moment to answer the close
-//		// frame (closing the TCP connection at once could turn it into 1006).
-//		conn.SetReadDeadline(time.Now().Add(time.Second))
+//		wait := time.Duration(0) // no close frame went out: end now
+//		if c.WritePump(conn) {
+//			// Give the peer a moment to answer the close frame (closing
+//			// the TCP connection at once could turn it into 1006).
+//			wait = time.Second
+//		}
+//		conn.SetReadDeadline(time.Now().Add(wait)) // unblocks the reader
 //		close(done)
 //	}()
 //	for { /* conn.ReadMessage, reg.Post(slug, member, text) or c.Send(errorFragment) */ }
 //	reg.Leave(c) // closes c (so WritePump returns) and starts the grace period
 //	<-done       // then close conn; only now may the handler return
+//	// log c.Cause() (or why the reader stopped) as the reason it ended
 package chat
 
 import (
@@ -117,10 +132,11 @@ type Stats struct {
 // bytes to every connection of the room, so a frame must not depend on who
 // receives it.
 //
-// Every method is called with the room's lock held (that is what keeps
-// every member's frames in the same order): it must be quick and must not
-// call back into the Registry. It must not keep or modify the slices it
-// is given after returning.
+// Every method but Snapshot is called with the room's lock held (that is
+// what keeps every member's frames in the same order): it must be quick.
+// Snapshot is called without it and may run concurrently with the other
+// methods. No method may call back into the Registry, nor keep or modify
+// the slices it is given after returning.
 type Renderer interface {
 	// Message renders a frame that appends one entry (text or notice) to
 	// the room's message list.
@@ -133,7 +149,9 @@ type Renderer interface {
 	MemberLeft(room string, m Member, count int) []byte
 	// Snapshot renders the frame sent first on every (re)connect: it
 	// replaces (not appends to) the message list and the member list.
-	// history is oldest-first; members are in join order.
+	// history is oldest-first; members are in join order. The bytes are
+	// shared by every joiner of the same room state; chat never modifies
+	// them.
 	Snapshot(room string, history []Message, members []Member) []byte
 }
 

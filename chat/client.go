@@ -1,6 +1,10 @@
 package chat
 
-import "sync"
+import (
+	"net"
+	"sync"
+	"time"
+)
 
 // Client is one websocket connection of a member in a room. The Registry
 // queues frames to it; its WritePump writes them. Its methods are safe for
@@ -19,11 +23,23 @@ type Client struct {
 	idx    int  // position in room.clients
 	joined bool // counted in its room and the registry's indexes until Leave
 
+	// user is the user's registry record, set by admit before the first
+	// frame is queued; its queued counter holds the bytes of all the
+	// user's connections.
+	user *user
+
 	mu     sync.Mutex
 	queue  [][]byte
+	held   int // bytes queued plus the bytes of the message being written
 	closed bool
 	code   int // close code the writer sends; 0: none (the socket failed)
 	reason string
+	cause  string // why the client closed (an End... constant), for the log
+	// conn is the socket's network connection, if WritePump's Socket has
+	// one; writing is set while the writer is inside a write on it, so
+	// an eviction can end that write at once.
+	conn    net.Conn
+	writing bool
 
 	wake chan struct{} // capacity 1: the queue may be non-empty
 	done chan struct{} // closed when the client closes
@@ -33,9 +49,10 @@ type Client struct {
 type enqueueResult uint8
 
 const (
-	queued  enqueueResult = iota
-	dropped               // the client was already closed
-	evicted               // the queue was full: the client is now closed with 1013
+	queued   enqueueResult = iota
+	dropped                // the client was already closed
+	evicted                // the queue was full: the client is now closed with 1013
+	userFull               // not queued: the user's connections hold UserQueueBytes
 )
 
 // maxSpare is the largest queue capacity a writer keeps for reuse: enough
@@ -44,6 +61,23 @@ const maxSpare = 8
 
 // evictReason is the close reason sent to a connection whose queue filled.
 const evictReason = "Too slow; reconnect to catch up."
+
+// Why a connection ended, as Client.Cause reports it and the handler logs
+// it (the handler adds its own: ping timeout, client closed, policy).
+const (
+	// EndEvicted: the connection's queue passed QueueLimit or QueueBytes,
+	// or its user's passed UserQueueBytes.
+	EndEvicted = "evicted"
+	// EndWriteTimeout: a write did not finish within WriteWait.
+	EndWriteTimeout = "write timeout"
+	// EndWriteError: a write failed otherwise (the peer reset the connection).
+	EndWriteError = "write error"
+	// EndShutdown: Registry.Close.
+	EndShutdown = "shutdown"
+	// EndSignedOut: CloseSession or CloseUser (sign-out, an expired
+	// session, a password change).
+	EndSignedOut = "signed out"
+)
 
 func newClient(r *Registry, rm *room, m Member, session string) *Client {
 	return &Client{
@@ -71,7 +105,7 @@ func (c *Client) Done() <-chan struct{} { return c.done }
 // frame overflowed the queue: then the client is evicted, closed with 1013
 // and removed from its room.
 func (c *Client) Send(frame []byte) bool {
-	switch c.enqueue(frame) {
+	switch c.reg.enqueue(c, frame) {
 	case queued:
 		return true
 	case evicted:
@@ -85,35 +119,122 @@ func (c *Client) Send(frame []byte) bool {
 // dropped. Only the first close counts; the client stays in its room until
 // the handler calls Registry.Leave.
 func (c *Client) Close(code int, reason string) {
+	c.closeFor("", code, reason)
+}
+
+// closeFor is Close that records cause as the reason the client ended.
+func (c *Client) closeFor(cause string, code int, reason string) {
 	c.mu.Lock()
-	c.closeLocked(code, reason)
+	c.closeLocked(cause, code, reason)
 	c.mu.Unlock()
 }
 
-// closeLocked closes the client if it is open. c.mu must be held.
-func (c *Client) closeLocked(code int, reason string) {
+// Cause returns why the client was closed, if the registry or its writer
+// closed it: one of the End... constants. It is "" while the client is
+// open and when it was closed by Close (the handler knows why then).
+func (c *Client) Cause() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cause
+}
+
+// closeLocked closes the client if it is open and releases the bytes it
+// held. c.mu must be held.
+func (c *Client) closeLocked(cause string, code int, reason string) {
 	if c.closed {
 		return
 	}
 	c.closed = true
-	c.code, c.reason = code, reason
+	c.cause, c.code, c.reason = cause, code, reason
 	c.queue = nil
+	if c.user != nil {
+		c.user.queued.Add(-int64(c.held))
+	}
+	c.held = 0
 	close(c.done)
 }
 
+// evictLocked closes the client as too slow. If its writer is stuck in a
+// write (the peer's window is full), that write is ended now, through the
+// connection's deadline: the connection then closes without a close frame,
+// instead of at the end of WriteWait. c.mu must be held.
+func (c *Client) evictLocked() {
+	c.closeLocked(EndEvicted, CloseTryAgainLater, evictReason)
+	if c.writing && c.conn != nil {
+		_ = c.conn.SetWriteDeadline(time.Now())
+	}
+}
+
+// enqueue queues frame to c (see Client.enqueue). If the user's
+// connections together would pass UserQueueBytes, the one of them that
+// holds the most is evicted (the hog, typically a tab that stopped
+// reading, not the healthy tab that happens to receive the frame), and
+// the frame is tried once more. The caller may hold c's room lock, not
+// the registry's.
+func (r *Registry) enqueue(c *Client, frame []byte) enqueueResult {
+	res := c.enqueue(frame)
+	if res != userFull {
+		return res
+	}
+	r.evictHog(c.user)
+	if res = c.enqueue(frame); res == userFull {
+		c.mu.Lock()
+		c.evictLocked() // it held the most, or the hog would not go
+		c.mu.Unlock()
+		res = evicted
+	}
+	return res
+}
+
+// evictHog evicts the connection of u that holds the most bytes. Its
+// handler then calls Leave, which takes it out of its room.
+func (r *Registry) evictHog(u *user) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var hog *Client
+	most := -1
+	for _, c := range u.clients {
+		c.mu.Lock()
+		if !c.closed && c.held > most {
+			hog, most = c, c.held
+		}
+		c.mu.Unlock()
+	}
+	if hog != nil {
+		hog.mu.Lock()
+		hog.evictLocked()
+		hog.mu.Unlock()
+	}
+}
+
 // enqueue appends frame to the queue, evicting the client if the queue
-// already holds QueueLimit frames. It never blocks.
+// already holds QueueLimit frames, or if the frame would make the bytes
+// held for the client pass QueueBytes (a frame alone is always taken).
+// If the frame would make the bytes of the user's connections pass
+// UserQueueBytes it returns userFull and queues nothing (unless the user
+// holds nothing else). It never blocks.
 func (c *Client) enqueue(frame []byte) enqueueResult {
+	cfg := &c.reg.cfg
+	size := len(frame)
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		return dropped
 	}
-	if len(c.queue) >= c.reg.cfg.QueueLimit {
-		c.closeLocked(CloseTryAgainLater, evictReason)
+	over := len(c.queue) >= cfg.QueueLimit || (c.held > 0 && c.held+size > cfg.QueueBytes)
+	if !over && c.user != nil {
+		if n := c.user.queued.Add(int64(size)); n > int64(size) && n > int64(cfg.UserQueueBytes) {
+			c.user.queued.Add(-int64(size))
+			c.mu.Unlock()
+			return userFull
+		}
+	}
+	if over {
+		c.evictLocked()
 		c.mu.Unlock()
 		return evicted
 	}
+	c.held += size
 	c.queue = append(c.queue, frame)
 	c.mu.Unlock()
 	select {
@@ -134,6 +255,29 @@ func (c *Client) take(spare [][]byte) (frames [][]byte, closed bool) {
 	}
 	frames, c.queue = c.queue, spare[:0]
 	return frames, false
+}
+
+// beginWrite marks the writer as inside a write, unless the client is
+// closed: then the writer must stop writing frames.
+func (c *Client) beginWrite() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writing = !c.closed
+	return c.writing
+}
+
+// endWrite marks the write finished and releases the n bytes it wrote.
+func (c *Client) endWrite(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writing = false
+	if c.closed {
+		return // closeLocked released everything
+	}
+	c.held -= n
+	if c.user != nil {
+		c.user.queued.Add(-int64(n))
+	}
 }
 
 // shrink drops the queue's and the writer's spare slices if a burst made

@@ -10,11 +10,26 @@ import (
 const (
 	DefaultGrace   = 10 * time.Second
 	DefaultHistory = 200
+	// DefaultHistoryBytes bounds a room's history by the rendered size of
+	// its entries, so that a snapshot (and the room page) stays near
+	// 256 KB plus the member list even when every message is 2,000
+	// characters of links (about 25 KB of HTML each): a member cannot
+	// make every connect in the room cost megabytes.
+	DefaultHistoryBytes = 256 << 10
 	// DefaultQueueLimit is measured (docs/performance.md): a join storm
 	// of 1,000 members into one room queues about that many presence
 	// frames to the first members before their writers run; entries point
 	// at frames the room shares, so a full queue costs about 48 KB.
-	DefaultQueueLimit      = 2048
+	DefaultQueueLimit = 2048
+	// DefaultQueueBytes bounds the bytes queued for one connection
+	// (frames waiting plus the message being written): room for a full
+	// snapshot and the presence frames of a 1,000-member join storm
+	// (about 700 B each) behind it. A connection past it is evicted.
+	DefaultQueueBytes = 2 << 20
+	// DefaultUserQueueBytes bounds the bytes queued for all of one user's
+	// connections together (a frame shared by two of them counts twice),
+	// so 20 sockets that never read hold at most 8 MB between them.
+	DefaultUserQueueBytes  = 8 << 20
 	DefaultMaxRooms        = 1000
 	DefaultMaxRoomsPerUser = 10
 	DefaultMaxConnsPerUser = 20
@@ -40,9 +55,24 @@ type Config struct {
 	Grace time.Duration
 	// History is how many entries a room keeps (a ring).
 	History int
+	// HistoryBytes caps the rendered size of a room's history: the oldest
+	// entries go first once the frames of those kept would pass it (the
+	// newest entry is always kept).
+	HistoryBytes int
 	// QueueLimit is how many frames may wait for one connection's writer;
 	// one more evicts the connection as slow (close code 1013).
 	QueueLimit int
+	// QueueBytes caps the bytes held for one connection: frames waiting
+	// and the message its writer is writing. A frame that would pass it
+	// evicts the connection (1013), unless nothing is held yet (a single
+	// frame larger than the cap still goes out alone).
+	QueueBytes int
+	// UserQueueBytes caps the bytes held for all connections of one user
+	// together, counted like QueueBytes; a frame shared by several of the
+	// user's connections counts once for each. A frame that would pass it
+	// evicts the user's connection that holds the most (a tab that stopped
+	// reading, rather than the one the frame is for).
+	UserQueueBytes int
 	// MaxRooms caps live user rooms; permanent rooms don't count.
 	MaxRooms int
 	// MaxRoomsPerUser caps the live rooms one user has created.
@@ -72,7 +102,10 @@ func DefaultConfig() Config {
 	return Config{
 		Grace:           DefaultGrace,
 		History:         DefaultHistory,
+		HistoryBytes:    DefaultHistoryBytes,
 		QueueLimit:      DefaultQueueLimit,
+		QueueBytes:      DefaultQueueBytes,
+		UserQueueBytes:  DefaultUserQueueBytes,
 		MaxRooms:        DefaultMaxRooms,
 		MaxRoomsPerUser: DefaultMaxRoomsPerUser,
 		MaxConnsPerUser: DefaultMaxConnsPerUser,
@@ -100,7 +133,10 @@ func (c Config) withDefaults() Config {
 	}
 	c.Grace = max(c.Grace, 0)
 	orInt(&c.History, DefaultHistory)
+	orInt(&c.HistoryBytes, DefaultHistoryBytes)
 	orInt(&c.QueueLimit, DefaultQueueLimit)
+	orInt(&c.QueueBytes, DefaultQueueBytes)
+	orInt(&c.UserQueueBytes, DefaultUserQueueBytes)
 	orInt(&c.MaxRooms, DefaultMaxRooms)
 	orInt(&c.MaxRoomsPerUser, DefaultMaxRoomsPerUser)
 	orInt(&c.MaxConnsPerUser, DefaultMaxConnsPerUser)

@@ -23,7 +23,13 @@ var (
 
 // fakeRenderer renders recognizable frames, each ended by "|", and counts
 // its calls.
-type fakeRenderer struct{ calls atomic.Int64 }
+type fakeRenderer struct {
+	calls atomic.Int64
+	snaps atomic.Int64 // Snapshot calls
+	// beforeSnap, if set (before the registry is used concurrently), runs
+	// at the start of every Snapshot call.
+	beforeSnap func()
+}
 
 func (f *fakeRenderer) Message(room string, m Message) []byte {
 	f.calls.Add(1)
@@ -42,6 +48,10 @@ func (f *fakeRenderer) MemberLeft(room string, m Member, count int) []byte {
 
 func (f *fakeRenderer) Snapshot(room string, history []Message, members []Member) []byte {
 	f.calls.Add(1)
+	f.snaps.Add(1)
+	if f.beforeSnap != nil {
+		f.beforeSnap()
+	}
 	seqs := make([]string, len(history))
 	for i, m := range history {
 		seqs[i] = fmt.Sprint(m.Seq)
@@ -168,13 +178,15 @@ func (h *harness) pump(c *Client) *fakeSocket {
 	return s
 }
 
-// drain empties c's queue without a pump and returns the frames.
+// drain empties c's queue without a pump and returns the frames, which
+// then count as written (their bytes are released).
 func drain(c *Client) string {
 	frames, _ := c.take(nil)
 	var b strings.Builder
 	for _, f := range frames {
 		b.Write(f)
 	}
+	c.endWrite(b.Len())
 	return b.String()
 }
 

@@ -10,9 +10,10 @@ import (
 // for bookkeeping, never around a render.
 
 // joinLocked adds a connection for m to rm, which must be live. The new
-// client gets the snapshot first; a member new to the room is announced to
-// every connection, the new one included, after that snapshot.
-func (r *Registry) joinLocked(rm *room, m Member, session string) (*Client, error) {
+// client gets snap and tail, the room as it is now, first; a member new to
+// the room is announced to every connection, the new one included, after
+// that snapshot.
+func (r *Registry) joinLocked(rm *room, m Member, session string, snap []byte, tail [][]byte) (*Client, error) {
 	c := newClient(r, rm, m, session)
 	mem := rm.members[m.ID]
 	fresh := mem == nil
@@ -21,9 +22,12 @@ func (r *Registry) joinLocked(rm *room, m Member, session string) (*Client, erro
 		return nil, err
 	}
 	rm.stopEmptyTimer()
-	// The snapshot is taken before a new member is added, so the
+	// The snapshot was taken before a new member is added, so the
 	// MemberJoined frame that follows does not list them twice.
-	c.enqueue(r.render.Snapshot(rm.slug, rm.history.slice(), rm.memberList()))
+	r.enqueue(c, snap)
+	for _, f := range tail {
+		r.enqueue(c, f)
+	}
 	rm.addClient(c)
 	if !fresh {
 		// Second tab, or back inside the grace period: nothing to announce.
@@ -33,11 +37,65 @@ func (r *Registry) joinLocked(rm *room, m Member, session string) (*Client, erro
 	}
 	mem = rm.addMember(m, u)
 	mem.conns++
-	notice := rm.record(KindJoin, m, "", r.cfg.Now())
-	r.fanoutLocked(rm,
-		r.render.Message(rm.slug, notice),
-		r.render.MemberJoined(rm.slug, m, len(rm.members)))
+	r.announceJoinLocked(rm, m)
 	return c, nil
+}
+
+// announceJoinLocked tells every connection of rm that m joined: a join
+// notice and a MemberJoined frame.
+func (r *Registry) announceJoinLocked(rm *room, m Member) {
+	r.record(rm, KindJoin, m, "", r.cfg.Now(), r.render.MemberJoined(rm.slug, m, len(rm.members)))
+}
+
+// snapshotLocked returns what a joiner of rm gets first: a snapshot and
+// the frames fanned out since it was rendered (tail), which together show
+// the room as it is now. The snapshot of the room's current version is
+// rendered once and shared. Rendering happens without the room lock, so a
+// big history does not stall the room's posts; concurrent joiners wait
+// for the one that renders instead of rendering too. A joiner whose
+// render raced with the room (or who waited for one) gets that snapshot
+// with the frames fanned out meanwhile, from the room's delta log; if the
+// log no longer holds them all, it renders under the lock, so a joiner of
+// a busy room is never starved. ok is false if the room died while
+// unlocked. rm.mu must be held; it is held again on return.
+func (r *Registry) snapshotLocked(rm *room) (snap []byte, tail [][]byte, ok bool) {
+	raced := false
+	for {
+		if rm.dead {
+			return nil, nil, false
+		}
+		if rm.snap != nil && rm.snapVer == rm.version {
+			return rm.snap, nil, true
+		}
+		if raced {
+			if rm.snap != nil {
+				if tail, ok := rm.deltasSince(rm.snapVer); ok {
+					return rm.snap, tail, true
+				}
+			}
+			rm.snap, rm.snapVer = r.render.Snapshot(rm.slug, rm.history.slice(), rm.memberList()), rm.version
+			return rm.snap, nil, true
+		}
+		raced = true
+		if rm.rendering != nil {
+			wait := rm.rendering // another joiner is rendering
+			rm.mu.Unlock()
+			<-wait
+			rm.mu.Lock()
+			continue
+		}
+		ver, history, members := rm.version, rm.history.slice(), rm.memberList()
+		done := make(chan struct{})
+		rm.rendering = done
+		rm.mu.Unlock()
+		snap := r.render.Snapshot(rm.slug, history, members)
+		rm.mu.Lock()
+		close(done)
+		rm.rendering = nil
+		if _, ok := rm.deltasSince(ver); ok && !rm.dead {
+			rm.snap, rm.snapVer = snap, ver
+		}
+	}
 }
 
 // leaveLocked takes c out of rm (a no-op if it already left). When it was
@@ -58,10 +116,20 @@ func (r *Registry) leaveLocked(rm *room, c *Client) {
 	case r.cfg.Grace == 0:
 		r.removeMemberLocked(rm, mem, true)
 	default:
-		mem.stopTimer()
-		gen, id := mem.gen, mem.ID
-		mem.timer = time.AfterFunc(r.cfg.Grace, func() { r.expireMember(rm, id, gen) })
+		r.armGraceLocked(rm, mem)
 	}
+}
+
+// armGraceLocked (re)starts mem's grace period: it is removed after Grace
+// unless a join cancels that. With Grace zero it is removed at once.
+func (r *Registry) armGraceLocked(rm *room, mem *member) {
+	mem.stopTimer()
+	if r.cfg.Grace == 0 {
+		r.removeMemberLocked(rm, mem, !r.isClosed())
+		return
+	}
+	gen, id := mem.gen, mem.ID
+	mem.timer = time.AfterFunc(r.cfg.Grace, func() { r.expireMember(rm, id, gen) })
 }
 
 // expireMember is the grace timer of member id: it removes the member
@@ -109,12 +177,10 @@ func (r *Registry) removeMemberLocked(rm *room, mem *member, announce bool) {
 		return
 	}
 	if !announce {
+		rm.resetDeltas() // a change no frame tells
 		return
 	}
-	notice := rm.record(KindLeave, mem.Member, "", r.cfg.Now())
-	r.fanoutLocked(rm,
-		r.render.Message(rm.slug, notice),
-		r.render.MemberLeft(rm.slug, mem.Member, len(rm.members)))
+	r.record(rm, KindLeave, mem.Member, "", r.cfg.Now(), r.render.MemberLeft(rm.slug, mem.Member, len(rm.members)))
 }
 
 // destroyLocked ends an empty room: a user room leaves the registry (a
@@ -144,9 +210,10 @@ func (r *Registry) fanoutLocked(rm *room, frames ...[]byte) {
 		// One queue entry per event: a join storm fills queues half as fast.
 		frame = bytes.Join(frames, nil)
 	}
+	rm.logDelta(frame)
 	var out []*Client
 	for _, c := range rm.clients {
-		if c.enqueue(frame) == evicted {
+		if r.enqueue(c, frame) == evicted {
 			out = append(out, c)
 		}
 	}

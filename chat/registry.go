@@ -24,8 +24,10 @@ type Registry struct {
 	userRooms int     // live non-permanent rooms, capped by MaxRooms
 	users     map[int64]*user
 	sessions  map[string][]*Client // connections by session tag
-	// visitors holds the message buckets of users who post to a room
-	// they have no connection in (PostVisitor); see visitorLimiter.
+	// visitors holds the message buckets of users the registry keeps no
+	// record of: those who post without a connection (PostVisitor) until
+	// they get one, and those who left with a bucket not yet full again;
+	// see visitorLimiter and dropIdleLocked.
 	visitors map[int64]*rate.Limiter
 }
 
@@ -43,7 +45,7 @@ func New(cfg Config, r Renderer) *Registry {
 	}
 	reg.bufs.New = func() any { return new([]byte) }
 	for _, slug := range reg.cfg.Permanent {
-		rm := newRoom(slug, true, 0, reg.cfg.History)
+		rm := newRoom(slug, true, 0, &reg.cfg)
 		reg.rooms[slug] = rm
 		reg.permanent = append(reg.permanent, rm)
 	}
@@ -89,7 +91,7 @@ func (r *Registry) lookupOrCreate(slug string, creator Member, forJoin bool) (rm
 	if u != nil && u.created >= r.cfg.MaxRoomsPerUser {
 		return nil, false, ErrTooManyRoomsForUser
 	}
-	rm = newRoom(slug, false, creator.ID, r.cfg.History)
+	rm = newRoom(slug, false, creator.ID, &r.cfg)
 	r.userLocked(creator.ID).created++
 	r.userRooms++
 	r.rooms[slug] = rm
@@ -113,11 +115,12 @@ func (r *Registry) Join(slug string, m Member, session string) (*Client, error) 
 			return nil, err
 		}
 		rm.mu.Lock()
-		if rm.dead {
+		snap, tail, ok := r.snapshotLocked(rm) // may unlock and lock again
+		if !ok {
 			rm.mu.Unlock()
 			continue // its last member left meanwhile: look again
 		}
-		c, err := r.joinLocked(rm, m, session)
+		c, err := r.joinLocked(rm, m, session, snap, tail)
 		if err != nil && created {
 			r.armEmptyLocked(rm) // made for nothing: let it expire like Ensure's
 		}
@@ -166,15 +169,18 @@ func (r *Registry) Post(slug string, m Member, text string) (Message, error) {
 	if !mem.user.limiter.AllowN(now, 1) {
 		return Message{}, ErrRateLimited
 	}
-	msg := rm.record(KindText, mem.Member, text, now)
-	r.fanoutLocked(rm, r.render.Message(rm.slug, msg))
-	return msg, nil
+	return r.record(rm, KindText, mem.Member, text, now), nil
 }
 
 // PostVisitor appends a text message from m to room slug like Post, but m
 // need not be a member: it serves posting without a socket (a browser
-// without JavaScript, a script). m's bucket is the one of their
-// connections if they have any, else a visitor bucket of the same size.
+// without JavaScript, a script). So that everyone sees who wrote, a poster
+// who is not a member becomes one with no connection, as if inside the
+// grace period: announced by the usual KindJoin notice and MemberJoined
+// frame before the message, and removed (with a leave notice) one Grace
+// after their last such post unless they connect meanwhile. m's bucket is
+// the one of their connections if they have any, else a visitor bucket of
+// the same size that their connections take over.
 func (r *Registry) PostVisitor(slug string, m Member, text string) (Message, error) {
 	rm, err := r.lookup(slug)
 	if err != nil {
@@ -190,8 +196,20 @@ func (r *Registry) PostVisitor(slug string, m Member, text string) (Message, err
 	if !limiter.AllowN(now, 1) {
 		return Message{}, ErrRateLimited
 	}
-	msg := rm.record(KindText, m, text, now)
-	r.fanoutLocked(rm, r.render.Message(rm.slug, msg))
+	mem := rm.members[m.ID]
+	if mem == nil {
+		u, err := r.holdMembership(m.ID)
+		if err != nil {
+			return Message{}, err
+		}
+		rm.stopEmptyTimer()
+		mem = rm.addMember(m, u)
+		r.announceJoinLocked(rm, m)
+	}
+	msg := r.record(rm, KindText, mem.Member, text, now)
+	if mem.conns == 0 {
+		r.armGraceLocked(rm, mem) // restarted by each post
+	}
 	return msg, nil
 }
 
@@ -327,6 +345,6 @@ func (r *Registry) Close() {
 		rm.mu.Unlock()
 	}
 	for _, c := range clients {
-		c.Close(CloseServiceRestart, shutdownReason)
+		c.closeFor(EndShutdown, CloseServiceRestart, shutdownReason)
 	}
 }

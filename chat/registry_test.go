@@ -300,21 +300,64 @@ func TestCloseCodeFor(t *testing.T) {
 
 func TestPostVisitor(t *testing.T) {
 	clock := &fakeClock{now: time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC)}
-	h := newHarness(t, Config{MessageRate: 1, MessageBurst: 2, Now: clock.Now})
+	h := newHarness(t, Config{Grace: time.Hour, MessageRate: 1, MessageBurst: 2, Now: clock.Now})
 	c := h.join("busy", carol, "s3")
 	if _, err := h.reg.PostVisitor("nowhere", alice, "x"); !errors.Is(err, ErrNoRoom) {
 		t.Errorf("no such room: error = %v, want %v", err, ErrNoRoom)
 	}
-	// alice has no connection in the room and still reaches its members.
+	// alice has no connection in the room and still reaches its members;
+	// her first post makes her a member without a connection, announced
+	// like any join, so the member list shows who wrote.
 	for i, want := range []error{nil, nil, ErrRateLimited} {
 		if _, err := h.reg.PostVisitor("busy", alice, fmt.Sprint("v", i)); !errors.Is(err, want) {
 			t.Errorf("visitor post %d: error = %v, want %v", i, err, want)
 		}
 	}
-	if got, want := drain(c), "busy:snap:seqs=:members=|busy:msg:1:join:carol:|busy:joined:carol:1|busy:msg:2:text:alice:v0|busy:msg:3:text:alice:v1|"; got != want {
+	if got, want := drain(c), "busy:snap:seqs=:members=|busy:msg:1:join:carol:|busy:joined:carol:1|busy:msg:2:join:alice:|busy:joined:alice:2|busy:msg:3:text:alice:v0|busy:msg:4:text:alice:v1|"; got != want {
 		t.Errorf("carol received %q\nwant %q", got, want)
 	}
-	if st := h.reg.Stats(); st.Users != 1 || st.Members != 1 {
-		t.Errorf("a visitor post changed membership: %+v", st)
+	if st := h.reg.Stats(); st.Users != 2 || st.Members != 2 || st.Pending != 1 {
+		t.Errorf("after visitor posts: %+v, want alice a pending member", st)
+	}
+	if _, members, _ := h.reg.Room("busy"); len(members) != 2 || members[1] != alice {
+		t.Errorf("members = %v, want carol and alice", members)
+	}
+}
+
+func TestPostVisitorMembershipEndsAfterGrace(t *testing.T) {
+	h := newHarness(t, Config{Grace: 20 * time.Millisecond})
+	c := h.join("busy", carol, "s3")
+	if _, err := h.reg.PostVisitor("busy", alice, "hello"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "alice's leave", func() bool { _, m, _ := h.reg.Room("busy"); return len(m) == 1 })
+	if got, want := drain(c), "busy:snap:seqs=:members=|busy:msg:1:join:carol:|busy:joined:carol:1|busy:msg:2:join:alice:|busy:joined:alice:2|busy:msg:3:text:alice:hello|busy:msg:4:leave:alice:|busy:left:alice:1|"; got != want {
+		t.Errorf("carol received %q\nwant %q", got, want)
+	}
+	// Connecting inside the grace period keeps her without a new notice.
+	if _, err := h.reg.PostVisitor("busy", alice, "again"); err != nil {
+		t.Fatal(err)
+	}
+	a := h.join("busy", alice, "s1")
+	time.Sleep(40 * time.Millisecond) // past the grace: the connection holds her
+	if _, m, _ := h.reg.Room("busy"); len(m) != 2 {
+		t.Errorf("members = %v, want carol and alice", m)
+	}
+	h.reg.Leave(a)
+}
+
+func TestPostVisitorKeepsItsBucketAcrossMemberships(t *testing.T) {
+	// With Grace zero a visitor's membership ends with each post, and the
+	// user's record with it: the bucket must not start full again.
+	clock := &fakeClock{now: time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC)}
+	h := newHarness(t, Config{MessageRate: 1, MessageBurst: 2, Now: clock.Now})
+	h.join("busy", carol, "s3")
+	for i, want := range []error{nil, nil, ErrRateLimited} {
+		if _, err := h.reg.PostVisitor("busy", alice, fmt.Sprint("v", i)); !errors.Is(err, want) {
+			t.Errorf("visitor post %d: error = %v, want %v", i, err, want)
+		}
+	}
+	if st := h.reg.Stats(); st.Members != 1 || st.Users != 1 {
+		t.Errorf("Stats = %+v, want only carol (alice left at once)", st)
 	}
 }

@@ -3,58 +3,93 @@ package chat
 import "time"
 
 // ring is a room's history: its most recent entries, at most limit of
-// them. It grows by append up to limit, so a quiet room holds only what it
-// has, then overwrites the oldest entry in place, so a busy room never
-// allocates again.
+// them and at most maxBytes of rendered frames (each entry is charged the
+// length of the frame the Renderer made of it, which is what a snapshot
+// and the room page will hold again). The newest entry is always kept,
+// whatever its size. Entries live in buf[head:]; dropping the oldest moves
+// head, and the live part is copied down once head passes half of buf, so
+// a busy room allocates only while it grows.
 type ring struct {
-	buf   []Message
-	start int // index of the oldest entry; nonzero only once buf is full
-	limit int
+	buf      []entry
+	head     int // index of the oldest entry
+	limit    int
+	maxBytes int
+	bytes    int // sum of the live entries' sizes
 }
 
-// push appends m, dropping the oldest entry when the ring is full.
-func (h *ring) push(m Message) {
-	if len(h.buf) < h.limit {
-		h.buf = append(h.buf, m)
-		return
-	}
-	h.buf[h.start] = m
-	h.start = (h.start + 1) % h.limit
+// entry is a history entry and the size of its rendered frame.
+type entry struct {
+	Message
+	size int
 }
+
+// push appends m, whose rendered frame is size bytes long, dropping the
+// oldest entries while the ring holds more than limit entries or more than
+// maxBytes.
+func (h *ring) push(m Message, size int) {
+	h.buf = append(h.buf, entry{m, size})
+	h.bytes += size
+	for h.len() > h.limit || (h.bytes > h.maxBytes && h.len() > 1) {
+		h.bytes -= h.buf[h.head].size
+		h.buf[h.head] = entry{} // don't pin the text
+		h.head++
+	}
+	if h.head > 0 && h.head >= len(h.buf)/2 {
+		n := copy(h.buf, h.buf[h.head:])
+		clear(h.buf[n:])
+		h.buf = h.buf[:n]
+		h.head = 0
+	}
+}
+
+// len returns how many entries the ring holds.
+func (h *ring) len() int { return len(h.buf) - h.head }
 
 // last returns the newest entry, if any.
 func (h *ring) last() (Message, bool) {
-	if len(h.buf) == 0 {
+	if h.len() == 0 {
 		return Message{}, false
 	}
-	i := h.start - 1
-	if i < 0 {
-		i = len(h.buf) - 1
-	}
-	return h.buf[i], true
+	return h.buf[len(h.buf)-1].Message, true
 }
 
 // slice returns a copy of the entries, oldest first.
 func (h *ring) slice() []Message {
-	out := make([]Message, 0, len(h.buf))
-	out = append(out, h.buf[h.start:]...)
-	return append(out, h.buf[:h.start]...)
+	out := make([]Message, h.len())
+	for i, e := range h.buf[h.head:] {
+		out[i] = e.Message
+	}
+	return out
 }
 
 // reset empties the ring and releases its memory.
 func (h *ring) reset() {
 	h.buf = nil
-	h.start = 0
+	h.head = 0
+	h.bytes = 0
 }
 
-// record appends a history entry and returns it. rm.mu must be held.
-func (rm *room) record(kind Kind, author Member, text string, now time.Time) Message {
+// next numbers a new history entry and works out whether it continues the
+// previous one; the caller renders it and then records it with push, so
+// that it is charged its rendered size. rm.mu must be held.
+func (rm *room) next(kind Kind, author Member, text string, now time.Time) Message {
 	rm.seq++
 	m := Message{Seq: rm.seq, Kind: kind, Author: author, Text: text, Sent: now}
 	if prev, ok := rm.history.last(); ok && kind == KindText && prev.Kind == KindText &&
 		prev.Author.ID == author.ID && now.Sub(prev.Sent) <= ContinueWithin {
 		m.Continued = true
 	}
-	rm.history.push(m)
+	return m
+}
+
+// record numbers, renders and stores a history entry and queues its frame,
+// followed by extra frames (presence), to every connection. It returns
+// the entry. rm.mu must be held.
+func (r *Registry) record(rm *room, kind Kind, author Member, text string, now time.Time, extra ...[]byte) Message {
+	m := rm.next(kind, author, text, now)
+	frame := r.render.Message(rm.slug, m)
+	rm.history.push(m, len(frame))
+	rm.changed()
+	r.fanoutLocked(rm, append([][]byte{frame}, extra...)...)
 	return m
 }

@@ -1,6 +1,8 @@
 package chat
 
 import (
+	"errors"
+	"net"
 	"time"
 	"unicode/utf8"
 )
@@ -34,17 +36,38 @@ const (
 // shutdownReason is the close reason Registry.Close sends.
 const shutdownReason = "Server restarting."
 
+// MaxWrite caps one websocket message the writer sends: frames queued
+// together are joined into messages of at most this size, split at frame
+// boundaries; a single larger frame (a big snapshot) goes alone.
+const MaxWrite = 64 << 10
+
+// netConner is a Socket that exposes its network connection, as
+// *websocket.Conn does: an eviction then ends a write in progress by
+// moving the connection's deadline (the websocket's own SetWriteDeadline
+// is not safe to call while the writer writes).
+type netConner interface{ NetConn() net.Conn }
+
 // WritePump is the connection's only writer; run it once, in its own
-// goroutine, right after Join. It blocks until the client is closed. Each time frames
-// are queued it writes all of them as ONE text message (the htmx ws
-// extension swaps every top-level element of a message), with a WriteWait
-// deadline on every write; it pings every PingPeriod. When the client is
-// closed it writes the close frame (code and reason) and returns, dropping
-// frames still queued. A failed write closes the client and returns at
-// once. WritePump never closes the underlying connection: the handler does
-// that after WritePump returns, and still calls Registry.Leave.
-func (c *Client) WritePump(s Socket) {
+// goroutine, right after Join. It blocks until the client is closed. Each
+// time frames are queued it writes them as text messages of at most
+// MaxWrite bytes (the htmx ws extension swaps every top-level element of a
+// message), with a WriteWait deadline on every write; it pings every
+// PingPeriod. When the client is closed between writes it writes the close
+// frame (code and reason) and returns, dropping frames still queued. A
+// failed write closes the client and returns at once; so does an eviction
+// that finds the writer stuck in a write, which it ends at once if s has a
+// NetConn. WritePump never closes the underlying connection: the handler
+// does that after WritePump returns, and still calls Registry.Leave.
+// closeSent reports whether a close frame was written: if not, the
+// connection is broken and the handler should close it at once rather
+// than wait for the peer to answer a close.
+func (c *Client) WritePump(s Socket) (closeSent bool) {
 	cfg := &c.reg.cfg
+	if nc, ok := s.(netConner); ok {
+		c.mu.Lock()
+		c.conn = nc.NetConn()
+		c.mu.Unlock()
+	}
 	ping := time.NewTicker(cfg.PingPeriod)
 	defer ping.Stop()
 	var batch [][]byte
@@ -53,38 +76,75 @@ func (c *Client) WritePump(s Socket) {
 		case <-c.wake:
 			frames, closed := c.take(batch)
 			if closed {
-				c.writeClose(s)
-				return
+				return c.writeClose(s)
 			}
-			err := c.writeBatch(s, frames)
+			closed, err := c.writeBatch(s, frames)
 			clear(frames)      // don't pin sent frames while idle
 			batch = frames[:0] // the spare for the next take
 			if len(c.wake) == 0 {
 				batch = c.shrink(batch) // idle for now
 			}
-			if err != nil {
-				c.Close(0, "")
-				return
+			switch {
+			case err != nil:
+				c.fail(err)
+				return false
+			case closed:
+				return c.writeClose(s)
 			}
 		case <-ping.C:
-			if err := s.WriteControl(PingMessage, nil, time.Now().Add(cfg.WriteWait)); err != nil {
-				c.Close(0, "")
-				return
+			if !c.beginWrite() {
+				continue // closed: c.done is ready
+			}
+			err := s.WriteControl(PingMessage, nil, time.Now().Add(cfg.WriteWait))
+			c.endWrite(0)
+			if err != nil {
+				c.fail(err)
+				return false
 			}
 		case <-c.done:
-			c.writeClose(s)
-			return
+			return c.writeClose(s)
 		}
 	}
 }
 
-// writeBatch writes frames as one text message. A single frame is written
-// as it is; several are joined in a pooled buffer (the socket copies what
-// it is given before WriteMessage returns).
-func (c *Client) writeBatch(s Socket, frames [][]byte) error {
-	if len(frames) == 0 {
-		return nil // a wake-up for frames an earlier take already wrote
+// fail closes the client after a failed write, without a close frame (the
+// connection is broken), recording whether the write timed out.
+func (c *Client) fail(err error) {
+	cause := EndWriteError
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		cause = EndWriteTimeout
 	}
+	c.closeFor(cause, 0, "")
+}
+
+// writeBatch writes frames as text messages of at most MaxWrite bytes
+// each. A message of one frame is written as it is; several are joined in
+// a pooled buffer (the socket copies what it is given before WriteMessage
+// returns). Each message's bytes are released once it is written. It
+// stops with closed set if the client is closed between two messages.
+func (c *Client) writeBatch(s Socket, frames [][]byte) (closed bool, err error) {
+	for i := 0; i < len(frames); {
+		j, n := i+1, len(frames[i])
+		for j < len(frames) && n+len(frames[j]) <= MaxWrite {
+			n += len(frames[j])
+			j++
+		}
+		if !c.beginWrite() {
+			return true, nil
+		}
+		err := c.writeMessage(s, frames[i:j])
+		c.endWrite(n)
+		if err != nil {
+			return false, err
+		}
+		i = j
+	}
+	return false, nil
+}
+
+// writeMessage writes frames as one text message with a WriteWait deadline.
+func (c *Client) writeMessage(s Socket, frames [][]byte) error {
 	if err := s.SetWriteDeadline(time.Now().Add(c.reg.cfg.WriteWait)); err != nil {
 		return err
 	}
@@ -97,22 +157,20 @@ func (c *Client) writeBatch(s Socket, frames [][]byte) error {
 		buf = append(buf, f...)
 	}
 	err := s.WriteMessage(TextMessage, buf)
-	if cap(buf) <= 64<<10 { // keep the pool's buffers modest
-		*bp = buf
-		c.reg.bufs.Put(bp)
-	}
+	*bp = buf // joined up to MaxWrite: the pool's buffers stay modest
+	c.reg.bufs.Put(bp)
 	return err
 }
 
-// writeClose sends the client's close frame, if it has one. Errors are
-// ignored: the connection is finished either way.
-func (c *Client) writeClose(s Socket) {
+// writeClose sends the client's close frame, if it has one, and reports
+// whether it was written. The connection is finished either way.
+func (c *Client) writeClose(s Socket) bool {
 	code, reason := c.closeFrame()
 	if code == 0 {
-		return
+		return false
 	}
 	deadline := time.Now().Add(c.reg.cfg.WriteWait)
-	_ = s.WriteControl(CloseMessage, closePayload(code, reason), deadline)
+	return s.WriteControl(CloseMessage, closePayload(code, reason), deadline) == nil
 }
 
 // closePayload builds a close frame's body: the code as two big-endian

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"slices"
+	"sync/atomic"
 
 	"golang.org/x/time/rate"
 )
@@ -23,16 +24,37 @@ type user struct {
 	// member without the registry lock (a rate.Limiter is safe for
 	// concurrent use).
 	limiter *rate.Limiter
+	// queued is the bytes held for all the user's connections (see
+	// Config.UserQueueBytes); each Client adds and releases its own.
+	queued atomic.Int64
 }
 
 // userLocked returns the record of user id, creating it. r.mu must be held.
 func (r *Registry) userLocked(id int64) *user {
 	u := r.users[id]
 	if u == nil {
-		u = &user{limiter: rate.NewLimiter(rate.Limit(r.cfg.MessageRate), r.cfg.MessageBurst)}
+		u = &user{limiter: r.visitors[id]}
+		if u.limiter != nil {
+			delete(r.visitors, id) // a visitor who connects keeps their bucket
+		} else {
+			u.limiter = rate.NewLimiter(rate.Limit(r.cfg.MessageRate), r.cfg.MessageBurst)
+		}
 		r.users[id] = u
 	}
 	return u
+}
+
+// holdMembership counts a new membership of user id that has no
+// connection (a poster without a socket) and returns the user's record.
+func (r *Registry) holdMembership(id int64) (*user, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, ErrClosed
+	}
+	u := r.userLocked(id)
+	u.memberships++
+	return u, nil
 }
 
 // dropIdleLocked forgets user id once nothing refers to it. r.mu must be
@@ -40,6 +62,15 @@ func (r *Registry) userLocked(id int64) *user {
 func (r *Registry) dropIdleLocked(id int64, u *user) {
 	if len(u.clients) == 0 && u.memberships == 0 && u.created == 0 {
 		delete(r.users, id)
+		// A bucket not yet full again is kept as a visitor bucket, so
+		// leaving (a poster's membership running out, say) does not
+		// refill it.
+		if u.limiter.TokensAt(r.cfg.Now()) < float64(r.cfg.MessageBurst) {
+			if len(r.visitors) >= maxVisitors {
+				clear(r.visitors)
+			}
+			r.visitors[id] = u.limiter
+		}
 	}
 }
 
@@ -55,6 +86,7 @@ func (r *Registry) admit(c *Client, fresh bool) (*user, error) {
 		return nil, ErrTooManyConnections
 	}
 	u := r.userLocked(c.member.ID)
+	c.user = u
 	u.clients = append(u.clients, c)
 	if fresh {
 		u.memberships++
@@ -135,7 +167,7 @@ func (r *Registry) CloseSession(session string, code int, reason string) {
 	clients := slices.Clone(r.sessions[session])
 	r.mu.Unlock()
 	for _, c := range clients {
-		c.Close(code, reason)
+		c.closeFor(EndSignedOut, code, reason)
 	}
 }
 
@@ -154,7 +186,7 @@ func (r *Registry) CloseUser(userID int64, keepSession string, code int, reason 
 	}
 	r.mu.Unlock()
 	for _, c := range clients {
-		c.Close(code, reason)
+		c.closeFor(EndSignedOut, code, reason)
 	}
 }
 

@@ -64,6 +64,8 @@ type harnessConfig struct {
 	// localhostBase sets the base URL to http://localhost:<port> while the
 	// test clients use 127.0.0.1; anyLoopback is then the web Config's.
 	localhostBase bool
+	// chat edits the room registry's configuration (chat.DefaultConfig).
+	chat func(*chat.Config)
 }
 
 // newHarness starts a server and stops it when the test ends.
@@ -96,7 +98,11 @@ func newHarness(t *testing.T, opts ...func(*harnessConfig)) *harness {
 		mcfg.Port = closedPort(t)
 	}
 	mailer := mail.New(mcfg, log.With("component", "mail"))
-	rooms := chat.New(chat.DefaultConfig(), Renderer())
+	ccfg := chat.DefaultConfig()
+	if hc.chat != nil {
+		hc.chat(&ccfg)
+	}
+	rooms := chat.New(ccfg, Renderer())
 	policy, err := sharedPolicy()
 	if err != nil {
 		t.Fatal(err)

@@ -83,8 +83,10 @@ func roomPage(s *server) fiber.Handler {
 }
 
 // postMessage posts a message without a socket: a plain form (redirect back
-// to the room) or htmx and scripts (204). A refused message gets a page
-// that says why (429 for the rate limit, 422 otherwise).
+// to the room) or htmx and scripts (204). The poster becomes a member
+// without a connection (chat.Registry.PostVisitor), so the others see who
+// wrote. A refused message gets a page that says why (429 for the rate
+// limit, 422 otherwise).
 func postMessage(s *server) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		slug := c.Params("slug")

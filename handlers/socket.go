@@ -3,11 +3,13 @@ package handlers
 import (
 	"encoding/json"
 	"errors"
+	"net"
 	"runtime/debug"
 	"sync"
 	"time"
 	"unicode/utf8"
 
+	fws "github.com/fasthttp/websocket"
 	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 
@@ -97,11 +99,17 @@ func (s *server) serveSocket(conn *websocket.Conn) {
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		client.WritePump(conn.Conn)
-		// The close frame is out. Give the peer closeWait to answer it
-		// (so it sees our code, not 1006), then the reader gives up.
-		dl.finish()
+		if client.WritePump(conn.Conn) {
+			// The close frame is out. Give the peer closeWait to answer
+			// it (so it sees our code, not 1006), then the reader gives up.
+			dl.finish(closeWait)
+		} else {
+			// No close frame could be written (a failed or abandoned
+			// write): nothing to wait for, end the connection now.
+			dl.finish(0)
+		}
 	}()
+	reason := endError
 	defer func() {
 		// Even after a panic the member leaves and the writer ends before
 		// Fiber takes the connection back; the client hears only 1011.
@@ -109,15 +117,32 @@ func (s *server) serveSocket(conn *websocket.Conn) {
 			log.Error("socket panic", "panic", r, "stack", string(debug.Stack()))
 			client.Close(websocket.CloseInternalServerErr, "Internal error.")
 		}
+		// What the registry or the writer saw first (an eviction, say)
+		// explains the reader's error that followed.
+		if cause := client.Cause(); cause != "" {
+			reason = cause
+		}
 		s.Rooms.Leave(client)
 		<-writerDone
-		log.Info("socket disconnected")
+		log.Info("socket disconnected", "reason", reason)
 	}()
-	s.readFrames(conn, client, dl)
+	reason = s.readFrames(conn, client, dl)
 }
 
-// readFrames reads until the connection fails or closes.
-func (s *server) readFrames(conn *websocket.Conn, client *chat.Client, dl *readDeadline) {
+// Why a socket ended, besides chat's End... causes: the reason attribute
+// of the "socket disconnected" log line.
+const (
+	endClientClosed = "client closed" // the peer sent a close frame or closed the connection
+	endPingTimeout  = "ping timeout"  // nothing, not even a pong, within pongWait
+	endFlood        = "policy: flood"
+	endBinary       = "policy: binary"
+	endInvalid      = "policy: invalid utf-8"
+	endTooLarge     = "policy: frame too large"
+	endError        = "error" // a panic
+)
+
+// readFrames reads until the connection fails or closes and returns why.
+func (s *server) readFrames(conn *websocket.Conn, client *chat.Client, dl *readDeadline) string {
 	conn.SetReadLimit(maxFrame)
 	dl.extend()
 	conn.SetPongHandler(func(string) error { dl.extend(); return nil })
@@ -125,16 +150,23 @@ func (s *server) readFrames(conn *websocket.Conn, client *chat.Client, dl *readD
 	for {
 		kind, data, err := conn.ReadMessage()
 		if err != nil {
-			return
+			var ne net.Error
+			switch {
+			case errors.As(err, &ne) && ne.Timeout():
+				return endPingTimeout
+			case errors.Is(err, fws.ErrReadLimit):
+				return endTooLarge
+			}
+			return endClientClosed
 		}
 		dl.extend()
 		switch {
 		case kind != websocket.TextMessage:
 			client.Close(1003, "Only text frames are accepted.")
-			return
+			return endBinary
 		case !utf8.Valid(data):
 			client.Close(chat.CloseInvalidPayload, "Frames must be valid UTF-8.")
-			return
+			return endInvalid
 		}
 		if s.handleFrame(client, data, refused) {
 			refused++
@@ -143,14 +175,14 @@ func (s *server) readFrames(conn *websocket.Conn, client *chat.Client, dl *readD
 		}
 		if refused >= floodLimit {
 			client.Close(closePolicy, "Too many messages too fast.")
-			return
+			return endFlood
 		}
 	}
 }
 
 // readDeadline moves the reader's deadline: pongWait ahead while the
-// connection lives, and a last closeWait once the writer has finished, which
-// nothing extends.
+// connection lives, and a last closeWait (or none) once the writer has
+// finished, which nothing extends.
 type readDeadline struct {
 	conn *websocket.Conn
 	mu   sync.Mutex
@@ -165,11 +197,11 @@ func (d *readDeadline) extend() {
 	}
 }
 
-func (d *readDeadline) finish() {
+func (d *readDeadline) finish(wait time.Duration) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.done = true
-	_ = d.conn.SetReadDeadline(time.Now().Add(closeWait))
+	_ = d.conn.SetReadDeadline(time.Now().Add(wait))
 }
 
 // wsFrame is what htmx's ws extension sends: the form's fields as JSON,
