@@ -20,6 +20,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"natter/app"
+	"natter/client"
 	"natter/mail/mailtest"
 )
 
@@ -343,6 +344,30 @@ func (u *user) enterRoom(slug string) {
 	u.t.Helper()
 	u.open("/rooms/"+slug, "#f-message")
 	u.waitLive()
+}
+
+// holdRoom keeps room slug open for the rest of the test with a
+// colleague's socket (a Go client named host): a shared link leads to a
+// room that lives while someone is in it.
+func (e *env) holdRoom(slug, host string) {
+	e.t.Helper()
+	c, err := client.New(e.base)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := c.Register(host, host+"@example.com", "plum-kettle-orbit-42"); err != nil {
+		e.t.Fatalf("holdRoom: %v", err)
+	}
+	sock, err := c.Dial(slug, nil)
+	if err != nil {
+		e.t.Fatalf("holdRoom %s: %v", slug, err)
+	}
+	e.t.Cleanup(func() { sock.Close() })
+	// The first frame (the snapshot) comes once the socket has joined.
+	sock.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, _, err := sock.ReadMessage(); err != nil {
+		e.t.Fatalf("holdRoom %s: %v", slug, err)
+	}
 }
 
 // openClosedRoom follows the link of a room that is not open: the page

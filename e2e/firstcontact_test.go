@@ -24,6 +24,7 @@ import (
 // and forth between the two forms), and lands in the room.
 func TestRoomLinkSurvivesSignUp(t *testing.T) {
 	e := startEnv(t, nil)
+	e.holdRoom("design-review", "dana")
 	carol := e.newUser("carol")
 	carol.open("/rooms/design-review", "#f-username")
 	if got, want := carol.path(), "/login?next=%2Frooms%2Fdesign-review"; got != want {
@@ -74,6 +75,7 @@ func TestRoomLinkSurvivesPasswordReset(t *testing.T) {
 	if err := bob.Register("bob", "bob@example.com", "staple tuning fork"); err != nil {
 		t.Fatal(err)
 	}
+	e.holdRoom("retro", "dana")
 	u := e.newUser("bob")
 	u.open("/rooms/retro", "#f-username")
 	u.do("forgot the password", clickAndLoad(`a[href^="/password/forgot"]`), chromedp.WaitVisible(chromedp.ID("f-email")))
@@ -114,7 +116,7 @@ func TestSignedOutTabSaysSoAndKeepsTheDraft(t *testing.T) {
 	e := startEnv(t, nil)
 	alice := e.newUser("alice")
 	alice.register()
-	alice.enterRoom("standup")
+	alice.openClosedRoom("standup")
 	const draft = "Half a thought about the release"
 	alice.do("type a draft", chromedp.Focus(chromedp.ID("f-message")), chromedp.KeyEvent(draft))
 
@@ -175,7 +177,7 @@ func TestRestartKeepsWhatIsOnScreen(t *testing.T) {
 	if got, want := alice.text("main section p"), "Pick a room, or open one of your own and share its link. A room and its messages vanish when the last person leaves, and every room empties when the server restarts."; got != want {
 		t.Errorf("the lobby says %q, want %q", got, want)
 	}
-	alice.enterRoom("retro")
+	alice.openClosedRoom("retro")
 	if got, want := alice.text(`[data-testid="restart-note"]`), "Rooms live only in memory: a restart empties them."; got != want {
 		t.Errorf("the room page says %q, want %q", got, want)
 	}
@@ -231,7 +233,7 @@ func TestLastMemberIsWarnedBeforeLeaving(t *testing.T) {
 	e := startEnv(t, nil)
 	alice := e.newUser("alice")
 	alice.register()
-	alice.enterRoom("solo")
+	alice.openClosedRoom("solo")
 	if got, want := alice.text(`[data-testid="back-to-rooms"]`), "← All rooms"; got != want {
 		t.Errorf("the way back reads %q, want %q", got, want)
 	}
@@ -280,7 +282,8 @@ func TestLastMemberIsWarnedBeforeLeaving(t *testing.T) {
 	plain := e.newUser("plain")
 	plain.register()
 	plain.do("disable scripts", chromedp.Func(disableScripts))
-	plain.open("/rooms/quiet", "#f-message")
+	plain.open("/rooms/quiet", `[data-testid="room-closed"]`)
+	plain.do("open the room with its button", clickAndLoad(`[data-testid="open-room"]`), chromedp.WaitVisible(chromedp.ID("f-message")))
 	plain.do("click Leave", chromedp.Click(chromedp.CSS(`[data-testid="leave"]`)), chromedp.WaitVisible(chromedp.ID("leave-confirm")))
 	if got, want := plain.text("#leave-confirm p"), "You are the last member: leaving ends #quiet and deletes its messages for good."; got != want {
 		t.Errorf("without scripts the confirmation reads %q, want %q", got, want)
