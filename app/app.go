@@ -49,6 +49,7 @@ type Server struct {
 	db       *db.DB
 	rooms    *chat.Registry
 	mailer   *mail.Mailer
+	hasher   *password.Hasher
 	web      *handlers.App
 	listener net.Listener
 	// metrics and metricsListener are set when MetricsAddr is.
@@ -106,6 +107,7 @@ func New(ctx context.Context, cfg Config, stdout io.Writer) (_ *Server, err erro
 	if err != nil {
 		return nil, err
 	}
+	s.hasher = password.NewHasher(cfg.hashParams(), runtime.GOMAXPROCS(0))
 	var observe handlers.RequestObserver
 	if s.metricsListener != nil {
 		s.metrics = newMetrics(s)
@@ -119,7 +121,7 @@ func New(ctx context.Context, cfg Config, stdout io.Writer) (_ *Server, err erro
 		DB:      s.db,
 		Rooms:   s.rooms,
 		Mailer:  s.mailer,
-		Hasher:  password.NewHasher(cfg.hashParams(), runtime.GOMAXPROCS(0)),
+		Hasher:  s.hasher,
 		Policy:  policy,
 		Assets:  static,
 		Log:     s.log,

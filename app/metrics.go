@@ -42,6 +42,7 @@ func newMetrics(s *Server) *metrics {
 		collectors.NewDBStatsCollector(s.db.SQL, "natter"),
 		m.requests, m.latency,
 		roomCollector{s},
+		partsCollector{s},
 	)
 	return m
 }
@@ -93,4 +94,35 @@ func (m *metrics) serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	return nil
+}
+
+// partsCollector reads the mailer's and the password hasher's counts.
+type partsCollector struct{ s *Server }
+
+var (
+	descMailSent    = prometheus.NewDesc("natter_mail_sent_total", "Mails the SMTP server accepted (printed to the log when none is configured).", nil, nil)
+	descMailFailed  = prometheus.NewDesc("natter_mail_failed_attempts_total", "Attempts to send a mail that failed (it is retried with backoff).", nil, nil)
+	descMailGivenUp = prometheus.NewDesc("natter_mail_given_up_total", "Mails dropped after their last retry failed.", nil, nil)
+	descHashWait    = prometheus.NewDesc("natter_password_hash_wait_seconds_total", "Time password hashes waited for a hashing slot, summed.", nil, nil)
+	descHashes      = prometheus.NewDesc("natter_password_hashes_total", "Password hashes that got a hashing slot.", nil, nil)
+	descHashBusy    = prometheus.NewDesc("natter_password_hash_busy_total", "Password hashes refused after the longest wait (answered 503).", nil, nil)
+	descHashLongest = prometheus.NewDesc("natter_password_hash_wait_longest_seconds", "The longest wait of one password hash for a slot since the start.", nil, nil)
+)
+
+func (partsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descMailSent, descMailFailed, descMailGivenUp, descHashWait, descHashes, descHashBusy, descHashLongest} {
+		ch <- d
+	}
+}
+
+func (c partsCollector) Collect(ch chan<- prometheus.Metric) {
+	m := c.s.mailer.Stats()
+	ch <- prometheus.MustNewConstMetric(descMailSent, prometheus.CounterValue, float64(m.Sent))
+	ch <- prometheus.MustNewConstMetric(descMailFailed, prometheus.CounterValue, float64(m.Failed))
+	ch <- prometheus.MustNewConstMetric(descMailGivenUp, prometheus.CounterValue, float64(m.GivenUp))
+	h := c.s.hasher.WaitStats()
+	ch <- prometheus.MustNewConstMetric(descHashWait, prometheus.CounterValue, h.TotalWait.Seconds())
+	ch <- prometheus.MustNewConstMetric(descHashes, prometheus.CounterValue, float64(h.Acquired))
+	ch <- prometheus.MustNewConstMetric(descHashBusy, prometheus.CounterValue, float64(h.Busy))
+	ch <- prometheus.MustNewConstMetric(descHashLongest, prometheus.GaugeValue, h.LongestWait.Seconds())
 }

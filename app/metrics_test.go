@@ -2,6 +2,7 @@ package app
 
 import (
 	"bufio"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -54,6 +55,10 @@ func TestMetricsFollowTraffic(t *testing.T) {
 		`natter_http_requests_total{method="POST",route="/register",status="303"}`:      "1",
 		`natter_http_requests_total{method="GET",route="/rooms/:slug",status="200"}`:    "2",
 		`natter_http_request_duration_seconds_count{method="GET",route="/rooms/:slug"}`: "2",
+		// One sign-up hashed one password; no mail yet.
+		"natter_password_hashes_total":    "1",
+		"natter_password_hash_busy_total": "0",
+		"natter_mail_sent_total":          "0",
 	}
 	for k, v := range want {
 		if m[k] != v {
@@ -66,6 +71,18 @@ func TestMetricsFollowTraffic(t *testing.T) {
 	if _, ok := m[`natter_http_requests_total{method="GET",route="/rooms/general",status="200"}`]; ok {
 		t.Error("a raw path became a label")
 	}
+	// A reset mail (printed to the log: no SMTP server here) counts as sent.
+	if res, err := ana.Submit("/password/forgot", "/password/forgot", url.Values{"email": {"ana@example.com"}}); err != nil || res.Status != 200 {
+		t.Fatalf("forgot: %v %v", res, err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for scrape(t, s)["natter_mail_sent_total"] != "1" {
+		if time.Now().After(deadline) {
+			t.Fatal("natter_mail_sent_total did not reach 1")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
 	// Unknown paths share one series whatever they are.
 	status(t, s.BaseURL()+"/no/such/page-1")
 	status(t, s.BaseURL()+"/no/such/page-2")
@@ -78,7 +95,7 @@ func TestMetricsFollowTraffic(t *testing.T) {
 	}
 
 	sock.Close()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline = time.Now().Add(5 * time.Second)
 	for scrape(t, s)["natter_sockets_open"] != "0" {
 		if time.Now().After(deadline) {
 			t.Fatal("sockets_open did not fall to 0 after the socket closed")

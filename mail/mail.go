@@ -117,6 +117,7 @@ type Mailer struct {
 	log        *slog.Logger
 	outbox     Outbox
 	persistent bool // the outbox outlives the process
+	count      counters
 
 	mu      sync.RWMutex // guards closed against Enqueue adding after Close
 	closed  bool

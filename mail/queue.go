@@ -154,6 +154,7 @@ func (m *Mailer) sleepUntil(t time.Time) {
 func (m *Mailer) attempt(ctx context.Context, msg Stored) {
 	err := m.Send(m.wctx, Message{To: msg.To, ToName: msg.ToName, Subject: msg.Subject, Text: msg.Text, HTML: msg.HTML})
 	if err == nil {
+		m.count.sent.Add(1)
 		m.remove(ctx, msg)
 		return
 	}
@@ -165,9 +166,11 @@ func (m *Mailer) attempt(ctx context.Context, msg Stored) {
 			"attempt", attempt, "err", err)
 		return
 	}
+	m.count.failed.Add(1)
 	if attempt >= m.cfg.Retries {
 		m.log.Error("mail not sent: giving up", "to", msg.To, "subject", msg.Subject,
 			"attempts", attempt, "err", err)
+		m.count.givenUp.Add(1)
 		m.remove(ctx, msg)
 		return
 	}

@@ -115,6 +115,14 @@ func TestEnqueueDelivers(t *testing.T) {
 	if link := got.Link("http://localhost:8080/"); link != resetLink {
 		t.Errorf("link = %q, want %q", link, resetLink)
 	}
+	// The count follows the server's answer, which WaitFor may beat.
+	deadline := time.Now().Add(5 * time.Second)
+	for m.Stats() != (Stats{Sent: 1}) {
+		if time.Now().After(deadline) {
+			t.Fatalf("Stats = %+v, want one sent", m.Stats())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func TestEnqueueRetriesThenLogsFailure(t *testing.T) {
@@ -137,6 +145,9 @@ func TestEnqueueRetriesThenLogsFailure(t *testing.T) {
 		if err, _ := rec["err"].(string); !strings.Contains(err, "connection refused") {
 			t.Errorf("record %v does not give the reason", rec)
 		}
+	}
+	if got := m.Stats(); got != (Stats{Failed: 3, GivenUp: 1}) {
+		t.Errorf("Stats = %+v, want 3 failed attempts and 1 given up", got)
 	}
 	want := []string{"WARN mail not sent: will retry", "WARN mail not sent: will retry", "ERROR mail not sent: giving up"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
