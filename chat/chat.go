@@ -28,25 +28,17 @@
 //
 // # A socket's life
 //
-// The socket handler owns one reader (itself) and one writer (WritePump):
+// Each connection has one reader and one writer, both run by Client.Serve:
+// the handler's goroutine reads, and a goroutine of Serve's writes.
 //
 //	c, err := reg.Join(slug, member, sessionID)
 //	if err != nil { /* send close frame CloseCodeFor(err), err.Error() */ }
-//	done := make(chan struct{})
-//	go func() {
-//		wait := time.Duration(0) // no close frame went out: end now
-//		if c.WritePump(conn) {
-//			// Give the peer a moment to answer the close frame (closing
-//			// the TCP connection at once could turn it into 1006).
-//			wait = time.Second
-//		}
-//		conn.SetReadDeadline(time.Now().Add(wait)) // unblocks the reader
-//		close(done)
-//	}()
-//	for { /* conn.ReadMessage, reg.Post(slug, member, text) or c.Send(errorFragment) */ }
-//	reg.Leave(c) // closes c (so WritePump returns) and starts the grace period
-//	<-done       // then close conn; only now may the handler return
-//	// log c.Cause() (or why the reader stopped) as the reason it ended
+//	reason := c.Serve(conn, func(text []byte, refusedBefore int) (refused bool) {
+//		_, err := c.Post(string(text)) // or c.Send(errorFragment)
+//		return errors.Is(err, ErrRateLimited)
+//	})
+//	// Serve has called reg.Leave (which starts the grace period) and
+//	// waited for the writer: close conn; reason says why it ended.
 package chat
 
 import (

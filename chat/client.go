@@ -7,7 +7,7 @@ import (
 )
 
 // Client is one websocket connection of a member in a room. The Registry
-// queues frames to it; its WritePump writes them. Its methods are safe for
+// queues frames to it; its writer (see Serve) writes them. Its methods are safe for
 // concurrent use.
 //
 // The send queue is a slice guarded by a mutex plus a one-slot wake-up
@@ -35,7 +35,7 @@ type Client struct {
 	code   int // close code the writer sends; 0: none (the socket failed)
 	reason string
 	cause  string // why the client closed (an End... constant), for the log
-	// conn is the socket's network connection, if WritePump's Socket has
+	// conn is the socket's network connection, if Serve's Socket has
 	// one; writing is set while the writer is inside a write on it, so
 	// an eviction can end that write at once.
 	conn    net.Conn
@@ -61,23 +61,6 @@ const maxSpare = 8
 
 // evictReason is the close reason sent to a connection whose queue filled.
 const evictReason = "Too slow; reconnect to catch up."
-
-// Why a connection ended, as Client.Cause reports it and the handler logs
-// it (the handler adds its own: ping timeout, client closed, policy).
-const (
-	// EndEvicted: the connection's queue passed QueueLimit or QueueBytes,
-	// or its user's passed UserQueueBytes.
-	EndEvicted = "evicted"
-	// EndWriteTimeout: a write did not finish within WriteWait.
-	EndWriteTimeout = "write timeout"
-	// EndWriteError: a write failed otherwise (the peer reset the connection).
-	EndWriteError = "write error"
-	// EndShutdown: Registry.Close.
-	EndShutdown = "shutdown"
-	// EndSignedOut: CloseSession or CloseUser (sign-out, an expired
-	// session, a password change).
-	EndSignedOut = "signed out"
-)
 
 func newClient(r *Registry, rm *room, m Member, session string) *Client {
 	return &Client{

@@ -35,8 +35,8 @@ type member struct {
 // connection, this one included, by a KindJoin notice and a MemberJoined
 // frame; a second tab or a reconnect inside the grace period announces
 // nothing and cancels the pending removal. session tags the connection for
-// CloseSession and CloseUser. The caller must run c.WritePump and, when
-// the connection ends, call Leave.
+// CloseSession and CloseUser. The caller must run c.Serve, which calls
+// Leave when the connection ends.
 func (r *Registry) Join(slug string, m Member, session string) (*Client, error) {
 	for {
 		rm, created, err := r.lookupOrCreate(slug, m, true)

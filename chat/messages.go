@@ -64,6 +64,22 @@ func (r *Registry) Post(slug string, m Member, text string) (Message, error) {
 	if err != nil {
 		return Message{}, err
 	}
+	return r.post(rm, m, text)
+}
+
+// Post appends text from the client's member to the client's room, as
+// Registry.Post does for the room of this connection, without looking it
+// up again by name. It is what a reader's onText calls; the errors are
+// Registry.Post's.
+func (c *Client) Post(text string) (Message, error) {
+	if c.reg.isClosed() {
+		return Message{}, ErrClosed
+	}
+	return c.reg.post(c.room, c.member, text)
+}
+
+// post is Post to room rm, once found.
+func (r *Registry) post(rm *room, m Member, text string) (Message, error) {
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
 	if rm.dead {

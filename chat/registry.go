@@ -53,7 +53,7 @@ func New(cfg Config, r Renderer) *Registry {
 
 // Close shuts the registry down: every connection is closed with 1012
 // (service restart) so browsers reconnect to the next process, and its
-// WritePump returns after sending that frame; grace timers are stopped,
+// writer returns after sending that frame; grace timers are stopped,
 // members waiting out their grace period and rooms nobody joined are
 // removed at once. Later Joins, Ensures and Posts get ErrClosed; Leave
 // still works and removes members without notices, so once the handlers
