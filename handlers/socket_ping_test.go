@@ -8,16 +8,16 @@ import (
 	"time"
 
 	"natter/chat"
+	"natter/client"
 )
 
 // pongWait is the short pong wait of these tests: PingPeriod is left at
 // its default (50 s), which chat must lower below it.
 const pongWait = 300 * time.Millisecond
 
-// A quiet member whose browser answers pings keeps the room open past the
-// pong wait: the writer pings within it, so a message sent after the
-// silence still arrives.
-func TestQuietSocketThatAnswersPingsStaysOpen(t *testing.T) {
+// pingHarness starts a server with the short pong wait and returns it
+// with alice's socket in general, closed when the test ends.
+func pingHarness(t *testing.T) (*harness, *client.Socket) {
 	h := newHarness(t, func(c *harnessConfig) {
 		c.chat = func(cc *chat.Config) { cc.PongWait = pongWait }
 	})
@@ -26,7 +26,15 @@ func TestQuietSocketThatAnswersPingsStaysOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer as.Close()
+	t.Cleanup(func() { as.Close() })
+	return h, as
+}
+
+// A quiet member whose browser answers pings keeps the room open past the
+// pong wait: the writer pings within it, so a message sent after the
+// silence still arrives.
+func TestQuietSocketThatAnswersPingsStaysOpen(t *testing.T) {
+	h, as := pingHarness(t)
 	// The client answers pings while it reads (the websocket package's
 	// default ping handler); it reads everything into frames.
 	frames := make(chan string, 64)
@@ -69,15 +77,7 @@ func TestQuietSocketThatAnswersPingsStaysOpen(t *testing.T) {
 // A peer that stops answering (nothing read, so no pong) is ended once
 // the pong wait passes, and the log says why.
 func TestSilentSocketEndsWithPingTimeout(t *testing.T) {
-	h := newHarness(t, func(c *harnessConfig) {
-		c.chat = func(cc *chat.Config) { cc.PongWait = pongWait }
-	})
-	alice := h.signedUp("alice", "alice@example.com", "plum-kettle-orbit-42")
-	as, err := alice.Dial("general", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer as.Close()
+	h, _ := pingHarness(t) // alice's socket reads nothing, so sends no pong
 	aliceUser, err := h.DB.UserByLogin(context.Background(), "alice")
 	if err != nil {
 		t.Fatal(err)
