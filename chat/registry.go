@@ -134,3 +134,6 @@ func (r *Registry) isClosed() bool {
 	defer r.mu.Unlock()
 	return r.closed
 }
+
+// shutdownReason is the close reason Registry.Close sends.
+const shutdownReason = "Server restarting."
