@@ -201,4 +201,3 @@ func (d *readDeadline) finish(wait time.Duration) {
 	d.done = true
 	_ = d.sock.SetReadDeadline(time.Now().Add(wait))
 }
-
