@@ -100,7 +100,7 @@ func (c *Client) Send(frame []byte) bool {
 // Close asks the writer to send a close frame with code and reason and
 // stop; code 0 stops it without a close frame. Frames still queued are
 // dropped. Only the first close counts; the client stays in its room until
-// the handler calls Registry.Leave.
+// Registry.Leave (which Serve calls once its reader stops).
 func (c *Client) Close(code int, reason string) {
 	c.closeFor("", code, reason)
 }
@@ -114,7 +114,7 @@ func (c *Client) closeFor(cause string, code int, reason string) {
 
 // Cause returns why the client was closed, if the registry or its writer
 // closed it: one of the End... constants. It is "" while the client is
-// open and when it was closed by Close (the handler knows why then).
+// open and when it was closed by Close (its caller knows why then).
 func (c *Client) Cause() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -170,7 +170,7 @@ func (r *Registry) enqueue(c *Client, frame []byte) enqueueResult {
 }
 
 // evictHog evicts the connection of u that holds the most bytes. Its
-// handler then calls Leave, which takes it out of its room.
+// Serve then calls Leave, which takes it out of its room.
 func (r *Registry) evictHog(u *user) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

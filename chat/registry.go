@@ -56,8 +56,8 @@ func New(cfg Config, r Renderer) *Registry {
 // writer returns after sending that frame; grace timers are stopped,
 // members waiting out their grace period and rooms nobody joined are
 // removed at once. Later Joins, Ensures and Posts get ErrClosed; Leave
-// still works and removes members without notices, so once the handlers
-// have called Leave for every client the registry is empty.
+// still works and removes members without notices, so once every Serve
+// has called Leave the registry is empty.
 func (r *Registry) Close() {
 	r.mu.Lock()
 	if r.closed {

@@ -140,7 +140,7 @@ func (r *Registry) releaseMembership(id int64) {
 }
 
 // CloseSession closes every connection opened with the session tag (on
-// sign-out). The handlers' read loops then end and call Leave.
+// sign-out). Their Serve calls then end and call Leave.
 func (r *Registry) CloseSession(session string, code int, reason string) {
 	r.mu.Lock()
 	clients := slices.Clone(r.sessions[session])
