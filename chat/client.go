@@ -7,8 +7,8 @@ import (
 )
 
 // Client is one websocket connection of a member in a room. The Registry
-// queues frames to it; its writer (see Serve) writes them. Its methods are safe for
-// concurrent use.
+// queues frames to it; its writer (see Serve) writes them. Its methods are
+// safe for concurrent use.
 //
 // The send queue is a slice guarded by a mutex plus a one-slot wake-up
 // channel rather than a buffered channel of frames, so an idle connection

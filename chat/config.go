@@ -167,7 +167,7 @@ func (c Config) withDefaults() Config {
 	orDur(&c.PingPeriod, DefaultPingPeriod)
 	orDur(&c.PongWait, DefaultPongWait)
 	if c.PingPeriod >= c.PongWait {
-		c.PingPeriod = c.PongWait * 5 / 6
+		c.PingPeriod = max(c.PongWait*5/6, 1) // a ticker needs a positive period
 	}
 	orInt(&c.MaxFrame, DefaultMaxFrame)
 	if c.Now == nil {
