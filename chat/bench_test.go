@@ -53,7 +53,7 @@ func newBenchRoom(b *testing.B, n int) *benchRoom {
 			b.Fatal(err)
 		}
 		br.clients = append(br.clients, c)
-		br.pumps.Go(func() { c.WritePump(countingSocket{&br.written}) })
+		br.pumps.Go(func() { c.writePump(countingSocket{&br.written}) })
 		br.frames += 1 + 2*int64(i+1) // snapshot; notice and joined to everyone
 	}
 	br.wait(b)
@@ -139,7 +139,7 @@ func BenchmarkIdleConnection(b *testing.B) {
 			b.Fatal(err)
 		}
 		clients = append(clients, c)
-		pumps.Go(func() { c.WritePump(countingSocket{&written}) })
+		pumps.Go(func() { c.writePump(countingSocket{&written}) })
 	}
 	time.Sleep(100 * time.Millisecond) // let the writers flush the join frames and park
 	b.ReportMetric(float64(memInUse()-before)/float64(b.N), "B/conn")

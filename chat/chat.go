@@ -28,104 +28,22 @@
 //
 // # A socket's life
 //
-// The socket handler owns one reader (itself) and one writer (WritePump):
+// Each connection has one reader and one writer, both run by Client.Serve:
+// the handler's goroutine reads, and a goroutine of Serve's writes.
 //
 //	c, err := reg.Join(slug, member, sessionID)
 //	if err != nil { /* send close frame CloseCodeFor(err), err.Error() */ }
-//	done := make(chan struct{})
-//	go func() {
-//		wait := time.Duration(0) // no close frame went out: end now
-//		if c.WritePump(conn) {
-//			// Give the peer a moment to answer the close frame (closing
-//			// the TCP connection at once could turn it into 1006).
-//			wait = time.Second
-//		}
-//		conn.SetReadDeadline(time.Now().Add(wait)) // unblocks the reader
-//		close(done)
-//	}()
-//	for { /* conn.ReadMessage, reg.Post(slug, member, text) or c.Send(errorFragment) */ }
-//	reg.Leave(c) // closes c (so WritePump returns) and starts the grace period
-//	<-done       // then close conn; only now may the handler return
-//	// log c.Cause() (or why the reader stopped) as the reason it ended
+//	reason := c.Serve(conn, func(text []byte, refusedBefore int) (refused bool) {
+//		_, err := c.Post(string(text)) // or c.Send(errorFragment)
+//		return errors.Is(err, ErrRateLimited)
+//	})
+//	// Serve has called reg.Leave (which starts the grace period) and
+//	// waited for the writer: close conn; reason says why it ended.
 package chat
 
 import (
 	"errors"
-	"time"
 )
-
-// Member is a user in a room. Members are users, not connections: two tabs
-// of one user are one member.
-type Member struct {
-	ID   int64
-	Name string
-}
-
-// Kind says what a history entry is: a chat message or a presence notice.
-type Kind uint8
-
-// The kinds of history entries.
-const (
-	KindText  Kind = iota // a chat message a member posted
-	KindJoin              // notice: a member joined the room
-	KindLeave             // notice: a member left the room
-)
-
-// String returns the kind's name, for logs and tests.
-func (k Kind) String() string {
-	switch k {
-	case KindText:
-		return "text"
-	case KindJoin:
-		return "join"
-	case KindLeave:
-		return "leave"
-	}
-	return "unknown"
-}
-
-// ContinueWithin is how close in time two texts of one author must be for
-// the second to be Continued (grouped under the first by the view).
-const ContinueWithin = 5 * time.Minute
-
-// Message is one entry in a room's history: a chat message or a presence
-// notice.
-type Message struct {
-	// Seq numbers the room's entries from 1, strictly increasing, shared by
-	// texts and notices. A destroyed room (or a permanent room that emptied)
-	// starts again at 1.
-	Seq  uint64
-	Kind Kind
-	// Author is the sender, or the member who joined or left.
-	Author Member
-	// Text is the message as posted; empty for notices.
-	Text string
-	Sent time.Time
-	// Continued is set on a KindText entry whose previous history entry is
-	// also a KindText of the same author, sent at most ContinueWithin
-	// earlier: the view groups it under the previous one.
-	Continued bool
-}
-
-// RoomInfo is one line of the lobby.
-type RoomInfo struct {
-	Slug string
-	// Members counts members, including those inside their grace period.
-	Members   int
-	Permanent bool
-}
-
-// Stats counts what the registry holds, for metrics, tests and leak checks.
-// Once every client has left and every grace period has run out, every
-// field is zero again.
-type Stats struct {
-	Rooms       int // live user rooms; permanent rooms are not counted
-	Members     int // members of all rooms, pending ones included
-	Pending     int // members whose last connection closed, waiting out the grace period
-	Connections int // joined connections (Clients not yet passed to Leave)
-	Users       int // per-user records: connection sets, rate limiters, rooms created
-	Sessions    int // session tags with at least one connection
-}
 
 // Renderer turns room events into HTML frames; the handlers implement it
 // with templ. chat calls each method once per event and queues the same

@@ -7,8 +7,8 @@ import (
 )
 
 // Client is one websocket connection of a member in a room. The Registry
-// queues frames to it; its WritePump writes them. Its methods are safe for
-// concurrent use.
+// queues frames to it; its writer (see Serve) writes them. Its methods are
+// safe for concurrent use.
 //
 // The send queue is a slice guarded by a mutex plus a one-slot wake-up
 // channel rather than a buffered channel of frames, so an idle connection
@@ -35,7 +35,7 @@ type Client struct {
 	code   int // close code the writer sends; 0: none (the socket failed)
 	reason string
 	cause  string // why the client closed (an End... constant), for the log
-	// conn is the socket's network connection, if WritePump's Socket has
+	// conn is the socket's network connection, if Serve's Socket has
 	// one; writing is set while the writer is inside a write on it, so
 	// an eviction can end that write at once.
 	conn    net.Conn
@@ -61,23 +61,6 @@ const maxSpare = 8
 
 // evictReason is the close reason sent to a connection whose queue filled.
 const evictReason = "Too slow; reconnect to catch up."
-
-// Why a connection ended, as Client.Cause reports it and the handler logs
-// it (the handler adds its own: ping timeout, client closed, policy).
-const (
-	// EndEvicted: the connection's queue passed QueueLimit or QueueBytes,
-	// or its user's passed UserQueueBytes.
-	EndEvicted = "evicted"
-	// EndWriteTimeout: a write did not finish within WriteWait.
-	EndWriteTimeout = "write timeout"
-	// EndWriteError: a write failed otherwise (the peer reset the connection).
-	EndWriteError = "write error"
-	// EndShutdown: Registry.Close.
-	EndShutdown = "shutdown"
-	// EndSignedOut: CloseSession or CloseUser (sign-out, an expired
-	// session, a password change).
-	EndSignedOut = "signed out"
-)
 
 func newClient(r *Registry, rm *room, m Member, session string) *Client {
 	return &Client{
@@ -117,7 +100,7 @@ func (c *Client) Send(frame []byte) bool {
 // Close asks the writer to send a close frame with code and reason and
 // stop; code 0 stops it without a close frame. Frames still queued are
 // dropped. Only the first close counts; the client stays in its room until
-// the handler calls Registry.Leave.
+// Registry.Leave (which Serve calls once its reader stops).
 func (c *Client) Close(code int, reason string) {
 	c.closeFor("", code, reason)
 }
@@ -131,7 +114,7 @@ func (c *Client) closeFor(cause string, code int, reason string) {
 
 // Cause returns why the client was closed, if the registry or its writer
 // closed it: one of the End... constants. It is "" while the client is
-// open and when it was closed by Close (the handler knows why then).
+// open and when it was closed by Close (its caller knows why then).
 func (c *Client) Cause() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -187,7 +170,7 @@ func (r *Registry) enqueue(c *Client, frame []byte) enqueueResult {
 }
 
 // evictHog evicts the connection of u that holds the most bytes. Its
-// handler then calls Leave, which takes it out of its room.
+// Serve then calls Leave, which takes it out of its room.
 func (r *Registry) evictHog(u *user) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -42,7 +42,7 @@ func TestFullQueueEvictsOnlyThatClient(t *testing.T) {
 		}
 	}
 	s := &fakeSocket{}
-	slow.WritePump(s) // returns at once: the client is closed
+	slow.writePump(s) // returns at once: the client is closed
 	if got, want := s.closeFrames(), []string{"1013 " + evictReason}; !slices.Equal(got, want) {
 		t.Errorf("evicted client's close frames = %q, want %q", got, want)
 	}
@@ -87,7 +87,7 @@ func TestCloseRestartsEveryConnection(t *testing.T) {
 		sockets = append(sockets, h.pump(c))
 	}
 	h.reg.Close()
-	h.pumps.Wait() // every WritePump returned
+	h.pumps.Wait() // every writePump returned
 	for i, s := range sockets {
 		if got, want := s.closeFrames(), []string{"1012 " + shutdownReason}; !slices.Equal(got, want) {
 			t.Errorf("socket %d close frames = %q, want %q", i, got, want)
@@ -169,7 +169,7 @@ func TestWriteErrorClosesClient(t *testing.T) {
 	h := newHarness(t, Config{})
 	c := h.join("r", alice, "s1")
 	s := &fakeSocket{fail: errors.New("broken pipe")}
-	c.WritePump(s) // fails on the first write and returns
+	c.writePump(s) // fails on the first write and returns
 	<-c.Done()
 	if got := s.closeFrames(); len(got) != 0 {
 		t.Errorf("close frames after a failed write = %q, want none", got)

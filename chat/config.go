@@ -38,9 +38,16 @@ const (
 	// DefaultWriteWait bounds every socket write: a peer that cannot take
 	// a frame in this time is dead.
 	DefaultWriteWait = 10 * time.Second
-	// DefaultPingPeriod must stay below the handler's pong wait (the read
-	// deadline), so a live peer's pong always arrives in time.
+	// DefaultPingPeriod is below DefaultPongWait, as every PingPeriod
+	// must be (see Config.PongWait).
 	DefaultPingPeriod = 50 * time.Second
+	// DefaultPongWait is how long a reader waits for any frame or pong
+	// before treating the peer as gone (a half-open connection).
+	DefaultPongWait = 60 * time.Second
+	// DefaultMaxFrame caps one incoming message: 2,000 characters of the
+	// worst case (4 bytes each, doubled by JSON escaping) plus htmx's
+	// headers.
+	DefaultMaxFrame = 32 * 1024
 )
 
 // Config sets the registry's limits and timing. Zero fields take the
@@ -90,6 +97,15 @@ type Config struct {
 	WriteWait time.Duration
 	// PingPeriod is how often the writer pings an otherwise quiet peer.
 	PingPeriod time.Duration
+	// PongWait is how long the reader waits for any frame or pong (the
+	// read deadline). PingPeriod must be below it, so that a live peer's
+	// pong always arrives in time: a PingPeriod that is not is lowered to
+	// five sixths of PongWait (the defaults' ratio), leaving the peer a
+	// sixth of PongWait to answer.
+	PongWait time.Duration
+	// MaxFrame caps one incoming message, in bytes; a larger one ends the
+	// connection (close code 1009, from the websocket package).
+	MaxFrame int
 	// Now is the clock for message times and the rate limiter (socket
 	// deadlines always use the real clock). Defaults to time.Now.
 	Now func() time.Time
@@ -114,12 +130,15 @@ func DefaultConfig() Config {
 		Permanent:       []string{"general", "programming"},
 		WriteWait:       DefaultWriteWait,
 		PingPeriod:      DefaultPingPeriod,
+		PongWait:        DefaultPongWait,
+		MaxFrame:        DefaultMaxFrame,
 		Now:             time.Now,
 	}
 }
 
-// withDefaults returns c with zero fields set to their defaults and its
-// own copy of Permanent, without duplicates.
+// withDefaults returns c with zero fields set to their defaults, its
+// PingPeriod below its PongWait, and its own copy of Permanent, without
+// duplicates.
 func (c Config) withDefaults() Config {
 	orInt := func(v *int, def int) {
 		if *v <= 0 {
@@ -146,6 +165,11 @@ func (c Config) withDefaults() Config {
 	}
 	orDur(&c.WriteWait, DefaultWriteWait)
 	orDur(&c.PingPeriod, DefaultPingPeriod)
+	orDur(&c.PongWait, DefaultPongWait)
+	if c.PingPeriod >= c.PongWait {
+		c.PingPeriod = max(c.PongWait*5/6, 1) // a ticker needs a positive period
+	}
+	orInt(&c.MaxFrame, DefaultMaxFrame)
 	if c.Now == nil {
 		c.Now = time.Now
 	}

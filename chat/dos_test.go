@@ -192,7 +192,7 @@ func TestQueueIsBoundedInBytes(t *testing.T) {
 		t.Errorf("Cause = %q, want %q", got, EndEvicted)
 	}
 	s := &fakeSocket{}
-	slow.WritePump(s)
+	slow.writePump(s)
 	if got, want := s.closeFrames(), []string{"1013 " + evictReason}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("close frames = %q, want %q", got, want)
 	}
@@ -319,7 +319,7 @@ func TestEvictionEndsAStuckWriteAtOnce(t *testing.T) {
 	pumped := make(chan struct{})
 	go func() {
 		defer close(pumped)
-		stuck.WritePump(pipeSocket{server})
+		stuck.writePump(pipeSocket{server})
 	}()
 	text := strings.Repeat("z", 1000)
 	// The writer takes the first frames and blocks writing them; the

@@ -63,7 +63,7 @@ func (f *fakeRenderer) Snapshot(room string, history []Message, members []Member
 	return fmt.Appendf(nil, "%s:snap:seqs=%s:members=%s|", room, strings.Join(seqs, ","), strings.Join(names, ","))
 }
 
-// fakeSocket records what a WritePump writes.
+// fakeSocket records what a writePump writes.
 type fakeSocket struct {
 	mu        sync.Mutex
 	msgs      []string // text messages, one per WriteMessage
@@ -167,13 +167,13 @@ func (h *harness) post(slug string, m Member, text string) Message {
 	return msg
 }
 
-// pump runs c's WritePump on a new fakeSocket until c closes.
+// pump runs c's writePump on a new fakeSocket until c closes.
 func (h *harness) pump(c *Client) *fakeSocket {
 	s := &fakeSocket{}
 	h.pumps.Add(1)
 	go func() {
 		defer h.pumps.Done()
-		c.WritePump(s)
+		c.writePump(s)
 	}()
 	return s
 }

@@ -1,7 +1,5 @@
 package chat
 
-import "time"
-
 // ring is a room's history: its most recent entries, at most limit of
 // them and at most maxBytes of rendered frames (each entry is charged the
 // length of the frame the Renderer made of it, which is what a snapshot
@@ -67,29 +65,4 @@ func (h *ring) reset() {
 	h.buf = nil
 	h.head = 0
 	h.bytes = 0
-}
-
-// next numbers a new history entry and works out whether it continues the
-// previous one; the caller renders it and then records it with push, so
-// that it is charged its rendered size. rm.mu must be held.
-func (rm *room) next(kind Kind, author Member, text string, now time.Time) Message {
-	rm.seq++
-	m := Message{Seq: rm.seq, Kind: kind, Author: author, Text: text, Sent: now}
-	if prev, ok := rm.history.last(); ok && kind == KindText && prev.Kind == KindText &&
-		prev.Author.ID == author.ID && now.Sub(prev.Sent) <= ContinueWithin {
-		m.Continued = true
-	}
-	return m
-}
-
-// record numbers, renders and stores a history entry and queues its frame,
-// followed by extra frames (presence), to every connection. It returns
-// the entry. rm.mu must be held.
-func (r *Registry) record(rm *room, kind Kind, author Member, text string, now time.Time, extra ...[]byte) Message {
-	m := rm.next(kind, author, text, now)
-	frame := r.render.Message(rm.slug, m)
-	rm.history.push(m, len(frame))
-	rm.changed()
-	r.fanoutLocked(rm, append([][]byte{frame}, extra...)...)
-	return m
 }

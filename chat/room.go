@@ -1,7 +1,6 @@
 package chat
 
 import (
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,30 +49,6 @@ type room struct {
 	emptyGen   uint64
 }
 
-// delta is a frame fanned out to a room and the room's version after it.
-type delta struct {
-	ver   uint64
-	frame []byte
-}
-
-// The delta log's bounds: a joiner gets at most this much after the
-// shared snapshot; past it, the snapshot is rendered again.
-const (
-	maxDeltas     = 32
-	maxDeltaBytes = 64 << 10
-)
-
-// member is a user in a room, with its connection count in that room.
-type member struct {
-	Member
-	user  *user // the user's registry record; it outlives every member of that user
-	conns int
-	// While conns is 0 the member waits out the grace period: timer
-	// removes it unless gen changed (a re-join bumps gen).
-	timer *time.Timer
-	gen   uint64
-}
-
 func newRoom(slug string, permanent bool, creator int64, cfg *Config) *room {
 	return &room{
 		slug:      slug,
@@ -82,36 +57,6 @@ func newRoom(slug string, permanent bool, creator int64, cfg *Config) *room {
 		history:   ring{limit: cfg.History, maxBytes: cfg.HistoryBytes},
 		members:   make(map[int64]*member),
 	}
-}
-
-// memberList returns the members in join order. rm.mu must be held.
-func (rm *room) memberList() []Member {
-	out := make([]Member, len(rm.order))
-	for i, mem := range rm.order {
-		out[i] = mem.Member
-	}
-	return out
-}
-
-// addMember makes m a member. rm.mu must be held.
-func (rm *room) addMember(m Member, u *user) *member {
-	mem := &member{Member: m, user: u}
-	rm.members[m.ID] = mem
-	rm.order = append(rm.order, mem)
-	rm.nmembers.Store(int32(len(rm.members)))
-	rm.changed()
-	return mem
-}
-
-// deleteMember forgets mem. rm.mu must be held.
-func (rm *room) deleteMember(mem *member) {
-	mem.stopTimer()
-	delete(rm.members, mem.ID)
-	if i := slices.Index(rm.order, mem); i >= 0 {
-		rm.order = slices.Delete(rm.order, i, i+1)
-	}
-	rm.nmembers.Store(int32(len(rm.members)))
-	rm.changed()
 }
 
 // addClient and removeClient keep rm.clients a dense slice, so fan-out is
@@ -163,60 +108,4 @@ func (rm *room) resetHistory() {
 // resetDeltas. rm.mu must be held.
 func (rm *room) changed() {
 	rm.version++
-}
-
-// logDelta records frame, just fanned out, as the delta to the current
-// version. rm.mu must be held.
-func (rm *room) logDelta(frame []byte) {
-	rm.deltas = append(rm.deltas, delta{rm.version, frame})
-	rm.deltaBytes += len(frame)
-	for len(rm.deltas) > maxDeltas || (rm.deltaBytes > maxDeltaBytes && len(rm.deltas) > 0) {
-		rm.deltaBase = rm.deltas[0].ver
-		rm.deltaBytes -= len(rm.deltas[0].frame)
-		rm.deltas[0] = delta{} // don't pin the frame
-		rm.deltas = rm.deltas[1:]
-	}
-}
-
-// resetDeltas empties the delta log after a change that no frame tells
-// (or to free it): only a view of the current version is up to date.
-// rm.mu must be held.
-func (rm *room) resetDeltas() {
-	rm.deltas, rm.deltaBytes, rm.deltaBase = nil, 0, rm.version
-}
-
-// deltasSince returns the frames that bring a view of version ver (a
-// snapshot) up to the current version, and whether the log holds them.
-// rm.mu must be held.
-func (rm *room) deltasSince(ver uint64) ([][]byte, bool) {
-	if ver == rm.version {
-		return nil, true
-	}
-	n := len(rm.deltas)
-	if ver < rm.deltaBase || n == 0 || rm.deltas[n-1].ver != rm.version {
-		return nil, false // too old, or a change not told (yet)
-	}
-	i := 0
-	for i < n && rm.deltas[i].ver <= ver {
-		i++
-	}
-	// ver must be a version the log passes through, not one inside an
-	// event (between its changes and its fan-out).
-	if ver != rm.deltaBase && (i == 0 || rm.deltas[i-1].ver != ver) {
-		return nil, false
-	}
-	tail := make([][]byte, 0, n-i)
-	for _, d := range rm.deltas[i:] {
-		tail = append(tail, d.frame)
-	}
-	return tail, true
-}
-
-// stopTimer cancels a pending grace-period removal.
-func (mem *member) stopTimer() {
-	if mem.timer != nil {
-		mem.timer.Stop()
-		mem.timer = nil
-	}
-	mem.gen++
 }

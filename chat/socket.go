@@ -3,17 +3,36 @@ package chat
 import (
 	"errors"
 	"net"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
 
-// Socket is what WritePump writes to; *websocket.Conn from
-// github.com/fasthttp/websocket (and gorilla/websocket) satisfies it.
+// This file holds a connection's Socket, its codes and Serve with the
+// reader; the writer, which Serve runs beside it, is in writer.go.
+
+// Socket is a websocket connection, as Serve reads from and writes to it;
+// *websocket.Conn from github.com/fasthttp/websocket (and
+// gorilla/websocket) satisfies it.
 type Socket interface {
+	socketWriter
+	ReadMessage() (messageType int, p []byte, err error)
+	SetReadDeadline(t time.Time) error
+	SetReadLimit(limit int64)
+	SetPongHandler(h func(appData string) error)
+}
+
+// socketWriter is the half of a Socket that the writer uses.
+type socketWriter interface {
 	SetWriteDeadline(t time.Time) error
 	WriteMessage(messageType int, data []byte) error
 	WriteControl(messageType int, data []byte, deadline time.Time) error
 }
+
+// ErrReadLimit is what a Socket's ReadMessage must return (or wrap) when an
+// incoming message passes Config.MaxFrame; chat cannot know the websocket
+// package's own error, so the handler translates it.
+var ErrReadLimit = errors.New("websocket: read limit exceeded")
 
 // Websocket message types (RFC 6455, section 11.8), as the websocket
 // packages number them.
@@ -27,165 +46,158 @@ const (
 // reconnects on 1006, 1012 and 1013.
 const (
 	CloseNormal          = 1000
+	CloseUnsupportedData = 1003 // sent by Serve on a binary frame
 	CloseInvalidPayload  = 1007
 	ClosePolicyViolation = 1008
+	CloseInternalError   = 1011 // sent by Serve when its onText panics
 	CloseServiceRestart  = 1012 // sent to every connection by Registry.Close
 	CloseTryAgainLater   = 1013 // sent to a connection evicted for a full queue
 )
 
-// shutdownReason is the close reason Registry.Close sends.
-const shutdownReason = "Server restarting."
+// CloseWait bounds writing a close frame on the way out, and is how long
+// Serve then waits for the peer to answer it.
+const CloseWait = time.Second
 
-// MaxWrite caps one websocket message the writer sends: frames queued
-// together are joined into messages of at most this size, split at frame
-// boundaries; a single larger frame (a big snapshot) goes alone.
-const MaxWrite = 64 << 10
+// floodLimit is how many messages in a row the rate limit may refuse
+// before Serve closes the connection (1008) as a flood.
+const floodLimit = 200
 
-// netConner is a Socket that exposes its network connection, as
-// *websocket.Conn does: an eviction then ends a write in progress by
-// moving the connection's deadline (the websocket's own SetWriteDeadline
-// is not safe to call while the writer writes).
-type netConner interface{ NetConn() net.Conn }
+// Why a connection ended, as Serve returns it and the handler logs it.
+const (
+	// EndEvicted: the connection's queue passed QueueLimit or QueueBytes,
+	// or its user's passed UserQueueBytes.
+	EndEvicted = "evicted"
+	// EndWriteTimeout: a write did not finish within WriteWait.
+	EndWriteTimeout = "write timeout"
+	// EndWriteError: a write failed otherwise (the peer reset the connection).
+	EndWriteError = "write error"
+	// EndShutdown: Registry.Close.
+	EndShutdown = "shutdown"
+	// EndSignedOut: CloseSession or CloseUser (sign-out, an expired
+	// session, a password change).
+	EndSignedOut = "signed out"
+	// EndClientClosed: the peer sent a close frame or closed the connection.
+	EndClientClosed = "client closed"
+	// EndPingTimeout: nothing came, not even a pong, within PongWait.
+	EndPingTimeout = "ping timeout"
+	// EndFlood: the rate limit refused floodLimit messages in a row.
+	EndFlood = "policy: flood"
+	// EndBinary: the peer sent a binary frame.
+	EndBinary = "policy: binary"
+	// EndInvalid: the peer sent a text frame that is not UTF-8.
+	EndInvalid = "policy: invalid utf-8"
+	// EndTooLarge: the peer sent a message larger than MaxFrame.
+	EndTooLarge = "policy: frame too large"
+)
 
-// WritePump is the connection's only writer; run it once, in its own
-// goroutine, right after Join. It blocks until the client is closed. Each
-// time frames are queued it writes them as text messages of at most
-// MaxWrite bytes (the htmx ws extension swaps every top-level element of a
-// message), with a WriteWait deadline on every write; it pings every
-// PingPeriod. When the client is closed between writes it writes the close
-// frame (code and reason) and returns, dropping frames still queued. A
-// failed write closes the client and returns at once; so does an eviction
-// that finds the writer stuck in a write, which it ends at once if s has a
-// NetConn. WritePump never closes the underlying connection: the handler
-// does that after WritePump returns, and still calls Registry.Leave.
-// closeSent reports whether a close frame was written: if not, the
-// connection is broken and the handler should close it at once rather
-// than wait for the peer to answer a close.
-func (c *Client) WritePump(s Socket) (closeSent bool) {
-	cfg := &c.reg.cfg
-	if nc, ok := s.(netConner); ok {
-		c.mu.Lock()
-		c.conn = nc.NetConn()
-		c.mu.Unlock()
-	}
-	ping := time.NewTicker(cfg.PingPeriod)
-	defer ping.Stop()
-	var batch [][]byte
+// Serve runs the connection: call it once, right after Join, in the
+// handler's goroutine (under Fiber the handler must not return while the
+// connection is in use). It reads until the connection fails or closes,
+// while its writer (writePump, in its own goroutine) writes the queued
+// frames and the pings; then it calls Registry.Leave, waits for the writer
+// and returns why the connection ended (an End... constant). It never
+// closes s: the caller does that after Serve returns.
+//
+// Every text frame in valid UTF-8 goes to onText, in order, on Serve's
+// goroutine; refusedBefore is how many frames in a row just before it the
+// rate limit refused, and onText reports whether it refused this one
+// (Post's ErrRateLimited): floodLimit in a row close the connection. A
+// binary or invalid frame closes it with a policy code. If onText panics,
+// the peer gets 1011 and the panic goes on up once the member has left
+// and the writer has ended.
+func (c *Client) Serve(s Socket, onText func(text []byte, refusedBefore int) (refused bool)) (reason string) {
+	dl := &readDeadline{sock: s, wait: c.reg.cfg.PongWait}
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		if c.writePump(s) {
+			// The close frame is out. Give the peer CloseWait to answer
+			// it (so it sees our code, not 1006), then the reader gives up.
+			dl.finish(CloseWait)
+		} else {
+			// No close frame could be written (a failed or abandoned
+			// write): nothing to wait for, end the connection now.
+			dl.finish(0)
+		}
+	}()
+	returned := false
+	defer func() {
+		if !returned {
+			c.Close(CloseInternalError, "Internal error.") // onText panicked
+		}
+		// What the registry or the writer saw first (an eviction, say)
+		// explains the reader's error that followed.
+		if cause := c.Cause(); cause != "" {
+			reason = cause
+		}
+		c.reg.Leave(c)
+		<-writerDone
+	}()
+	reason = c.read(s, dl, onText)
+	returned = true
+	return reason
+}
+
+// read reads until the connection fails or closes and returns why.
+func (c *Client) read(s Socket, dl *readDeadline, onText func([]byte, int) bool) string {
+	s.SetReadLimit(int64(c.reg.cfg.MaxFrame))
+	dl.extend()
+	s.SetPongHandler(func(string) error { dl.extend(); return nil })
+	refused := 0 // messages refused in a row by the rate limit
 	for {
-		select {
-		case <-c.wake:
-			frames, closed := c.take(batch)
-			if closed {
-				return c.writeClose(s)
-			}
-			closed, err := c.writeBatch(s, frames)
-			clear(frames)      // don't pin sent frames while idle
-			batch = frames[:0] // the spare for the next take
-			if len(c.wake) == 0 {
-				batch = c.shrink(batch) // idle for now
-			}
-			switch {
-			case err != nil:
-				c.fail(err)
-				return false
-			case closed:
-				return c.writeClose(s)
-			}
-		case <-ping.C:
-			if !c.beginWrite() {
-				continue // closed: c.done is ready
-			}
-			err := s.WriteControl(PingMessage, nil, time.Now().Add(cfg.WriteWait))
-			c.endWrite(0)
-			if err != nil {
-				c.fail(err)
-				return false
-			}
-		case <-c.done:
-			return c.writeClose(s)
-		}
-	}
-}
-
-// fail closes the client after a failed write, without a close frame (the
-// connection is broken), recording whether the write timed out.
-func (c *Client) fail(err error) {
-	cause := EndWriteError
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		cause = EndWriteTimeout
-	}
-	c.closeFor(cause, 0, "")
-}
-
-// writeBatch writes frames as text messages of at most MaxWrite bytes
-// each. A message of one frame is written as it is; several are joined in
-// a pooled buffer (the socket copies what it is given before WriteMessage
-// returns). Each message's bytes are released once it is written. It
-// stops with closed set if the client is closed between two messages.
-func (c *Client) writeBatch(s Socket, frames [][]byte) (closed bool, err error) {
-	for i := 0; i < len(frames); {
-		j, n := i+1, len(frames[i])
-		for j < len(frames) && n+len(frames[j]) <= MaxWrite {
-			n += len(frames[j])
-			j++
-		}
-		if !c.beginWrite() {
-			return true, nil
-		}
-		err := c.writeMessage(s, frames[i:j])
-		c.endWrite(n)
+		kind, data, err := s.ReadMessage()
 		if err != nil {
-			return false, err
+			var ne net.Error
+			switch {
+			case errors.As(err, &ne) && ne.Timeout():
+				return EndPingTimeout
+			case errors.Is(err, ErrReadLimit):
+				return EndTooLarge
+			}
+			return EndClientClosed
 		}
-		i = j
-	}
-	return false, nil
-}
-
-// writeMessage writes frames as one text message with a WriteWait deadline.
-func (c *Client) writeMessage(s Socket, frames [][]byte) error {
-	if err := s.SetWriteDeadline(time.Now().Add(c.reg.cfg.WriteWait)); err != nil {
-		return err
-	}
-	if len(frames) == 1 {
-		return s.WriteMessage(TextMessage, frames[0])
-	}
-	bp := c.reg.bufs.Get().(*[]byte)
-	buf := (*bp)[:0]
-	for _, f := range frames {
-		buf = append(buf, f...)
-	}
-	err := s.WriteMessage(TextMessage, buf)
-	*bp = buf // joined up to MaxWrite: the pool's buffers stay modest
-	c.reg.bufs.Put(bp)
-	return err
-}
-
-// writeClose sends the client's close frame, if it has one, and reports
-// whether it was written. The connection is finished either way.
-func (c *Client) writeClose(s Socket) bool {
-	code, reason := c.closeFrame()
-	if code == 0 {
-		return false
-	}
-	deadline := time.Now().Add(c.reg.cfg.WriteWait)
-	return s.WriteControl(CloseMessage, closePayload(code, reason), deadline) == nil
-}
-
-// closePayload builds a close frame's body: the code as two big-endian
-// bytes, then the reason, cut at a character boundary so the body fits the
-// 125 bytes a control frame may carry.
-func closePayload(code int, reason string) []byte {
-	const maxReason = 125 - 2
-	if len(reason) > maxReason {
-		cut := maxReason
-		for cut > 0 && !utf8.RuneStart(reason[cut]) {
-			cut--
+		dl.extend()
+		switch {
+		case kind != TextMessage:
+			c.Close(CloseUnsupportedData, "Only text frames are accepted.")
+			return EndBinary
+		case !utf8.Valid(data):
+			c.Close(CloseInvalidPayload, "Frames must be valid UTF-8.")
+			return EndInvalid
 		}
-		reason = reason[:cut]
+		if onText(data, refused) {
+			refused++
+		} else {
+			refused = 0
+		}
+		if refused >= floodLimit {
+			c.Close(ClosePolicyViolation, "Too many messages too fast.")
+			return EndFlood
+		}
 	}
-	b := make([]byte, 2, 2+len(reason))
-	b[0], b[1] = byte(code>>8), byte(code)
-	return append(b, reason...)
+}
+
+// readDeadline moves the reader's deadline: PongWait ahead while the
+// connection lives, and a last CloseWait (or none) once the writer has
+// finished, which nothing extends.
+type readDeadline struct {
+	sock Socket
+	wait time.Duration
+	mu   sync.Mutex
+	done bool
+}
+
+func (d *readDeadline) extend() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.done {
+		_ = d.sock.SetReadDeadline(time.Now().Add(d.wait))
+	}
+}
+
+func (d *readDeadline) finish(wait time.Duration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.done = true
+	_ = d.sock.SetReadDeadline(time.Now().Add(wait))
 }

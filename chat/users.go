@@ -7,7 +7,8 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// This file holds the registry's per-user and per-session bookkeeping.
+// This file holds the registry's per-user and per-session bookkeeping,
+// and the users' message buckets.
 // Functions named ...Locked need r.mu held; the others take it themselves,
 // and their callers may hold a room lock (room before registry), never the
 // registry lock.
@@ -138,30 +139,8 @@ func (r *Registry) releaseMembership(id int64) {
 	}
 }
 
-// dropRoom takes a destroyed user room out of the registry and off its
-// creator's count.
-func (r *Registry) dropRoom(rm *room) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.rooms[rm.slug] == rm {
-		delete(r.rooms, rm.slug)
-		r.userRooms--
-	}
-	if u := r.users[rm.creator]; u != nil {
-		u.created--
-		r.dropIdleLocked(rm.creator, u)
-	}
-}
-
-// isClosed reports whether Close was called.
-func (r *Registry) isClosed() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.closed
-}
-
 // CloseSession closes every connection opened with the session tag (on
-// sign-out). The handlers' read loops then end and call Leave.
+// sign-out). Their Serve calls then end and call Leave.
 func (r *Registry) CloseSession(session string, code int, reason string) {
 	r.mu.Lock()
 	clients := slices.Clone(r.sessions[session])
@@ -201,4 +180,27 @@ func (r *Registry) Sessions() []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// maxVisitors bounds the visitor buckets; past it they are all forgotten,
+// which at worst grants a few visitors a fresh burst.
+const maxVisitors = 10000
+
+// visitorLimiter returns user id's message bucket: their connected one if
+// they have connections, else a visitor bucket.
+func (r *Registry) visitorLimiter(id int64) *rate.Limiter {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if u := r.users[id]; u != nil {
+		return u.limiter
+	}
+	l := r.visitors[id]
+	if l == nil {
+		if len(r.visitors) >= maxVisitors {
+			clear(r.visitors)
+		}
+		l = rate.NewLimiter(rate.Limit(r.cfg.MessageRate), r.cfg.MessageBurst)
+		r.visitors[id] = l
+	}
+	return l
 }

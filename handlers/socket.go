@@ -3,11 +3,9 @@ package handlers
 import (
 	"encoding/json"
 	"errors"
-	"net"
 	"runtime/debug"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	fws "github.com/fasthttp/websocket"
 	"github.com/gofiber/contrib/websocket"
@@ -16,22 +14,6 @@ import (
 	"natter/chat"
 	"natter/db"
 	"natter/views"
-)
-
-// Socket timing. The writer (chat.Client.WritePump) pings every
-// chat.Config.PingPeriod; the reader gives the peer pongWait to show life.
-const (
-	// pongWait is how long the reader waits for any frame or pong before
-	// treating the peer as gone (a half-open connection).
-	pongWait = 60 * time.Second
-	// maxFrame caps one incoming frame: 2,000 characters of the worst case
-	// (4 bytes each, doubled by JSON escaping) plus htmx's headers.
-	maxFrame = 32 * 1024
-	// floodLimit is how many messages in a row the rate limit may refuse
-	// before the connection is closed (1008) as a flood.
-	floodLimit = 200
-	// closeWait bounds writing a close frame on the way out.
-	closeWait = time.Second
 )
 
 const closePolicy = chat.ClosePolicyViolation
@@ -56,8 +38,8 @@ func (s *server) socketGate(c *fiber.Ctx) error {
 	return c.Next()
 }
 
-// roomSocket is the room's live connection: one reader (here) and one
-// writer (the client's WritePump). It returns only after the writer ends,
+// roomSocket is the room's live connection, run by chat.Client.Serve
+// (one reader, one writer). It returns only after the writer ends,
 // because Fiber reuses the connection object afterwards.
 func (s *server) roomSocket() fiber.Handler {
 	return websocket.New(s.serveSocket, websocket.Config{
@@ -77,7 +59,7 @@ func (s *server) recoverSocket(conn *websocket.Conn) {
 	if r := recover(); r != nil {
 		s.Log.Error("socket panic", "panic", r)
 		_ = conn.WriteControl(websocket.CloseMessage,
-			websocket.FormatCloseMessage(websocket.CloseInternalServerErr, "Internal error."), time.Now().Add(closeWait))
+			websocket.FormatCloseMessage(websocket.CloseInternalServerErr, "Internal error."), time.Now().Add(chat.CloseWait))
 	}
 }
 
@@ -91,117 +73,43 @@ func (s *server) serveSocket(conn *websocket.Conn) {
 	if err != nil {
 		log.Info("socket join refused", "err", err)
 		_ = conn.WriteControl(websocket.CloseMessage,
-			websocket.FormatCloseMessage(chat.CloseCodeFor(err), err.Error()), time.Now().Add(closeWait))
+			websocket.FormatCloseMessage(chat.CloseCodeFor(err), err.Error()), time.Now().Add(chat.CloseWait))
 		return
 	}
 	log.Info("socket connected")
-	dl := &readDeadline{conn: conn}
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		if client.WritePump(conn.Conn) {
-			// The close frame is out. Give the peer closeWait to answer
-			// it (so it sees our code, not 1006), then the reader gives up.
-			dl.finish(closeWait)
-		} else {
-			// No close frame could be written (a failed or abandoned
-			// write): nothing to wait for, end the connection now.
-			dl.finish(0)
-		}
-	}()
 	reason := endError
 	defer func() {
-		// Even after a panic the member leaves and the writer ends before
-		// Fiber takes the connection back; the client hears only 1011.
+		// Serve has made the member leave and waited for the writer (the
+		// client heard 1011); here the panic is logged, not spread.
 		if r := recover(); r != nil {
 			log.Error("socket panic", "panic", r, "stack", string(debug.Stack()))
-			client.Close(websocket.CloseInternalServerErr, "Internal error.")
+			if cause := client.Cause(); cause != "" {
+				reason = cause
+			}
 		}
-		// What the registry or the writer saw first (an eviction, say)
-		// explains the reader's error that followed.
-		if cause := client.Cause(); cause != "" {
-			reason = cause
-		}
-		s.Rooms.Leave(client)
-		<-writerDone
 		log.Info("socket disconnected", "reason", reason)
 	}()
-	reason = s.readFrames(conn, client, dl)
+	reason = client.Serve(socket{conn.Conn}, func(text []byte, refusedBefore int) bool {
+		return s.handleFrame(client, text, refusedBefore)
+	})
 }
 
-// Why a socket ended, besides chat's End... causes: the reason attribute
-// of the "socket disconnected" log line.
-const (
-	endClientClosed = "client closed" // the peer sent a close frame or closed the connection
-	endPingTimeout  = "ping timeout"  // nothing, not even a pong, within pongWait
-	endFlood        = "policy: flood"
-	endBinary       = "policy: binary"
-	endInvalid      = "policy: invalid utf-8"
-	endTooLarge     = "policy: frame too large"
-	endError        = "error" // a panic
-)
+// endError is the reason logged for a socket whose handler panicked,
+// besides chat's End... reasons.
+const endError = "error"
 
-// readFrames reads until the connection fails or closes and returns why.
-func (s *server) readFrames(conn *websocket.Conn, client *chat.Client, dl *readDeadline) string {
-	conn.SetReadLimit(maxFrame)
-	dl.extend()
-	conn.SetPongHandler(func(string) error { dl.extend(); return nil })
-	refused := 0 // messages refused in a row by the rate limit
-	for {
-		kind, data, err := conn.ReadMessage()
-		if err != nil {
-			var ne net.Error
-			switch {
-			case errors.As(err, &ne) && ne.Timeout():
-				return endPingTimeout
-			case errors.Is(err, fws.ErrReadLimit):
-				return endTooLarge
-			}
-			return endClientClosed
-		}
-		dl.extend()
-		switch {
-		case kind != websocket.TextMessage:
-			client.Close(1003, "Only text frames are accepted.")
-			return endBinary
-		case !utf8.Valid(data):
-			client.Close(chat.CloseInvalidPayload, "Frames must be valid UTF-8.")
-			return endInvalid
-		}
-		if s.handleFrame(client, data, refused) {
-			refused++
-		} else {
-			refused = 0
-		}
-		if refused >= floodLimit {
-			client.Close(closePolicy, "Too many messages too fast.")
-			return endFlood
-		}
+// socket is the connection as chat reads it: the websocket, with its read
+// limit's error told in chat's terms (chat does not import the websocket
+// package).
+type socket struct{ *fws.Conn }
+
+// ReadMessage is the websocket's, with fws.ErrReadLimit as chat.ErrReadLimit.
+func (s socket) ReadMessage() (int, []byte, error) {
+	kind, data, err := s.Conn.ReadMessage()
+	if errors.Is(err, fws.ErrReadLimit) {
+		err = chat.ErrReadLimit
 	}
-}
-
-// readDeadline moves the reader's deadline: pongWait ahead while the
-// connection lives, and a last closeWait (or none) once the writer has
-// finished, which nothing extends.
-type readDeadline struct {
-	conn *websocket.Conn
-	mu   sync.Mutex
-	done bool
-}
-
-func (d *readDeadline) extend() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if !d.done {
-		_ = d.conn.SetReadDeadline(time.Now().Add(pongWait))
-	}
-}
-
-func (d *readDeadline) finish(wait time.Duration) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.done = true
-	_ = d.conn.SetReadDeadline(time.Now().Add(wait))
+	return kind, data, err
 }
 
 // wsFrame is what htmx's ws extension sends: the form's fields as JSON,
@@ -227,7 +135,7 @@ func (s *server) handleFrame(client *chat.Client, data []byte, refusedBefore int
 	if text == "" {
 		return false
 	}
-	if _, err := s.Rooms.Post(client.Room(), client.Member(), text); err != nil {
+	if _, err := client.Post(text); err != nil {
 		if errors.Is(err, chat.ErrRateLimited) {
 			if refusedBefore == 0 {
 				client.Send(renderBytes(views.MessageErrorFrame(err.Error())))

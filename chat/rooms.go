@@ -1,0 +1,165 @@
+package chat
+
+import (
+	"cmp"
+	"slices"
+	"time"
+)
+
+// Rooms and their life: creation, lookup, the lobby, expiry and
+// destruction. The room type itself is in room.go.
+
+// RoomInfo is one line of the lobby.
+type RoomInfo struct {
+	Slug string
+	// Members counts members, including those inside their grace period.
+	Members   int
+	Permanent bool
+}
+
+// Ensure makes sure room slug exists, creating it for creator (counted
+// against MaxRooms and the creator's MaxRoomsPerUser) without joining it;
+// the handler calls it when a user opens the room page, before the socket
+// connects. A room that nobody joins is destroyed after Grace (with Grace
+// zero, at once but asynchronously: Room may then report it missing).
+func (r *Registry) Ensure(slug string, creator Member) error {
+	rm, created, err := r.lookupOrCreate(slug, creator, false)
+	if err != nil || !created {
+		return err
+	}
+	rm.mu.Lock()
+	r.armEmptyLocked(rm)
+	rm.mu.Unlock()
+	return nil
+}
+
+// lookupOrCreate returns room slug, creating it for creator if it does not
+// exist. forJoin first checks the creator's connection cap, so a Join that
+// is bound to fail creates nothing. A created room has no timer yet: the
+// caller arms one (under the room lock) unless it joins the room.
+func (r *Registry) lookupOrCreate(slug string, creator Member, forJoin bool) (rm *room, created bool, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, false, ErrClosed
+	}
+	u := r.users[creator.ID]
+	if forJoin && u != nil && len(u.clients) >= r.cfg.MaxConnsPerUser {
+		return nil, false, ErrTooManyConnections
+	}
+	if rm := r.rooms[slug]; rm != nil {
+		return rm, false, nil
+	}
+	if r.userRooms >= r.cfg.MaxRooms {
+		return nil, false, ErrTooManyRooms
+	}
+	if u != nil && u.created >= r.cfg.MaxRoomsPerUser {
+		return nil, false, ErrTooManyRoomsForUser
+	}
+	rm = newRoom(slug, false, creator.ID, &r.cfg)
+	r.userLocked(creator.ID).created++
+	r.userRooms++
+	r.rooms[slug] = rm
+	return rm, true, nil
+}
+
+// lookup returns room slug, or ErrClosed or ErrNoRoom.
+func (r *Registry) lookup(slug string) (*room, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, ErrClosed
+	}
+	if rm := r.rooms[slug]; rm != nil {
+		return rm, nil
+	}
+	return nil, ErrNoRoom
+}
+
+// Room returns copies of room slug's history (oldest first) and members
+// (in join order) for rendering the room page; ok is false if the room
+// does not exist.
+func (r *Registry) Room(slug string) (history []Message, members []Member, ok bool) {
+	rm, err := r.lookup(slug)
+	if err != nil {
+		return nil, nil, false
+	}
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	if rm.dead {
+		return nil, nil, false
+	}
+	return rm.history.slice(), rm.memberList(), true
+}
+
+// Rooms lists the rooms for the lobby: the permanent ones first, in Config
+// order, even when empty; then the live user rooms by slug.
+func (r *Registry) Rooms() []RoomInfo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]RoomInfo, 0, len(r.rooms))
+	for _, rm := range r.permanent {
+		out = append(out, RoomInfo{Slug: rm.slug, Members: int(rm.nmembers.Load()), Permanent: true})
+	}
+	n := len(out)
+	for _, rm := range r.rooms {
+		if !rm.permanent {
+			out = append(out, RoomInfo{Slug: rm.slug, Members: int(rm.nmembers.Load())})
+		}
+	}
+	slices.SortFunc(out[n:], func(a, b RoomInfo) int { return cmp.Compare(a.Slug, b.Slug) })
+	return out
+}
+
+// armEmptyLocked starts the timer that destroys rm after Grace unless
+// someone joins it first.
+func (r *Registry) armEmptyLocked(rm *room) {
+	if rm.permanent || rm.dead || len(rm.members) > 0 || rm.emptyTimer != nil {
+		return
+	}
+	gen := rm.emptyGen
+	rm.emptyTimer = time.AfterFunc(r.cfg.Grace, func() { r.expireEmpty(rm, gen) })
+}
+
+// expireEmpty is the timer of a room that nobody joined since it was
+// created: it destroys the room if that is still so.
+func (r *Registry) expireEmpty(rm *room, gen uint64) {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	if rm.dead || rm.emptyGen != gen || len(rm.members) > 0 {
+		return
+	}
+	r.destroyLocked(rm)
+}
+
+// destroyLocked ends an empty room: a user room leaves the registry (a
+// joiner holding it will see dead and look again); a permanent room only
+// loses its history. Calling it twice is harmless.
+func (r *Registry) destroyLocked(rm *room) {
+	if rm.permanent {
+		rm.resetHistory()
+		return
+	}
+	if rm.dead {
+		return
+	}
+	rm.dead = true
+	rm.stopEmptyTimer()
+	rm.history.reset()
+	r.dropRoom(rm)
+}
+
+// dropRoom takes a destroyed user room out of the registry and off its
+// creator's count.
+func (r *Registry) dropRoom(rm *room) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.rooms[rm.slug] == rm {
+		delete(r.rooms, rm.slug)
+		r.userRooms--
+	}
+	if u := r.users[rm.creator]; u != nil {
+		u.created--
+		r.dropIdleLocked(rm.creator, u)
+	}
+}
