@@ -63,10 +63,16 @@ var (
 	descRooms   = prometheus.NewDesc("natter_rooms_live", "Live user rooms (the permanent rooms are not counted).", nil, nil)
 	descMembers = prometheus.NewDesc("natter_room_members", "Members of all rooms, those inside their grace period included.", nil, nil)
 	descPending = prometheus.NewDesc("natter_room_members_pending", "Members whose last connection closed, waiting out the grace period.", nil, nil)
+	descQueued  = prometheus.NewDesc("natter_socket_queued_bytes", "Bytes waiting to be written to sockets (a frame queued to several counted for each).", nil, nil)
+	descPosted  = prometheus.NewDesc("natter_messages_posted_total", "Chat messages posted (notices not counted).", nil, nil)
+	descDeliv   = prometheus.NewDesc("natter_deliveries_total", "Frames queued to sockets: one per socket per room event.", nil, nil)
+	descSnap    = prometheus.NewDesc("natter_snapshot_bytes_total", "Bytes of snapshots (history and members) sent to joining sockets.", nil, nil)
+	descEvict   = prometheus.NewDesc("natter_socket_evictions_total", "Sockets closed as too slow (1013), by the limit they passed.", []string{"limit"}, nil)
+	descEnded   = prometheus.NewDesc("natter_sockets_closed_total", "Sockets ended, by reason (evicted, ping timeout, signed out, client closed, ...).", []string{"reason"}, nil)
 )
 
 func (roomCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSockets, descRooms, descMembers, descPending} {
+	for _, d := range []*prometheus.Desc{descSockets, descRooms, descMembers, descPending, descQueued, descPosted, descDeliv, descSnap, descEvict, descEnded} {
 		ch <- d
 	}
 }
@@ -77,6 +83,17 @@ func (c roomCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descRooms, prometheus.GaugeValue, float64(st.Rooms))
 	ch <- prometheus.MustNewConstMetric(descMembers, prometheus.GaugeValue, float64(st.Members))
 	ch <- prometheus.MustNewConstMetric(descPending, prometheus.GaugeValue, float64(st.Pending))
+	ch <- prometheus.MustNewConstMetric(descQueued, prometheus.GaugeValue, float64(st.QueuedBytes))
+	k := c.s.rooms.Counters()
+	ch <- prometheus.MustNewConstMetric(descPosted, prometheus.CounterValue, float64(k.Posted))
+	ch <- prometheus.MustNewConstMetric(descDeliv, prometheus.CounterValue, float64(k.Deliveries))
+	ch <- prometheus.MustNewConstMetric(descSnap, prometheus.CounterValue, float64(k.SnapshotBytes))
+	for limit, n := range k.Evictions {
+		ch <- prometheus.MustNewConstMetric(descEvict, prometheus.CounterValue, float64(n), limit)
+	}
+	for reason, n := range k.Ended {
+		ch <- prometheus.MustNewConstMetric(descEnded, prometheus.CounterValue, float64(n), reason)
+	}
 }
 
 // serveMetrics answers /metrics on ln until ctx ends.

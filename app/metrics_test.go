@@ -94,6 +94,23 @@ func TestMetricsFollowTraffic(t *testing.T) {
 		t.Errorf("public /metrics: %d, want 404", st)
 	}
 
+	// A message: posted once, delivered to the one socket.
+	if err := sock.SendMessage("hello"); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for scrape(t, s)["natter_messages_posted_total"] != "1" {
+		if time.Now().After(deadline) {
+			t.Fatal("natter_messages_posted_total did not reach 1")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	m = scrape(t, s)
+	// ana's join notice and her message, to her one socket.
+	if m["natter_deliveries_total"] != "2" || m["natter_snapshot_bytes_total"] == "0" {
+		t.Errorf("deliveries %q (want 2), snapshot bytes %q (want above 0)", m["natter_deliveries_total"], m["natter_snapshot_bytes_total"])
+	}
+
 	sock.Close()
 	deadline = time.Now().Add(5 * time.Second)
 	for scrape(t, s)["natter_sockets_open"] != "0" {
@@ -101,5 +118,8 @@ func TestMetricsFollowTraffic(t *testing.T) {
 			t.Fatal("sockets_open did not fall to 0 after the socket closed")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	if got := scrape(t, s)[`natter_sockets_closed_total{reason="client closed"}`]; got != "1" {
+		t.Errorf(`sockets closed {reason="client closed"} = %q, want 1`, got)
 	}
 }

@@ -141,7 +141,10 @@ func (c *Client) closeLocked(cause string, code int, reason string) {
 // write (the peer's window is full), that write is ended now, through the
 // connection's deadline: the connection then closes without a close frame,
 // instead of at the end of WriteWait. c.mu must be held.
-func (c *Client) evictLocked() {
+func (c *Client) evictLocked(why string) {
+	if !c.closed {
+		c.reg.count.evicted(why)
+	}
 	c.closeLocked(EndEvicted, CloseTryAgainLater, evictReason)
 	if c.writing && c.conn != nil {
 		_ = c.conn.SetWriteDeadline(time.Now())
@@ -162,7 +165,7 @@ func (r *Registry) enqueue(c *Client, frame []byte) enqueueResult {
 	r.evictHog(c.user)
 	if res = c.enqueue(frame); res == userFull {
 		c.mu.Lock()
-		c.evictLocked() // it held the most, or the hog would not go
+		c.evictLocked(evictUserBytes) // it held the most, or the hog would not go
 		c.mu.Unlock()
 		res = evicted
 	}
@@ -185,7 +188,7 @@ func (r *Registry) evictHog(u *user) {
 	}
 	if hog != nil {
 		hog.mu.Lock()
-		hog.evictLocked()
+		hog.evictLocked(evictUserBytes)
 		hog.mu.Unlock()
 	}
 }
@@ -213,7 +216,11 @@ func (c *Client) enqueue(frame []byte) enqueueResult {
 		}
 	}
 	if over {
-		c.evictLocked()
+		why := evictBytes
+		if len(c.queue) >= cfg.QueueLimit {
+			why = evictFrames
+		}
+		c.evictLocked(why)
 		c.mu.Unlock()
 		return evicted
 	}

@@ -73,7 +73,9 @@ func (r *Registry) joinLocked(rm *room, m Member, session string, snap []byte, t
 	rm.stopEmptyTimer()
 	// The snapshot was taken before a new member is added, so the
 	// MemberJoined frame that follows does not list them twice.
-	r.enqueue(c, snap)
+	if r.enqueue(c, snap) == queued {
+		r.count.snapshotBytes.Add(int64(len(snap)))
+	}
 	for _, f := range tail {
 		r.enqueue(c, f)
 	}

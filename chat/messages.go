@@ -158,6 +158,9 @@ func (r *Registry) record(rm *room, kind Kind, author Member, text string, now t
 	frame := r.render.Message(rm.slug, m)
 	rm.history.push(m, len(frame))
 	rm.changed()
+	if kind == KindText {
+		r.count.posted.Add(1)
+	}
 	r.fanoutLocked(rm, append([][]byte{frame}, extra...)...)
 	return m
 }
@@ -174,11 +177,16 @@ func (r *Registry) fanoutLocked(rm *room, frames ...[]byte) {
 	}
 	rm.logDelta(frame)
 	var out []*Client
+	n := 0
 	for _, c := range rm.clients {
-		if r.enqueue(c, frame) == evicted {
+		switch r.enqueue(c, frame) {
+		case queued:
+			n++
+		case evicted:
 			out = append(out, c)
 		}
 	}
+	r.count.deliveries.Add(int64(n))
 	for _, c := range out {
 		r.leaveLocked(rm, c)
 	}

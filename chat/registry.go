@@ -15,6 +15,7 @@ type Registry struct {
 	cfg    Config
 	render Renderer
 	bufs   sync.Pool // *[]byte buffers in which writers join queued frames
+	count  counters
 
 	mu        sync.Mutex
 	closed    bool
@@ -100,6 +101,9 @@ type Stats struct {
 	Connections int // joined connections (Clients not yet passed to Leave)
 	Users       int // per-user records: connection sets, rate limiters, rooms created
 	Sessions    int // session tags with at least one connection
+	// QueuedBytes is what waits to be written to every connection, a
+	// frame queued to several connections counted for each.
+	QueuedBytes int64
 }
 
 // Stats counts rooms, members, connections and the per-user and
@@ -109,6 +113,7 @@ func (r *Registry) Stats() Stats {
 	s := Stats{Rooms: r.userRooms, Users: len(r.users), Sessions: len(r.sessions)}
 	for _, u := range r.users {
 		s.Connections += len(u.clients)
+		s.QueuedBytes += u.queued.Load()
 	}
 	rooms := make([]*room, 0, len(r.rooms))
 	for _, rm := range r.rooms {

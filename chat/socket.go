@@ -132,6 +132,11 @@ func (c *Client) Serve(s Socket, onText func(text []byte, refusedBefore int) (re
 		}
 		c.reg.Leave(c)
 		<-writerDone
+		why := reason
+		if why == "" {
+			why = "error" // onText panicked: the handler logs the same word
+		}
+		c.reg.count.endedFor(why)
 	}()
 	reason = c.read(s, dl, onText)
 	returned = true
