@@ -83,7 +83,7 @@ func (c roomCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descRooms, prometheus.GaugeValue, float64(st.Rooms))
 	ch <- prometheus.MustNewConstMetric(descMembers, prometheus.GaugeValue, float64(st.Members))
 	ch <- prometheus.MustNewConstMetric(descPending, prometheus.GaugeValue, float64(st.Pending))
-	ch <- prometheus.MustNewConstMetric(descQueued, prometheus.GaugeValue, float64(st.QueuedBytes))
+	ch <- prometheus.MustNewConstMetric(descQueued, prometheus.GaugeValue, float64(c.s.rooms.QueuedBytes()))
 	k := c.s.rooms.Counters()
 	ch <- prometheus.MustNewConstMetric(descPosted, prometheus.CounterValue, float64(k.Posted))
 	ch <- prometheus.MustNewConstMetric(descDeliv, prometheus.CounterValue, float64(k.Deliveries))

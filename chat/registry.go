@@ -101,9 +101,18 @@ type Stats struct {
 	Connections int // joined connections (Clients not yet passed to Leave)
 	Users       int // per-user records: connection sets, rate limiters, rooms created
 	Sessions    int // session tags with at least one connection
-	// QueuedBytes is what waits to be written to every connection, a
-	// frame queued to several connections counted for each.
-	QueuedBytes int64
+}
+
+// QueuedBytes is what waits to be written to every connection now, a
+// frame queued to several connections counted for each.
+func (r *Registry) QueuedBytes() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var n int64
+	for _, u := range r.users {
+		n += u.queued.Load()
+	}
+	return n
 }
 
 // Stats counts rooms, members, connections and the per-user and
@@ -113,7 +122,6 @@ func (r *Registry) Stats() Stats {
 	s := Stats{Rooms: r.userRooms, Users: len(r.users), Sessions: len(r.sessions)}
 	for _, u := range r.users {
 		s.Connections += len(u.clients)
-		s.QueuedBytes += u.queued.Load()
 	}
 	rooms := make([]*room, 0, len(r.rooms))
 	for _, rm := range r.rooms {
