@@ -38,4 +38,12 @@ func TestCountersFollowTheRoom(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("Counters = %+v\nwant %+v", got, want)
 	}
+	// What waits now is bob's last frame only: alice's queue went with her.
+	queued := h.reg.QueuedBytes()
+	if last := drain(b); queued != int64(len(last)) || len(last) != 1018 {
+		t.Errorf("QueuedBytes = %d with bob's %d-byte frame waiting, want 1018", queued, len(last))
+	}
+	if got := h.reg.QueuedBytes(); got != 0 {
+		t.Errorf("QueuedBytes after bob's writer took it = %d, want 0", got)
+	}
 }
