@@ -3,12 +3,10 @@ package handlers
 import (
 	"errors"
 	"strings"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"natter/db"
-	"natter/mail"
 	"natter/password"
 	"natter/views"
 )
@@ -118,18 +116,6 @@ func (s *server) checkCurrentPassword(c *fiber.Ctx, u *db.User, pw string) (bool
 	return ok, err
 }
 
-// notifyEmailChanged mails the account's OLD address that it was replaced.
-func (s *server) notifyEmailChanged(old db.User, newEmail string) {
-	when := time.Now().UTC().Format("2006-01-02 15:04 UTC")
-	s.Mailer.Enqueue(mail.Message{
-		To:      old.Email,
-		ToName:  old.Username,
-		Subject: "Your Natter email address was changed",
-		Text:    renderText(views.EmailChangedEmailText(old.Username, newEmail, when)),
-		HTML:    string(renderBytes(views.EmailChangedEmailHTML(old.Username, newEmail, when))),
-	})
-}
-
 // changePassword needs the current password; success ends every other
 // session of the user (and their sockets) and keeps this one.
 func (s *server) changePassword(c *fiber.Ctx) error {
@@ -177,16 +163,4 @@ func (s *server) changePassword(c *fiber.Ctx) error {
 	s.Log.Info("password changed", "user", u.ID, "ip", clientIP(c))
 	s.notifyPasswordChanged(*u)
 	return c.Redirect("/account?saved=password", fiber.StatusSeeOther)
-}
-
-// notifyPasswordChanged mails the account's owner that the password changed.
-func (s *server) notifyPasswordChanged(u db.User) {
-	when := time.Now().UTC().Format("2006-01-02 15:04 UTC")
-	s.Mailer.Enqueue(mail.Message{
-		To:      u.Email,
-		ToName:  u.Username,
-		Subject: "Your Natter password was changed",
-		Text:    renderText(views.PasswordChangedEmailText(u.Username, when)),
-		HTML:    string(renderBytes(views.PasswordChangedEmailHTML(u.Username, when))),
-	})
 }

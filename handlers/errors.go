@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/a-h/templ"
 	"github.com/gofiber/fiber/v2"
 
 	"natter/password"
@@ -128,4 +129,20 @@ func waitText(seconds int) string {
 // notFound is the last handler: nothing matched.
 func notFound(c *fiber.Ctx) error {
 	return fiber.ErrNotFound
+}
+
+// msgBusy is shown, with Retry-After, when every password-hashing slot
+// stayed busy for the Hasher's longest wait (a sign-in storm): better a
+// clear "try again" at once than a spinner that ends in a timeout.
+const msgBusy = "The server is busy right now. Please try again in a few seconds."
+
+// busyRetryAfter is the Retry-After of that answer, in seconds.
+const busyRetryAfter = 5
+
+// serverBusy answers 503 with page, which shows msgBusy and keeps what was
+// typed.
+func (s *server) serverBusy(c *fiber.Ctx, page templ.Component) error {
+	s.Log.Warn("password hashing busy", "method", c.Method(), "path", logPath(c), "ip", clientIP(c), "request_id", requestID(c))
+	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(busyRetryAfter))
+	return render(c, fiber.StatusServiceUnavailable, page)
 }

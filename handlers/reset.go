@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
-	"net/url"
 	"strings"
 	"time"
 
@@ -110,13 +109,6 @@ func (s *server) sendResetLink(email, ip, next string) {
 		Expires: time.Now().Add(s.cfg.ResetTTL),
 	})
 	s.Log.Info("reset link issued", "user", u.ID, "ip", ip)
-}
-
-func validForText(d time.Duration) string {
-	if d%time.Hour == 0 && d == time.Hour {
-		return "one hour"
-	}
-	return d.String()
 }
 
 // resetStart is where a mailed link lands: a valid token moves into the
@@ -229,13 +221,4 @@ func (s *server) reset(c *fiber.Ctx) error {
 // resetInvalid explains that the link cannot be used.
 func (s *server) resetInvalid(c *fiber.Ctx) error {
 	return render(c, fiber.StatusBadRequest, views.ResetInvalidPage(s.page(c, "Link not valid")))
-}
-
-// nextQuery is the query parameter that carries next ("" for the lobby:
-// nothing), after sep ("?" or "&").
-func nextQuery(sep, next string) string {
-	if next == "" {
-		return ""
-	}
-	return sep + "next=" + url.QueryEscape(next)
 }

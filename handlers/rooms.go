@@ -2,8 +2,6 @@ package handlers
 
 import (
 	"errors"
-	"strconv"
-	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -128,30 +126,4 @@ func isChatError(err error) bool {
 		}
 	}
 	return false
-}
-
-// cleanMessage trims a message, normalises line breaks, drops control
-// characters other than newline and tab, and checks the length. Empty text
-// is not an error: it is ignored.
-func cleanMessage(raw string, max int) (text, problem string) {
-	raw = strings.ReplaceAll(raw, "\r\n", "\n")
-	text = strings.TrimSpace(strings.Map(func(r rune) rune {
-		if (r < 0x20 && r != '\n' && r != '\t') || r == 0x7f {
-			return -1
-		}
-		return r
-	}, raw))
-	if n := len([]rune(text)); n > max {
-		return "", "Messages can have at most " + thousands(max) + " characters; this one has " + thousands(n) + "."
-	}
-	return text, ""
-}
-
-// thousands writes a count with comma separators: 2,000.
-func thousands(n int) string {
-	s := strconv.Itoa(n)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
 }

@@ -1,15 +1,11 @@
 package handlers
 
 import (
-	"context"
-	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"natter/assets"
-	"natter/db"
 )
 
 // routes is the whole HTTP surface of Natter, in one screen.
@@ -54,56 +50,4 @@ func (s *server) routes(app *fiber.App) {
 	app.Post("/rooms/:slug/messages", requireUser, postMessage(s))
 
 	app.Use(notFound)
-}
-
-// healthCheckEvery is how often /healthz really writes: probes in between
-// share the last answer, so a flood of them costs no more than one a second.
-const healthCheckEvery = time.Second
-
-// healthz answers 200 while the database can be written, and 503 when it
-// cannot (a full disk, a read-only file): answering reads alone while every
-// form fails would hide the fault from whoever watches it.
-func healthz(d *db.DB, log *slog.Logger) fiber.Handler {
-	var (
-		mu      sync.Mutex
-		checked time.Time
-		last    error
-	)
-	return func(c *fiber.Ctx) error {
-		mu.Lock()
-		if time.Since(checked) >= healthCheckEvery {
-			ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
-			last = d.CheckWrite(ctx)
-			cancel()
-			checked = time.Now()
-			if last != nil {
-				log.Error("health check: database cannot be written", "err", last)
-			}
-		}
-		err := last
-		mu.Unlock()
-		c.Set(fiber.HeaderCacheControl, "no-store")
-		if err != nil {
-			return c.Status(fiber.StatusServiceUnavailable).SendString("database cannot be written\n")
-		}
-		return c.SendString("ok\n")
-	}
-}
-
-// readyz answers 200 while this node should get new work: the database
-// answers and the node is not draining. From SIGTERM on it answers 503,
-// so a proxy moves new requests and sockets to another node first.
-func readyz(s *server) fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		c.Set(fiber.HeaderCacheControl, "no-store")
-		if s.draining.Load() {
-			return c.Status(fiber.StatusServiceUnavailable).SendString("draining\n")
-		}
-		ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
-		defer cancel()
-		if err := s.DB.Ping(ctx); err != nil {
-			return c.Status(fiber.StatusServiceUnavailable).SendString("database unavailable\n")
-		}
-		return c.SendString("ready\n")
-	}
 }

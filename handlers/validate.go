@@ -1,8 +1,13 @@
 package handlers
 
 import (
+	"errors"
+	"natter/db"
+	"natter/views"
 	"net/mail"
+	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -95,4 +100,91 @@ func AccountProblem(username, email string) string {
 		return "email: " + msg
 	}
 	return ""
+}
+
+// checkNewAccount applies the registration rules, writing into f.Errors.
+func (s *server) checkNewAccount(f views.Form, pw, confirm string) {
+	if msg := checkUsername(f.Values["username"]); msg != "" {
+		f.Errors["username"] = msg
+	}
+	if msg := checkEmail(f.Values["email"]); msg != "" {
+		f.Errors["email"] = msg
+	}
+	s.checkNewPassword(f, pw, confirm, f.Values["username"], f.Values["email"])
+}
+
+// checkNewPassword applies the password policy and the confirmation match.
+func (s *server) checkNewPassword(f views.Form, pw, confirm, username, email string) {
+	if pw == "" {
+		f.Errors["password"] = "Enter a password."
+		return
+	}
+	if probs := s.Policy.Check(pw, username, email); len(probs) > 0 {
+		msgs := make([]string, len(probs))
+		for i, p := range probs {
+			msgs[i] = p.Message
+		}
+		f.Errors["password"] = strings.Join(msgs, " ")
+		return
+	}
+	if confirm != pw {
+		f.Errors["password_confirm"] = "The two passwords do not match."
+	}
+}
+
+// nameErrors is the message for a user name the database refused, or "".
+func nameErrors(err error) string {
+	switch {
+	case errors.Is(err, db.ErrUsernameTaken):
+		return "This user name is taken."
+	case errors.Is(err, db.ErrUsernameLookalike):
+		return "This user name looks too much like another member's (for example a capital I and a small l, or 0 and O, look alike). Choose another."
+	case errors.Is(err, db.ErrUsernameHeld):
+		return "This user name was given up by another member less than " + strconv.Itoa(int(db.UsernameHold.Hours()/24)) +
+			" days ago and is held for them. Choose another."
+	}
+	return ""
+}
+
+// cleanMessage trims a message, normalises line breaks, drops control
+// characters other than newline and tab, and checks the length. Empty text
+// is not an error: it is ignored.
+func cleanMessage(raw string, max int) (text, problem string) {
+	raw = strings.ReplaceAll(raw, "\r\n", "\n")
+	text = strings.TrimSpace(strings.Map(func(r rune) rune {
+		if (r < 0x20 && r != '\n' && r != '\t') || r == 0x7f {
+			return -1
+		}
+		return r
+	}, raw))
+	if n := len([]rune(text)); n > max {
+		return "", "Messages can have at most " + thousands(max) + " characters; this one has " + thousands(n) + "."
+	}
+	return text, ""
+}
+
+// thousands writes a count with comma separators: 2,000.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// keepNext drops the default destination from the form.
+func keepNext(next string) string {
+	if next == "/rooms" {
+		return ""
+	}
+	return next
+}
+
+// nextQuery is the query parameter that carries next ("" for the lobby:
+// nothing), after sep ("?" or "&").
+func nextQuery(sep, next string) string {
+	if next == "" {
+		return ""
+	}
+	return sep + "next=" + url.QueryEscape(next)
 }
