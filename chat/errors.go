@@ -11,6 +11,7 @@ type Error struct {
 	Msg  string
 }
 
+// Error returns Msg, the text for the user.
 func (e *Error) Error() string { return e.Msg }
 
 // ErrorKind classifies a chat Error.

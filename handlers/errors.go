@@ -7,72 +7,115 @@ import (
 	"strings"
 
 	"github.com/a-h/templ"
+	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 
+	"natter/chat"
 	"natter/password"
 	"natter/views"
 )
 
-// errorHandler is the one place errors become responses. Errors that carry
-// a status (fiber.Error) are the user's to see; anything else is internal:
-// logged once with the request id, and shown as a friendly 500 page.
-func (s *server) errorHandler(c *fiber.Ctx, err error) error {
-	status := fiber.StatusInternalServerError
-	heading := "Something went wrong on our side"
-	detail := "The error has been logged. Please try again in a moment."
-	logMsg := "internal error"
+// response is what an error becomes, wherever it surfaces: an error page,
+// a form's message, a socket's close frame. errorResponse is the one place
+// that decides it.
+type response struct {
+	status  int    // the HTTP status
+	close   int    // the websocket close code
+	heading string // the error page's heading
+	// text is what the user is told: the error's own text when public,
+	// else words of ours that reveal nothing of the fault.
+	text string
+	// public is set when the error's text is written for the user (a
+	// fiber.Error under 500, a chat refusal) and may be shown as it is.
+	public bool
+	// retryAfter, when not 0, is the Retry-After header, in seconds.
+	retryAfter int
+	// logMsg, when set, is the error-level log line of a fault of ours;
+	// the page then shows the request id.
+	logMsg string
+}
+
+// Words of the error pages that several answers share.
+const (
+	headingFailed   = "That did not work"
+	headingInternal = "Something went wrong on our side"
+)
+
+// errorResponse maps an error to its response, by kind:
+//
+//   - a chat refusal (chat.Error) is the user's to read: 429 for the rate
+//     limit, 422 for the others, and the close code chat.CloseCodeFor gives;
+//   - password.ErrBusy (every hashing slot busy) is a 503 to retry soon;
+//   - a database that cannot be written (db.Unavailable, see DB.WriteFault)
+//     is a passing 503, logged;
+//   - a fiber.Error carries its status; under 500 its text is the user's;
+//   - anything else is internal: a logged 500 that shows nothing of it.
+//
+// The other db errors (a taken name, an invalid reset link) never get
+// here as such: the forms answer them field by field (validate.go).
+func (s *server) errorResponse(err error) response {
 	var fe *fiber.Error
-	if errors.Is(err, password.ErrBusy) {
-		// Forms that hash show their own busy page; this is the rest.
-		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(busyRetryAfter))
-		c.Set(fiber.HeaderCacheControl, "no-store")
-		return render(c, fiber.StatusServiceUnavailable, views.ErrorPage(s.page(c, "The server is busy"),
-			fiber.StatusServiceUnavailable, "The server is busy", msgBusy, ""))
-	}
-	if s.DB.WriteFault(err) {
+	switch kind := chat.ErrorKindOf(err); {
+	case kind == chat.RateLimited:
+		return response{status: fiber.StatusTooManyRequests, close: chat.CloseCodeFor(err), heading: headingFailed, text: err.Error(), public: true}
+	case kind != chat.Internal:
+		return response{status: fiber.StatusUnprocessableEntity, close: chat.CloseCodeFor(err), heading: headingFailed, text: err.Error(), public: true}
+	case errors.Is(err, password.ErrBusy):
+		return response{status: fiber.StatusServiceUnavailable, close: chat.CloseTryAgainLater, heading: "The server is busy", text: msgBusy, retryAfter: busyRetryAfter}
+	case s.DB.WriteFault(err):
 		// A full disk or a read-only file: the server's trouble, and
-		// passing. The log gets it at error level below.
-		status = fiber.StatusServiceUnavailable
-		heading = "The server cannot save right now"
-		detail = "Nothing was lost on your side. Please try again in a moment."
-		logMsg = "database cannot be written"
-		c.Set(fiber.HeaderRetryAfter, "10")
-	} else if errors.As(err, &fe) {
-		status = fe.Code
-		switch status {
+		// passing.
+		return response{status: fiber.StatusServiceUnavailable, close: chat.CloseTryAgainLater, heading: "The server cannot save right now",
+			text: "Nothing was lost on your side. Please try again in a moment.", retryAfter: 10, logMsg: "database cannot be written"}
+	case errors.As(err, &fe):
+		r := response{status: fe.Code, close: chat.ClosePolicyViolation, heading: headingFailed, text: fe.Message, public: fe.Code < 500}
+		switch fe.Code {
 		case fiber.StatusNotFound:
-			heading, detail = "Page not found", "There is nothing at this address. Check the link, or start again from the rooms."
+			r.heading, r.text = "Page not found", "There is nothing at this address. Check the link, or start again from the rooms."
 		case fiber.StatusMethodNotAllowed:
-			heading, detail = "Not allowed", "This address does not accept that kind of request."
+			r.heading, r.text = "Not allowed", "This address does not accept that kind of request."
 		case fiber.StatusRequestEntityTooLarge:
-			heading, detail = "Too much data", "The form you sent was larger than this server accepts."
+			r.heading, r.text = "Too much data", "The form you sent was larger than this server accepts."
 		case fiber.StatusRequestHeaderFieldsTooLarge:
-			heading, detail = "Request too large", "Your browser sent more headers or cookies than this server accepts. Clearing this site's cookies may help."
-		case fiber.StatusBadRequest:
-			heading, detail = "That did not work", fe.Message
-			if requestID(c) == "" {
-				// fasthttp refused the request before any handler ran; its
-				// message is parser internals, for the log only.
-				s.Log.Info("bad request", "err", fe.Message, "ip", c.IP())
-				detail = "The server could not read this request."
-			}
-		default:
-			heading, detail = "That did not work", fe.Message
-			if status >= 500 {
-				heading, detail = "Something went wrong on our side", "Please try again in a moment."
-			}
+			r.heading, r.text = "Request too large", "Your browser sent more headers or cookies than this server accepts. Clearing this site's cookies may help."
 		}
+		if fe.Code >= 500 {
+			r.close, r.heading, r.text, r.logMsg = websocket.CloseInternalServerErr, headingInternal, "Please try again in a moment.", "internal error"
+		}
+		return r
+	}
+	return response{status: fiber.StatusInternalServerError, close: websocket.CloseInternalServerErr, heading: headingInternal,
+		text: "The error has been logged. Please try again in a moment.", logMsg: "internal error"}
+}
+
+// isChatError reports whether err is one of the registry's refusals, whose
+// text the user may read (the socket's test; errorResponse maps them).
+func isChatError(err error) bool { return chat.ErrorKindOf(err) != chat.Internal }
+
+// errorHandler answers every error a handler returns with the error page
+// errorResponse describes. Faults of ours are logged once, with the
+// request id the page shows.
+func (s *server) errorHandler(c *fiber.Ctx, err error) error {
+	r := s.errorResponse(err)
+	if r.retryAfter > 0 {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(r.retryAfter))
+	}
+	if r.status == fiber.StatusBadRequest && requestID(c) == "" {
+		// fasthttp refused the request before any handler ran; its
+		// message is parser internals, for the log only.
+		s.Log.Info("bad request", "err", r.text, "ip", c.IP())
+		r.text = "The server could not read this request."
 	}
 	id := ""
-	if status >= 500 {
+	if r.logMsg != "" {
 		id = requestID(c)
-		s.Log.Error(logMsg, "err", err, "method", c.Method(), "path", logPath(c), "request_id", id)
+		s.Log.Error(r.logMsg, "err", err, "method", c.Method(), "path", logPath(c), "request_id", id)
 	}
 	// fasthttp's refusals (400, 413, 431) come here without passing any
 	// middleware: they need the security headers too.
 	s.setSecurityHeaders(c)
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	return render(c, status, views.ErrorPage(s.page(c, heading), status, heading, detail, id))
+	return render(c, r.status, views.ErrorPage(s.page(c, r.heading), r.status, r.heading, r.text, id))
 }
 
 // forbidden answers a request that failed the CSRF or origin check.
@@ -127,7 +170,7 @@ func waitText(seconds int) string {
 }
 
 // notFound is the last handler: nothing matched.
-func notFound(c *fiber.Ctx) error {
+func (s *server) notFound(c *fiber.Ctx) error {
 	return fiber.ErrNotFound
 }
 

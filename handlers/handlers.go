@@ -229,6 +229,8 @@ type server struct {
 	background sync.WaitGroup
 	// draining is set when the server is stopping: /readyz fails.
 	draining atomic.Bool
+	// health is /healthz's last answer.
+	health healthCheck
 }
 
 // link builds an absolute URL from the configured base, never from the

@@ -2,8 +2,6 @@ package handlers
 
 import (
 	"context"
-	"log/slog"
-	"natter/db"
 	"sync"
 	"time"
 
@@ -14,50 +12,50 @@ import (
 // share the last answer, so a flood of them costs no more than one a second.
 const healthCheckEvery = time.Second
 
+// healthCheck is /healthz's last answer, shared by the probes of the
+// next healthCheckEvery.
+type healthCheck struct {
+	mu      sync.Mutex
+	checked time.Time
+	last    error
+}
+
 // healthz answers 200 while the database can be written, and 503 when it
 // cannot (a full disk, a read-only file): answering reads alone while every
 // form fails would hide the fault from whoever watches it.
-func healthz(d *db.DB, log *slog.Logger) fiber.Handler {
-	var (
-		mu      sync.Mutex
-		checked time.Time
-		last    error
-	)
-	return func(c *fiber.Ctx) error {
-		mu.Lock()
-		if time.Since(checked) >= healthCheckEvery {
-			ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
-			last = d.CheckWrite(ctx)
-			cancel()
-			checked = time.Now()
-			if last != nil {
-				log.Error("health check: database cannot be written", "err", last)
-			}
+func (s *server) healthz(c *fiber.Ctx) error {
+	h := &s.health
+	h.mu.Lock()
+	if time.Since(h.checked) >= healthCheckEvery {
+		ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
+		h.last = s.DB.CheckWrite(ctx)
+		cancel()
+		h.checked = time.Now()
+		if h.last != nil {
+			s.Log.Error("health check: database cannot be written", "err", h.last)
 		}
-		err := last
-		mu.Unlock()
-		c.Set(fiber.HeaderCacheControl, "no-store")
-		if err != nil {
-			return c.Status(fiber.StatusServiceUnavailable).SendString("database cannot be written\n")
-		}
-		return c.SendString("ok\n")
 	}
+	err := h.last
+	h.mu.Unlock()
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	if err != nil {
+		return c.Status(fiber.StatusServiceUnavailable).SendString("database cannot be written\n")
+	}
+	return c.SendString("ok\n")
 }
 
 // readyz answers 200 while this node should get new work: the database
 // answers and the node is not draining. From SIGTERM on it answers 503,
 // so a proxy moves new requests and sockets to another node first.
-func readyz(s *server) fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		c.Set(fiber.HeaderCacheControl, "no-store")
-		if s.draining.Load() {
-			return c.Status(fiber.StatusServiceUnavailable).SendString("draining\n")
-		}
-		ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
-		defer cancel()
-		if err := s.DB.Ping(ctx); err != nil {
-			return c.Status(fiber.StatusServiceUnavailable).SendString("database unavailable\n")
-		}
-		return c.SendString("ready\n")
+func (s *server) readyz(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	if s.draining.Load() {
+		return c.Status(fiber.StatusServiceUnavailable).SendString("draining\n")
 	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
+	defer cancel()
+	if err := s.DB.Ping(ctx); err != nil {
+		return c.Status(fiber.StatusServiceUnavailable).SendString("database unavailable\n")
+	}
+	return c.SendString("ready\n")
 }

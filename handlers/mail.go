@@ -1,5 +1,7 @@
 package handlers
 
+// Mail building: every message Natter sends, from the views' templates.
+
 import (
 	"html"
 	"natter/db"
@@ -16,6 +18,22 @@ func renderText(comp templ.Component) string {
 	return html.UnescapeString(string(renderBytes(comp)))
 }
 
+// resetMail is the mail that carries a password reset link.
+func (s *server) resetMail(u db.User, link string) mail.Message {
+	valid := validForText(s.cfg.ResetTTL)
+	return mail.Message{
+		To:      u.Email,
+		ToName:  u.Username,
+		Subject: views.ResetEmailSubject,
+		Text:    renderText(views.ResetEmailText(u.Username, link, valid)),
+		HTML:    string(renderBytes(views.ResetEmailHTML(u.Username, link, valid))),
+		// A mail still queued when the link dies (a long SMTP outage, a
+		// restart) is dropped instead of sent useless.
+		Expires: time.Now().Add(s.cfg.ResetTTL),
+	}
+}
+
+// validForText is how long a reset link works, in the mail's words.
 func validForText(d time.Duration) string {
 	if d%time.Hour == 0 && d == time.Hour {
 		return "one hour"

@@ -135,15 +135,6 @@ func noStore(c *fiber.Ctx) error {
 	return c.Next()
 }
 
-// resetFormPage is formPage for the reset form at resetPath only: a reset
-// link's token redirects there (or is refused), showing no form itself.
-func (s *server) resetFormPage(c *fiber.Ctx) error {
-	if c.Params("token") != "set" {
-		return c.Next()
-	}
-	return s.formPage(c)
-}
-
 // formPage gives a page that shows a form its CSRF token, creating the
 // visitor's session to hold it if there is none yet. Only routes whose
 // pages have a form use it, so crawlers, 404s and assets store nothing.

@@ -11,7 +11,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"natter/db"
-	"natter/mail"
 	"natter/views"
 )
 
@@ -97,36 +96,17 @@ func (s *server) sendResetLink(email, ip, next string) {
 		return
 	}
 	link := s.link("/password/reset/" + token + nextQuery("?", next))
-	valid := validForText(s.cfg.ResetTTL)
-	s.Mailer.Enqueue(mail.Message{
-		To:      u.Email,
-		ToName:  u.Username,
-		Subject: views.ResetEmailSubject,
-		Text:    renderText(views.ResetEmailText(u.Username, link, valid)),
-		HTML:    string(renderBytes(views.ResetEmailHTML(u.Username, link, valid))),
-		// A mail still queued when the link dies (a long SMTP outage, a
-		// restart) is dropped instead of sent useless.
-		Expires: time.Now().Add(s.cfg.ResetTTL),
-	})
+	s.Mailer.Enqueue(s.resetMail(u, link))
 	s.Log.Info("reset link issued", "user", u.ID, "ip", ip)
 }
 
 // resetStart is where a mailed link lands: a valid token moves into the
 // session and the browser goes on to the clean resetPath.
 func (s *server) resetStart(c *fiber.Ctx) error {
-	token := c.Params("token")
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	if token == "set" {
-		return s.resetForm(c)
-	}
-	if !looksLikeToken(token) {
-		return s.resetInvalid(c)
-	}
-	if _, err := s.DB.ResetTokenUser(c.UserContext(), token); err != nil {
-		if errors.Is(err, db.ErrTokenInvalid) {
-			return s.resetInvalid(c)
-		}
-		return err
+	token, _, err := s.resetAccount(c)
+	if err != nil {
+		return s.resetFailed(c, err)
 	}
 	if err := s.setSessionValue(c, keyReset, token); err != nil {
 		return err
@@ -134,32 +114,40 @@ func (s *server) resetStart(c *fiber.Ctx) error {
 	return c.Redirect(resetPath+nextQuery("?", keepNext(safeNext(c.Query("next")))), fiber.StatusSeeOther)
 }
 
-// resetToken is the token a reset POST applies to: the one in the URL, or
-// the one the session holds for resetPath.
-func (s *server) resetToken(c *fiber.Ctx) (string, error) {
-	if t := c.Params("token"); t != "set" {
-		return t, nil
+// resetAccount returns the request's reset token (the link's, or at
+// resetPath the one the session holds) and the account it is for. A token
+// that is malformed, unknown, used or expired gives db.ErrTokenInvalid;
+// resetFailed answers every error.
+func (s *server) resetAccount(c *fiber.Ctx) (token string, u db.User, err error) {
+	token = c.Params("token")
+	if token == "" {
+		v, err := s.sessionValue(c, keyReset)
+		if err != nil {
+			return "", db.User{}, err
+		}
+		token, _ = v.(string)
 	}
-	v, err := s.sessionValue(c, keyReset)
-	t, _ := v.(string)
-	return t, err
+	if !looksLikeToken(token) {
+		return token, db.User{}, db.ErrTokenInvalid
+	}
+	u, err = s.DB.ResetTokenUser(c.UserContext(), token)
+	return token, u, err
+}
+
+// resetFailed answers a reset whose token did not work: the invalid-link
+// page, or the fault for the error handler.
+func (s *server) resetFailed(c *fiber.Ctx, err error) error {
+	if errors.Is(err, db.ErrTokenInvalid) {
+		return s.resetInvalid(c)
+	}
+	return err
 }
 
 // resetForm shows the new-password form for the session's token.
 func (s *server) resetForm(c *fiber.Ctx) error {
-	token, err := s.resetToken(c)
+	_, u, err := s.resetAccount(c)
 	if err != nil {
-		return err
-	}
-	if !looksLikeToken(token) {
-		return s.resetInvalid(c)
-	}
-	u, err := s.DB.ResetTokenUser(c.UserContext(), token)
-	if errors.Is(err, db.ErrTokenInvalid) {
-		return s.resetInvalid(c)
-	}
-	if err != nil {
-		return err
+		return s.resetFailed(c, err)
 	}
 	next := keepNext(safeNext(c.Query("next")))
 	return render(c, fiber.StatusOK, views.ResetPage(s.nextPage(c, "New password", next), views.Form{}, u.Username))
@@ -172,19 +160,9 @@ func (s *server) resetForm(c *fiber.Ctx) error {
 func (s *server) reset(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	ctx := c.UserContext()
-	token, err := s.resetToken(c)
+	token, u, err := s.resetAccount(c)
 	if err != nil {
-		return err
-	}
-	if !looksLikeToken(token) {
-		return s.resetInvalid(c)
-	}
-	u, err := s.DB.ResetTokenUser(ctx, token)
-	if errors.Is(err, db.ErrTokenInvalid) {
-		return s.resetInvalid(c)
-	}
-	if err != nil {
-		return err
+		return s.resetFailed(c, err)
 	}
 	pw := c.FormValue("password")
 	next := keepNext(safeNext(c.FormValue("next")))
@@ -198,11 +176,8 @@ func (s *server) reset(c *fiber.Ctx) error {
 		return err
 	}
 	u, err = s.DB.ConsumeResetToken(ctx, token, hash)
-	if errors.Is(err, db.ErrTokenInvalid) {
-		return s.resetInvalid(c)
-	}
 	if err != nil {
-		return err
+		return s.resetFailed(c, err)
 	}
 	if err := s.DB.EndSessions(ctx, u.ID, ""); err != nil {
 		return err

@@ -16,8 +16,8 @@ func (s *server) routes(app *fiber.App) {
 	}
 	app.Use(s.logRequests, recoverPanics())
 	app.Get(assets.Prefix+"*", s.Assets.Handler())
-	app.Get("/healthz", healthz(s.DB, s.Log))
-	app.Get("/readyz", readyz(s))
+	app.Get("/healthz", s.healthz)
+	app.Get("/readyz", s.readyz)
 
 	// A session is read when the request has a cookie, and made only by a
 	// page with a form (formPage), for its CSRF token.
@@ -36,18 +36,24 @@ func (s *server) routes(app *fiber.App) {
 
 	app.Get("/password/forgot", noStore, s.formPage, s.forgotForm)
 	app.Post("/password/forgot", noStore, s.forgot)
-	app.Get("/password/reset/:token", noStore, s.limit(30, 15*time.Minute, false, byIP("reset")), s.resetFormPage, s.resetStart)
-	app.Post("/password/reset/:token", noStore, s.limit(30, 15*time.Minute, false, byIP("reset")), s.reset)
+	// A mailed link (/password/reset/TOKEN) moves its token into the
+	// session and redirects to resetPath, whose form posts there. Each
+	// method's limit counts both addresses alike.
+	resetGets, resetPosts := s.limit(30, 15*time.Minute, false, byIP("reset")), s.limit(30, 15*time.Minute, false, byIP("reset"))
+	app.Get(resetPath, noStore, resetGets, s.formPage, s.resetForm)
+	app.Post(resetPath, noStore, resetPosts, s.reset)
+	app.Get("/password/reset/:token", noStore, resetGets, s.resetStart)
+	app.Post("/password/reset/:token", noStore, resetPosts, s.reset)
 
 	app.Get("/account", requireUser, noStore, s.accountPage)
 	app.Post("/account", requireUser, noStore, s.limit(10, 15*time.Minute, true, byIP("account")), s.account)
 
-	app.Get("/rooms", requireUser, noStore, lobby(s))
-	app.Post("/rooms", requireUser, s.limit(30, time.Minute, false, byIP("create-room")), createRoom(s))
-	app.Get("/rooms/list", requireUser, roomList(s.Rooms))
-	app.Get("/rooms/:slug", requireUser, roomPage(s))
+	app.Get("/rooms", requireUser, noStore, s.lobby)
+	app.Post("/rooms", requireUser, s.limit(30, time.Minute, false, byIP("create-room")), s.createRoom)
+	app.Get("/rooms/list", requireUser, s.roomList)
+	app.Get("/rooms/:slug", requireUser, s.roomPage)
 	app.Get("/rooms/:slug/ws", s.limit(600, time.Minute, false, byIP("ws")), s.socketGate, s.roomSocket())
-	app.Post("/rooms/:slug/messages", requireUser, postMessage(s))
+	app.Post("/rooms/:slug/messages", requireUser, s.postMessage)
 
-	app.Use(notFound)
+	app.Use(s.notFound)
 }
