@@ -13,7 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-	// registers the pure-Go "sqlite" driver
+
+	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
 )
 
 // poolSize is how many connections to the file are open at most.

@@ -52,12 +52,7 @@ func (s *server) saveProfile(c *fiber.Ctx) error {
 	refuse := func() error {
 		return render(c, fiber.StatusUnprocessableEntity, views.AccountPage(s.page(c, "Your account"), f, views.Form{}))
 	}
-	if msg := checkUsername(f.Values["username"]); msg != "" {
-		f.Errors["username"] = msg
-	}
-	if msg := checkEmail(f.Values["email"]); msg != "" {
-		f.Errors["email"] = msg
-	}
+	checkAccountFields(f)
 	newEmail := db.FoldKey(f.Values["email"]) != db.FoldKey(u.Email)
 	if newEmail && f.Errors["email"] == "" {
 		ok, err := s.checkCurrentPassword(c, u, c.FormValue("email_password"))
@@ -79,12 +74,8 @@ func (s *server) saveProfile(c *fiber.Ctx) error {
 		return refuse()
 	}
 	err := s.DB.UpdateProfile(ctx, u.ID, f.Values["username"], f.Values["email"])
-	if msg := nameErrors(err); msg != "" {
-		f.Errors["username"] = msg
-		return refuse()
-	}
-	if errors.Is(err, db.ErrEmailTaken) {
-		f.Errors["email"] = "An account with this email address already exists."
+	if field, msg := accountConflict(err); msg != "" {
+		f.Errors[field] = msg
 		return refuse()
 	}
 	if err != nil {

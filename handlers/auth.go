@@ -53,11 +53,9 @@ func (s *server) register(c *fiber.Ctx) error {
 			return err
 		}
 		u, err := s.DB.CreateUser(c.UserContext(), f.Values["username"], f.Values["email"], hash)
-		switch {
-		case nameErrors(err) != "":
-			f.Errors["username"] = nameErrors(err)
-		case errors.Is(err, db.ErrEmailTaken):
-			f.Errors["email"] = "An account with this email address already exists."
+		switch field, msg := accountConflict(err); {
+		case msg != "":
+			f.Errors[field] = msg
 		case err != nil:
 			return err
 		default:

@@ -1,16 +1,17 @@
 package handlers
 
-// Mail building: every message Natter sends, from the views' templates.
-
 import (
 	"html"
-	"natter/db"
-	"natter/mail"
-	"natter/views"
 	"time"
 
 	"github.com/a-h/templ"
+
+	"natter/db"
+	"natter/mail"
+	"natter/views"
 )
+
+// Mail building: every message Natter sends, from the views' templates.
 
 // renderText renders a plain-text templ component (an e-mail part),
 // undoing templ's HTML escaping.

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"natter/db"
 	"strconv"
 	"strings"
 	"sync"
@@ -9,6 +8,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/limiter"
+
+	"natter/db"
 )
 
 // windowLimit allows at most max events per key in each window. It is for

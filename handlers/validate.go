@@ -2,17 +2,19 @@ package handlers
 
 import (
 	"errors"
-	"natter/db"
-	"natter/views"
 	"net/mail"
 	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"natter/db"
+	"natter/views"
 )
 
-// Field rules shared by registration and the profile form.
+// Form rules: what each form accepts, in the words that say why not.
+// Account fields, shared by sign-up, the profile form and the command line.
 
 var usernamePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,32}$`)
 
@@ -79,16 +81,6 @@ func roomSlug(name string) (slug, problem string) {
 // validSlug reports whether s is already a valid room slug (used on URLs).
 func validSlug(s string) bool { return slugPattern.MatchString(s) }
 
-// safeNext returns next if it is a local path on this site, else "/rooms":
-// no open redirect through the sign-in form.
-func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") ||
-		strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\\\r\n\t") || len(next) > 512 {
-		return "/rooms"
-	}
-	return next
-}
-
 // AccountProblem returns what is wrong with a new account's user name or
 // address, in the words the sign-up form uses, or "". The command line's
 // `natter user create` applies the same rules as the form through it.
@@ -104,13 +96,19 @@ func AccountProblem(username, email string) string {
 
 // checkNewAccount applies the registration rules, writing into f.Errors.
 func (s *server) checkNewAccount(f views.Form, pw, confirm string) {
+	checkAccountFields(f)
+	s.checkNewPassword(f, pw, confirm, f.Values["username"], f.Values["email"])
+}
+
+// checkAccountFields applies the user name and address rules of sign-up
+// and the profile form to f.Values, writing into f.Errors.
+func checkAccountFields(f views.Form) {
 	if msg := checkUsername(f.Values["username"]); msg != "" {
 		f.Errors["username"] = msg
 	}
 	if msg := checkEmail(f.Values["email"]); msg != "" {
 		f.Errors["email"] = msg
 	}
-	s.checkNewPassword(f, pw, confirm, f.Values["username"], f.Values["email"])
 }
 
 // checkNewPassword applies the password policy and the confirmation match.
@@ -132,19 +130,24 @@ func (s *server) checkNewPassword(f views.Form, pw, confirm, username, email str
 	}
 }
 
-// nameErrors is the message for a user name the database refused, or "".
-func nameErrors(err error) string {
+// accountConflict is the field and message for a user name or address
+// that the database refused (taken, or too like another), or "", "".
+func accountConflict(err error) (field, msg string) {
 	switch {
 	case errors.Is(err, db.ErrUsernameTaken):
-		return "This user name is taken."
+		return "username", "This user name is taken."
 	case errors.Is(err, db.ErrUsernameLookalike):
-		return "This user name looks too much like another member's (for example a capital I and a small l, or 0 and O, look alike). Choose another."
+		return "username", "This user name looks too much like another member's (for example a capital I and a small l, or 0 and O, look alike). Choose another."
 	case errors.Is(err, db.ErrUsernameHeld):
-		return "This user name was given up by another member less than " + strconv.Itoa(int(db.UsernameHold.Hours()/24)) +
+		return "username", "This user name was given up by another member less than " + strconv.Itoa(int(db.UsernameHold.Hours()/24)) +
 			" days ago and is held for them. Choose another."
+	case errors.Is(err, db.ErrEmailTaken):
+		return "email", "An account with this email address already exists."
 	}
-	return ""
+	return "", ""
 }
+
+// Messages.
 
 // cleanMessage trims a message, normalises line breaks, drops control
 // characters other than newline and tab, and checks the length. Empty text
@@ -170,6 +173,18 @@ func thousands(n int) string {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
+}
+
+// The next parameter: where a sign-in, sign-up or reset goes on to.
+
+// safeNext returns next if it is a local path on this site, else "/rooms":
+// no open redirect through the sign-in form.
+func safeNext(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") ||
+		strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\\\r\n\t") || len(next) > 512 {
+		return "/rooms"
+	}
+	return next
 }
 
 // keepNext drops the default destination from the form.
