@@ -43,8 +43,9 @@ const (
 
 // errorResponse maps an error to its response, by kind:
 //
-//   - a chat refusal (chat.Error) is the user's to read: 429 for the rate
-//     limit, 422 for the others, and the close code chat.CloseCodeFor gives;
+//   - a chat refusal (chat.Error) is the user's to read (its Msg, without
+//     what wrapped it): 429 for the rate limit, 422 for the others, and the
+//     close code chat.CloseCodeFor gives;
 //   - password.ErrBusy (every hashing slot busy) is a 503 to retry soon;
 //   - a database that cannot be written (db.Unavailable, see DB.WriteFault)
 //     is a passing 503, logged;
@@ -54,12 +55,17 @@ const (
 // The other db errors (a taken name, an invalid reset link) never get
 // here as such: the forms answer them field by field (validate.go).
 func (s *server) errorResponse(err error) response {
-	var fe *fiber.Error
-	switch kind := chat.ErrorKindOf(err); {
-	case kind == chat.RateLimited:
-		return response{status: fiber.StatusTooManyRequests, close: chat.CloseCodeFor(err), heading: headingFailed, text: err.Error(), public: true}
-	case kind != chat.Internal:
-		return response{status: fiber.StatusUnprocessableEntity, close: chat.CloseCodeFor(err), heading: headingFailed, text: err.Error(), public: true}
+	var (
+		ce *chat.Error
+		fe *fiber.Error
+	)
+	switch {
+	case errors.As(err, &ce):
+		status := fiber.StatusUnprocessableEntity
+		if ce.Kind == chat.RateLimited {
+			status = fiber.StatusTooManyRequests
+		}
+		return response{status: status, close: chat.CloseCodeFor(ce), heading: headingFailed, text: ce.Msg, public: true}
 	case errors.Is(err, password.ErrBusy):
 		return response{status: fiber.StatusServiceUnavailable, close: chat.CloseTryAgainLater, heading: "The server is busy", text: msgBusy, retryAfter: busyRetryAfter}
 	case s.DB.WriteFault(err):
