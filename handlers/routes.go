@@ -37,8 +37,9 @@ func (s *server) routes(app *fiber.App) {
 	app.Get("/password/forgot", noStore, s.formPage, s.forgotForm)
 	app.Post("/password/forgot", noStore, s.forgot)
 	// A mailed link (/password/reset/TOKEN) moves its token into the
-	// session and redirects to resetPath, whose form posts there. Each
-	// method's limit counts both addresses alike.
+	// session and redirects to resetPath, whose form posts there; resetPath
+	// is registered first so that it is not taken for a token. One limit
+	// per method counts both addresses.
 	resetGets, resetPosts := s.limit(30, 15*time.Minute, false, byIP("reset")), s.limit(30, 15*time.Minute, false, byIP("reset"))
 	app.Get(resetPath, noStore, resetGets, s.formPage, s.resetForm)
 	app.Post(resetPath, noStore, resetPosts, s.reset)
