@@ -19,10 +19,10 @@ func renderText(comp templ.Component) string {
 	return html.UnescapeString(string(renderBytes(comp)))
 }
 
-// resetMail is the mail that carries a password reset link.
-func (s *server) resetMail(u db.User, link string) mail.Message {
+// mailResetLink mails a password reset link to the account's address.
+func (s *server) mailResetLink(u db.User, link string) {
 	valid := validForText(s.cfg.ResetTTL)
-	return mail.Message{
+	s.Mailer.Enqueue(mail.Message{
 		To:      u.Email,
 		ToName:  u.Username,
 		Subject: views.ResetEmailSubject,
@@ -31,7 +31,7 @@ func (s *server) resetMail(u db.User, link string) mail.Message {
 		// A mail still queued when the link dies (a long SMTP outage, a
 		// restart) is dropped instead of sent useless.
 		Expires: time.Now().Add(s.cfg.ResetTTL),
-	}
+	})
 }
 
 // validForText is how long a reset link works, in the mail's words.

@@ -96,7 +96,7 @@ func (s *server) sendResetLink(email, ip, next string) {
 		return
 	}
 	link := s.link("/password/reset/" + token + nextQuery("?", next))
-	s.Mailer.Enqueue(s.resetMail(u, link))
+	s.mailResetLink(u, link)
 	s.Log.Info("reset link issued", "user", u.ID, "ip", ip)
 }
 
