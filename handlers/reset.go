@@ -134,13 +134,14 @@ func (s *server) resetAccount(c *fiber.Ctx) (token string, u db.User, err error)
 	return token, u, err
 }
 
-// resetFailed answers a reset whose token did not work: the invalid-link
-// page, or the fault for the error handler.
+// resetFailed answers a reset whose token did not work (db.ErrTokenInvalid)
+// with the page that says the link cannot be used; any other error is a
+// fault, for the error handler.
 func (s *server) resetFailed(c *fiber.Ctx, err error) error {
-	if errors.Is(err, db.ErrTokenInvalid) {
-		return s.resetInvalid(c)
+	if !errors.Is(err, db.ErrTokenInvalid) {
+		return err
 	}
-	return err
+	return render(c, fiber.StatusBadRequest, views.ResetInvalidPage(s.page(c, "Link not valid")))
 }
 
 // resetForm shows the new-password form for the session's token.
@@ -191,9 +192,4 @@ func (s *server) reset(c *fiber.Ctx) error {
 	s.Log.Info("password reset", "user", u.ID, "ip", clientIP(c))
 	s.notifyPasswordChanged(u)
 	return c.Redirect("/login?reset=1"+nextQuery("&", next), fiber.StatusSeeOther)
-}
-
-// resetInvalid explains that the link cannot be used.
-func (s *server) resetInvalid(c *fiber.Ctx) error {
-	return render(c, fiber.StatusBadRequest, views.ResetInvalidPage(s.page(c, "Link not valid")))
 }
