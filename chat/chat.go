@@ -41,10 +41,6 @@
 //	// waited for the writer: close conn; reason says why it ended.
 package chat
 
-import (
-	"errors"
-)
-
 // Renderer turns room events into HTML frames; the handlers implement it
 // with templ. chat calls each method once per event and queues the same
 // bytes to every connection of the room, so a frame must not depend on who
@@ -71,38 +67,4 @@ type Renderer interface {
 	// shared by every joiner of the same room state; chat never modifies
 	// them.
 	Snapshot(room string, history []Message, members []Member) []byte
-}
-
-// Errors returned by the Registry. Their texts are written for the user
-// and may be shown as they are.
-var (
-	// ErrTooManyRooms: creating the room would pass Config.MaxRooms.
-	ErrTooManyRooms = errors.New("This server has too many rooms open; try again later.")
-	// ErrTooManyRoomsForUser: the user already created Config.MaxRoomsPerUser live rooms.
-	ErrTooManyRoomsForUser = errors.New("You have too many rooms open; wait for one to close before making another.")
-	// ErrTooManyConnections: the user already holds Config.MaxConnsPerUser sockets.
-	ErrTooManyConnections = errors.New("You have too many chat windows open; close one and try again.")
-	// ErrRateLimited: the user's message bucket is empty.
-	ErrRateLimited = errors.New("You are sending messages too fast; wait a moment and try again.")
-	// ErrNotMember: the user is not (or no longer) a member of the room.
-	ErrNotMember = errors.New("You are not in this room; reload the page to join it.")
-	// ErrNoRoom: the room does not exist (any more).
-	ErrNoRoom = errors.New("This room no longer exists.")
-	// ErrClosed: the registry is shutting down.
-	ErrClosed = errors.New("The server is restarting; try again in a moment.")
-)
-
-// CloseCodeFor returns the websocket close code a handler should send when
-// Join fails with err: codes the htmx ws extension reconnects on (1012,
-// 1013) for conditions that pass, 1008 for those that a retry would only
-// repeat.
-func CloseCodeFor(err error) int {
-	switch {
-	case errors.Is(err, ErrClosed):
-		return CloseServiceRestart
-	case errors.Is(err, ErrTooManyRooms), errors.Is(err, ErrRateLimited):
-		return CloseTryAgainLater
-	default:
-		return ClosePolicyViolation
-	}
 }

@@ -14,16 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"modernc.org/sqlite" // registers the pure-Go "sqlite" driver
-	sqlite3 "modernc.org/sqlite/lib"
-)
-
-// Sentinel errors that callers turn into messages for users.
-var (
-	ErrNotFound      = errors.New("db: not found")
-	ErrUsernameTaken = errors.New("db: user name taken")
-	ErrEmailTaken    = errors.New("db: email taken")
-	ErrTokenInvalid  = errors.New("db: reset token unknown, used or expired")
+	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
 )
 
 // poolSize is how many connections to the file are open at most.
@@ -178,13 +169,7 @@ func (d *DB) checkWrite(ctx context.Context) error {
 // stays read-only for its whole life, and would go on failing after the
 // permission came back.
 func (d *DB) WriteFault(err error) bool {
-	var se *sqlite.Error
-	if !errors.As(err, &se) {
-		return false
-	}
-	switch se.Code() & 0xff { // the primary code; extended codes add high bits
-	case sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM:
-	default:
+	if ErrorKindOf(err) != Unavailable {
 		return false
 	}
 	// No idle connections for a moment closes every idle one.

@@ -11,16 +11,6 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-// Errors for a user name that is free by spelling but not to the eye.
-var (
-	// ErrUsernameLookalike: the name has the confusable skeleton of another
-	// account's name ("hoIder2" with a capital i beside "holder2").
-	ErrUsernameLookalike = errors.New("db: user name looks like another")
-	// ErrUsernameHeld: the name was given up by a rename less than
-	// UsernameHold ago and is still reserved for its former owner.
-	ErrUsernameHeld = errors.New("db: user name recently given up, held")
-)
-
 // UsernameHold is how long a name given up by a rename stays reserved for
 // the account that gave it up, so that nobody else can take it at once and
 // be taken for them.

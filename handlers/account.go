@@ -3,12 +3,10 @@ package handlers
 import (
 	"errors"
 	"strings"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"natter/db"
-	"natter/mail"
 	"natter/password"
 	"natter/views"
 )
@@ -54,12 +52,7 @@ func (s *server) saveProfile(c *fiber.Ctx) error {
 	refuse := func() error {
 		return render(c, fiber.StatusUnprocessableEntity, views.AccountPage(s.page(c, "Your account"), f, views.Form{}))
 	}
-	if msg := checkUsername(f.Values["username"]); msg != "" {
-		f.Errors["username"] = msg
-	}
-	if msg := checkEmail(f.Values["email"]); msg != "" {
-		f.Errors["email"] = msg
-	}
+	checkAccountFields(f)
 	newEmail := db.FoldKey(f.Values["email"]) != db.FoldKey(u.Email)
 	if newEmail && f.Errors["email"] == "" {
 		ok, err := s.checkCurrentPassword(c, u, c.FormValue("email_password"))
@@ -81,12 +74,8 @@ func (s *server) saveProfile(c *fiber.Ctx) error {
 		return refuse()
 	}
 	err := s.DB.UpdateProfile(ctx, u.ID, f.Values["username"], f.Values["email"])
-	if msg := nameErrors(err); msg != "" {
-		f.Errors["username"] = msg
-		return refuse()
-	}
-	if errors.Is(err, db.ErrEmailTaken) {
-		f.Errors["email"] = "An account with this email address already exists."
+	if field, msg := accountConflict(err); msg != "" {
+		f.Errors[field] = msg
 		return refuse()
 	}
 	if err != nil {
@@ -116,18 +105,6 @@ func (s *server) checkCurrentPassword(c *fiber.Ctx, u *db.User, pw string) (bool
 		return false, nil
 	}
 	return ok, err
-}
-
-// notifyEmailChanged mails the account's OLD address that it was replaced.
-func (s *server) notifyEmailChanged(old db.User, newEmail string) {
-	when := time.Now().UTC().Format("2006-01-02 15:04 UTC")
-	s.Mailer.Enqueue(mail.Message{
-		To:      old.Email,
-		ToName:  old.Username,
-		Subject: "Your Natter email address was changed",
-		Text:    renderText(views.EmailChangedEmailText(old.Username, newEmail, when)),
-		HTML:    string(renderBytes(views.EmailChangedEmailHTML(old.Username, newEmail, when))),
-	})
 }
 
 // changePassword needs the current password; success ends every other
@@ -177,16 +154,4 @@ func (s *server) changePassword(c *fiber.Ctx) error {
 	s.Log.Info("password changed", "user", u.ID, "ip", clientIP(c))
 	s.notifyPasswordChanged(*u)
 	return c.Redirect("/account?saved=password", fiber.StatusSeeOther)
-}
-
-// notifyPasswordChanged mails the account's owner that the password changed.
-func (s *server) notifyPasswordChanged(u db.User) {
-	when := time.Now().UTC().Format("2006-01-02 15:04 UTC")
-	s.Mailer.Enqueue(mail.Message{
-		To:      u.Email,
-		ToName:  u.Username,
-		Subject: "Your Natter password was changed",
-		Text:    renderText(views.PasswordChangedEmailText(u.Username, when)),
-		HTML:    string(renderBytes(views.PasswordChangedEmailHTML(u.Username, when))),
-	})
 }

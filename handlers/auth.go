@@ -2,11 +2,9 @@ package handlers
 
 import (
 	"errors"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/a-h/templ"
 	"github.com/gofiber/fiber/v2"
 
 	"natter/db"
@@ -55,11 +53,9 @@ func (s *server) register(c *fiber.Ctx) error {
 			return err
 		}
 		u, err := s.DB.CreateUser(c.UserContext(), f.Values["username"], f.Values["email"], hash)
-		switch {
-		case nameErrors(err) != "":
-			f.Errors["username"] = nameErrors(err)
-		case errors.Is(err, db.ErrEmailTaken):
-			f.Errors["email"] = "An account with this email address already exists."
+		switch field, msg := accountConflict(err); {
+		case msg != "":
+			f.Errors[field] = msg
 		case err != nil:
 			return err
 		default:
@@ -73,66 +69,6 @@ func (s *server) register(c *fiber.Ctx) error {
 	return render(c, fiber.StatusUnprocessableEntity, views.RegisterPage(s.nextPage(c, "Create account", next), f))
 }
 
-// nameErrors is the message for a user name the database refused, or "".
-func nameErrors(err error) string {
-	switch {
-	case errors.Is(err, db.ErrUsernameTaken):
-		return "This user name is taken."
-	case errors.Is(err, db.ErrUsernameLookalike):
-		return "This user name looks too much like another member's (for example a capital I and a small l, or 0 and O, look alike). Choose another."
-	case errors.Is(err, db.ErrUsernameHeld):
-		return "This user name was given up by another member less than " + strconv.Itoa(int(db.UsernameHold.Hours()/24)) +
-			" days ago and is held for them. Choose another."
-	}
-	return ""
-}
-
-// checkNewAccount applies the registration rules, writing into f.Errors.
-func (s *server) checkNewAccount(f views.Form, pw, confirm string) {
-	if msg := checkUsername(f.Values["username"]); msg != "" {
-		f.Errors["username"] = msg
-	}
-	if msg := checkEmail(f.Values["email"]); msg != "" {
-		f.Errors["email"] = msg
-	}
-	s.checkNewPassword(f, pw, confirm, f.Values["username"], f.Values["email"])
-}
-
-// checkNewPassword applies the password policy and the confirmation match.
-func (s *server) checkNewPassword(f views.Form, pw, confirm, username, email string) {
-	if pw == "" {
-		f.Errors["password"] = "Enter a password."
-		return
-	}
-	if probs := s.Policy.Check(pw, username, email); len(probs) > 0 {
-		msgs := make([]string, len(probs))
-		for i, p := range probs {
-			msgs[i] = p.Message
-		}
-		f.Errors["password"] = strings.Join(msgs, " ")
-		return
-	}
-	if confirm != pw {
-		f.Errors["password_confirm"] = "The two passwords do not match."
-	}
-}
-
-// msgBusy is shown, with Retry-After, when every password-hashing slot
-// stayed busy for the Hasher's longest wait (a sign-in storm): better a
-// clear "try again" at once than a spinner that ends in a timeout.
-const msgBusy = "The server is busy right now. Please try again in a few seconds."
-
-// busyRetryAfter is the Retry-After of that answer, in seconds.
-const busyRetryAfter = 5
-
-// serverBusy answers 503 with page, which shows msgBusy and keeps what was
-// typed.
-func (s *server) serverBusy(c *fiber.Ctx, page templ.Component) error {
-	s.Log.Warn("password hashing busy", "method", c.Method(), "path", logPath(c), "ip", clientIP(c), "request_id", requestID(c))
-	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(busyRetryAfter))
-	return render(c, fiber.StatusServiceUnavailable, page)
-}
-
 // loginForm shows the sign-in form.
 func (s *server) loginForm(c *fiber.Ctx) error {
 	next := safeNext(c.Query("next"))
@@ -144,22 +80,6 @@ func (s *server) loginForm(c *fiber.Ctx) error {
 		p.Notice = "Your password has been changed. Sign in with the new one."
 	}
 	return render(c, fiber.StatusOK, views.LoginPage(p, views.Form{}, keepNext(next)))
-}
-
-// keepNext drops the default destination from the form.
-func keepNext(next string) string {
-	if next == "/rooms" {
-		return ""
-	}
-	return next
-}
-
-// nextPage is the layout data of a sign-in, sign-up or reset page that
-// carries next (already checked by safeNext) through its forms and links.
-func (s *server) nextPage(c *fiber.Ctx, title, next string) views.Page {
-	p := s.page(c, title)
-	p.Next = keepNext(next)
-	return p
 }
 
 // errBadLogin is the one message for an unknown account and a wrong

@@ -6,72 +6,118 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/a-h/templ"
+	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 
+	"natter/chat"
 	"natter/password"
 	"natter/views"
 )
 
-// errorHandler is the one place errors become responses. Errors that carry
-// a status (fiber.Error) are the user's to see; anything else is internal:
-// logged once with the request id, and shown as a friendly 500 page.
-func (s *server) errorHandler(c *fiber.Ctx, err error) error {
-	status := fiber.StatusInternalServerError
-	heading := "Something went wrong on our side"
-	detail := "The error has been logged. Please try again in a moment."
-	logMsg := "internal error"
-	var fe *fiber.Error
-	if errors.Is(err, password.ErrBusy) {
-		// Forms that hash show their own busy page; this is the rest.
-		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(busyRetryAfter))
-		c.Set(fiber.HeaderCacheControl, "no-store")
-		return render(c, fiber.StatusServiceUnavailable, views.ErrorPage(s.page(c, "The server is busy"),
-			fiber.StatusServiceUnavailable, "The server is busy", msgBusy, ""))
-	}
-	if s.DB.WriteFault(err) {
-		// A full disk or a read-only file: the server's trouble, and
-		// passing. The log gets it at error level below.
-		status = fiber.StatusServiceUnavailable
-		heading = "The server cannot save right now"
-		detail = "Nothing was lost on your side. Please try again in a moment."
-		logMsg = "database cannot be written"
-		c.Set(fiber.HeaderRetryAfter, "10")
-	} else if errors.As(err, &fe) {
-		status = fe.Code
-		switch status {
-		case fiber.StatusNotFound:
-			heading, detail = "Page not found", "There is nothing at this address. Check the link, or start again from the rooms."
-		case fiber.StatusMethodNotAllowed:
-			heading, detail = "Not allowed", "This address does not accept that kind of request."
-		case fiber.StatusRequestEntityTooLarge:
-			heading, detail = "Too much data", "The form you sent was larger than this server accepts."
-		case fiber.StatusRequestHeaderFieldsTooLarge:
-			heading, detail = "Request too large", "Your browser sent more headers or cookies than this server accepts. Clearing this site's cookies may help."
-		case fiber.StatusBadRequest:
-			heading, detail = "That did not work", fe.Message
-			if requestID(c) == "" {
-				// fasthttp refused the request before any handler ran; its
-				// message is parser internals, for the log only.
-				s.Log.Info("bad request", "err", fe.Message, "ip", c.IP())
-				detail = "The server could not read this request."
-			}
-		default:
-			heading, detail = "That did not work", fe.Message
-			if status >= 500 {
-				heading, detail = "Something went wrong on our side", "Please try again in a moment."
-			}
+// response is what an error becomes, wherever it surfaces: an error page,
+// a form's message, a socket's close frame. errorResponse is the one place
+// that decides it.
+type response struct {
+	status  int    // the HTTP status
+	close   int    // the websocket close code
+	heading string // the error page's heading
+	// text is what the user is told: the error's own text when public,
+	// else words of ours that reveal nothing of the fault.
+	text string
+	// public is set when the error's text is written for the user (a
+	// fiber.Error under 500, a chat refusal) and may be shown as it is.
+	public bool
+	// retryAfter, when not 0, is the Retry-After header, in seconds.
+	retryAfter int
+	// logMsg, when set, is the error-level log line of a fault of ours;
+	// the page then shows the request id.
+	logMsg string
+}
+
+// Words of the error pages that several answers share.
+const (
+	headingFailed   = "That did not work"
+	headingInternal = "Something went wrong on our side"
+)
+
+// errorResponse maps an error to its response, by kind:
+//
+//   - a chat refusal (chat.Error) is the user's to read (its Msg, without
+//     what wrapped it): 429 for the rate limit, 422 for the others, and the
+//     close code chat.CloseCodeFor gives;
+//   - password.ErrBusy (every hashing slot busy) is a 503 to retry soon;
+//   - a database that cannot be written (db.Unavailable, see DB.WriteFault)
+//     is a passing 503, logged;
+//   - a fiber.Error carries its status; under 500 its text is the user's;
+//   - anything else is internal: a logged 500 that shows nothing of it.
+//
+// The other db errors (a taken name, an invalid reset link) never get
+// here as such: the forms answer them field by field (validate.go).
+func (s *server) errorResponse(err error) response {
+	var (
+		ce *chat.Error
+		fe *fiber.Error
+	)
+	switch {
+	case errors.As(err, &ce):
+		status := fiber.StatusUnprocessableEntity
+		if ce.Kind == chat.RateLimited {
+			status = fiber.StatusTooManyRequests
 		}
+		return response{status: status, close: chat.CloseCodeFor(ce), heading: headingFailed, text: ce.Msg, public: true}
+	case errors.Is(err, password.ErrBusy):
+		return response{status: fiber.StatusServiceUnavailable, close: chat.CloseTryAgainLater, heading: "The server is busy", text: msgBusy, retryAfter: busyRetryAfter}
+	case s.DB.WriteFault(err):
+		// A full disk or a read-only file: the server's trouble, and
+		// passing.
+		return response{status: fiber.StatusServiceUnavailable, close: chat.CloseTryAgainLater, heading: "The server cannot save right now",
+			text: "Nothing was lost on your side. Please try again in a moment.", retryAfter: 10, logMsg: "database cannot be written"}
+	case errors.As(err, &fe):
+		r := response{status: fe.Code, close: chat.ClosePolicyViolation, heading: headingFailed, text: fe.Message, public: fe.Code < 500}
+		switch fe.Code {
+		case fiber.StatusNotFound:
+			r.heading, r.text = "Page not found", "There is nothing at this address. Check the link, or start again from the rooms."
+		case fiber.StatusMethodNotAllowed:
+			r.heading, r.text = "Not allowed", "This address does not accept that kind of request."
+		case fiber.StatusRequestEntityTooLarge:
+			r.heading, r.text = "Too much data", "The form you sent was larger than this server accepts."
+		case fiber.StatusRequestHeaderFieldsTooLarge:
+			r.heading, r.text = "Request too large", "Your browser sent more headers or cookies than this server accepts. Clearing this site's cookies may help."
+		}
+		if fe.Code >= 500 {
+			r.close, r.heading, r.text, r.logMsg = websocket.CloseInternalServerErr, headingInternal, "Please try again in a moment.", "internal error"
+		}
+		return r
+	}
+	return response{status: fiber.StatusInternalServerError, close: websocket.CloseInternalServerErr, heading: headingInternal,
+		text: "The error has been logged. Please try again in a moment.", logMsg: "internal error"}
+}
+
+// errorHandler answers every error a handler returns with the error page
+// errorResponse describes. Faults of ours are logged once, with the
+// request id the page shows.
+func (s *server) errorHandler(c *fiber.Ctx, err error) error {
+	r := s.errorResponse(err)
+	if r.retryAfter > 0 {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(r.retryAfter))
+	}
+	if r.status == fiber.StatusBadRequest && requestID(c) == "" {
+		// fasthttp refused the request before any handler ran; its
+		// message is parser internals, for the log only.
+		s.Log.Info("bad request", "err", r.text, "ip", c.IP())
+		r.text = "The server could not read this request."
 	}
 	id := ""
-	if status >= 500 {
+	if r.logMsg != "" {
 		id = requestID(c)
-		s.Log.Error(logMsg, "err", err, "method", c.Method(), "path", logPath(c), "request_id", id)
+		s.Log.Error(r.logMsg, "err", err, "method", c.Method(), "path", logPath(c), "request_id", id)
 	}
 	// fasthttp's refusals (400, 413, 431) come here without passing any
 	// middleware: they need the security headers too.
 	s.setSecurityHeaders(c)
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	return render(c, status, views.ErrorPage(s.page(c, heading), status, heading, detail, id))
+	return render(c, r.status, views.ErrorPage(s.page(c, r.heading), r.status, r.heading, r.text, id))
 }
 
 // forbidden answers a request that failed the CSRF or origin check.
@@ -126,6 +172,22 @@ func waitText(seconds int) string {
 }
 
 // notFound is the last handler: nothing matched.
-func notFound(c *fiber.Ctx) error {
+func (s *server) notFound(c *fiber.Ctx) error {
 	return fiber.ErrNotFound
+}
+
+// msgBusy is shown, with Retry-After, when every password-hashing slot
+// stayed busy for the Hasher's longest wait (a sign-in storm): better a
+// clear "try again" at once than a spinner that ends in a timeout.
+const msgBusy = "The server is busy right now. Please try again in a few seconds."
+
+// busyRetryAfter is the Retry-After of that answer, in seconds.
+const busyRetryAfter = 5
+
+// serverBusy answers 503 with page, which shows msgBusy and keeps what was
+// typed.
+func (s *server) serverBusy(c *fiber.Ctx, page templ.Component) error {
+	s.Log.Warn("password hashing busy", "method", c.Method(), "path", logPath(c), "ip", clientIP(c), "request_id", requestID(c))
+	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(busyRetryAfter))
+	return render(c, fiber.StatusServiceUnavailable, page)
 }

@@ -1,6 +1,36 @@
 // Package handlers is Natter's web layer: every route, the middleware
 // around them, form handling and the room socket. New builds the whole
-// application from explicit dependencies; routes.go lists the routes.
+// application from explicit dependencies; routes.go lists every route on
+// one screen.
+//
+// Every route handler, and every middleware that uses a dependency, is a
+// method on *server: nearly all of them need several of its parts (the
+// database, the rooms, the session store, the logger, the settings), and
+// one style means a reader finds each by its name after "s." in routes.go.
+// Plain functions are left for what needs nothing of the server (noStore,
+// requireUser) and for helpers.
+//
+// One concept, one file:
+//
+//	routes.go      every route
+//	handlers.go    Config, Deps, New, the server and its background sweep
+//	auth.go        sign-up, sign-in, sign-out
+//	reset.go       the forgotten-password flow
+//	account.go     the profile and password forms
+//	rooms.go       the lobby, room pages and posting without a socket
+//	socket.go      the room's live connection
+//	health.go      /healthz and /readyz
+//	validate.go    form rules and message cleaning
+//	mail.go        every mail Natter sends
+//	errors.go      errors to responses (errorResponse) and the error pages
+//	middleware.go  request logging, security headers, form pages, requireUser
+//	csrf.go        the origin and CSRF checks
+//	ratelimit.go   rate limits and the sign-in slowdown
+//	session.go     sessions: sign-in state and CSRF tokens
+//	storage.go     the session storage over the database
+//	clientaddr.go  the client's address behind proxies
+//	render.go      page layout data and the chat frame renderer
+//	observe.go     request metrics
 package handlers
 
 import (
@@ -195,8 +225,7 @@ func (c Config) check() error {
 	return nil
 }
 
-// server carries what the handlers share. Handlers are methods only where
-// they need several of these; each still takes what it uses.
+// server carries what the handlers share; the handlers are its methods.
 type server struct {
 	Deps
 	cfg    Config
@@ -229,6 +258,8 @@ type server struct {
 	background sync.WaitGroup
 	// draining is set when the server is stopping: /readyz fails.
 	draining atomic.Bool
+	// health is /healthz's last answer.
+	health healthCheck
 }
 
 // link builds an absolute URL from the configured base, never from the
@@ -292,3 +323,7 @@ func signedInAt(stored []byte) int64 {
 	at, _ := data[keySignedIn].(int64)
 	return at
 }
+
+// closePolicy closes a socket whose session ended or that broke a rule
+// (1008): the page stops reconnecting and says why.
+const closePolicy = chat.ClosePolicyViolation

@@ -1,9 +1,15 @@
 package handlers
 
 import (
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/limiter"
+
+	"natter/db"
 )
 
 // windowLimit allows at most max events per key in each window. It is for
@@ -108,3 +114,141 @@ func (r *recentSet) has(key string) bool {
 	at, ok := r.seen[key]
 	return ok && r.now().Sub(at) < r.ttl
 }
+
+// limit is a Fiber limiter whose refusals get the 429 page. With
+// onlyFailures set, only responses of 400 and above count (failed sign-ins).
+func (s *server) limit(max int, window time.Duration, onlyFailures bool, key func(*fiber.Ctx) string) fiber.Handler {
+	return s.limitUnless(nil, max, window, onlyFailures, key)
+}
+
+// limitUnless is limit for the requests for which skip (if not nil) is
+// false; the others pass uncounted.
+func (s *server) limitUnless(skip func(*fiber.Ctx) bool, max int, window time.Duration, onlyFailures bool, key func(*fiber.Ctx) string) fiber.Handler {
+	return limiter.New(limiter.Config{
+		Next:                   skip,
+		Max:                    max,
+		Expiration:             window,
+		KeyGenerator:           key,
+		SkipSuccessfulRequests: onlyFailures,
+		LimiterMiddleware:      limiter.SlidingWindow{},
+		LimitReached: func(c *fiber.Ctx) error {
+			retry, _ := strconv.Atoi(c.GetRespHeader(fiber.HeaderRetryAfter))
+			return s.tooManyRequests(c, retry)
+		},
+	})
+}
+
+// byIP keys a limiter on the client address (its /64 for IPv6).
+func byIP(prefix string) func(*fiber.Ctx) string {
+	return func(c *fiber.Ctx) string { return prefix + ":" + limitKey(clientAddr(c)) }
+}
+
+// Sign-in throttling. Failed sign-ins count per address (20 in 15 min),
+// per account from one address (5 in 15 min), and per account from
+// everywhere (accountFailures an hour). The hard limit is keyed on account
+// and address, so an attacker's failures from other addresses never lock
+// the owner out of their own address; the account-wide ceiling is high
+// enough that reaching it takes many addresses, and caps guesses against
+// one account at accountFailures an hour however many addresses join in.
+// Even then an address the account signed in from in the last
+// knownSignInTTL is exempt from that ceiling (not from the others).
+const (
+	accountFailures = 100
+	knownSignInTTL  = 30 * 24 * time.Hour
+	knownSignInMax  = 100_000
+)
+
+// The account-wide slowdown: from the slowdownAfter-th failed sign-in of
+// an account within slowdownWindow, from any addresses, every further
+// attempt on it waits before it is answered, doubling from
+// Config.SlowdownStep up to Config.SlowdownMax, right password or not (the wait must not tell). It
+// throttles guessing from many addresses long before the hourly ceiling,
+// while the owner is only slowed, never locked out, and not even slowed
+// from an address they signed in from lately.
+const (
+	slowdownAfter  = 5
+	slowdownWindow = 15 * time.Minute
+)
+
+// signInDelay is how long this sign-in attempt waits before it is checked.
+func (s *server) signInDelay(c *fiber.Ctx) time.Duration {
+	n := s.loginFailures.count(s.byAccount(c))
+	if n < slowdownAfter || s.knownSignIn(c) {
+		return 0
+	}
+	d := s.cfg.SlowdownStep << min(n-slowdownAfter, 10)
+	return min(d, s.cfg.SlowdownMax)
+}
+
+// knownSignIn reports whether the account named in the form signed in from
+// this address lately, which exempts it from the account-wide ceiling.
+func (s *server) knownSignIn(c *fiber.Ctx) bool {
+	return s.knownSignIns.has(s.byAccountAndIP(c))
+}
+
+// byAccount keys a limiter on the account named in the form, so guesses
+// against one account are slowed whatever address they come from and
+// whether they name it by user name or by address. A name with no account
+// is keyed on its folded spelling, so it throttles the same way.
+func (s *server) byAccount(c *fiber.Ctx) string {
+	if k, ok := c.Locals(localAccountKey).(string); ok {
+		return k
+	}
+	login := db.FoldKey(c.FormValue("username"))
+	if len(login) > maxEmail {
+		login = login[:maxEmail]
+	}
+	k := "login-name:" + login
+	if u, err := s.DB.UserByLogin(c.UserContext(), login); err == nil {
+		k = "login-account:" + strconv.FormatInt(u.ID, 10)
+	}
+	c.Locals(localAccountKey, k)
+	return k
+}
+
+// localAccountKey caches byAccount's key (one account look-up a request).
+const localAccountKey = "natter.login_account"
+
+// byAccountAndIP keys a limiter on the account named in the form together
+// with the client address.
+func (s *server) byAccountAndIP(c *fiber.Ctx) string {
+	return s.byAccount(c) + "@" + limitKey(clientAddr(c))
+}
+
+// Sign-up limits, per client address. Successful sign-ups and failed
+// attempts count apart, so that a team behind one NAT address, typos and
+// all, never meets them in an afternoon: 50 colleagues are under
+// signUpsPerHour, and failedSignUps in 15 minutes is far more than people
+// retyping a password make, yet it stops a script trying names.
+const (
+	signUpsPerHour = 60
+	failedSignUps  = 30
+)
+
+// signUpLimit limits sign-ups per address: successes (counting only
+// responses under 400) or failures (only 400 and above).
+func (s *server) signUpLimit(max int, window time.Duration, successes bool) fiber.Handler {
+	prefix := "register-failed"
+	if successes {
+		prefix = "register-ok"
+	}
+	return limiter.New(limiter.Config{
+		Next:                   invitedSignUp,
+		Max:                    max,
+		Expiration:             window,
+		KeyGenerator:           byIP(prefix),
+		SkipFailedRequests:     successes,
+		SkipSuccessfulRequests: !successes,
+		LimiterMiddleware:      limiter.SlidingWindow{},
+		LimitReached: func(c *fiber.Ctx) error {
+			retry, _ := strconv.Atoi(c.GetRespHeader(fiber.HeaderRetryAfter))
+			return s.tooManyRequests(c, retry)
+		},
+	})
+}
+
+// invitedSignUp reports whether a sign-up comes with an invitation, which
+// the sign-up limits exempt: whoever was invited was asked to come. There
+// are no invitations yet (the private-rooms issue brings them); this is
+// the one place to recognise one.
+func invitedSignUp(c *fiber.Ctx) bool { return false }

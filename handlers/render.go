@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"html"
 
 	"github.com/a-h/templ"
 	"github.com/gofiber/fiber/v2"
@@ -51,12 +50,6 @@ func renderBytes(comp templ.Component) []byte {
 	return buf.Bytes()
 }
 
-// renderText renders a plain-text templ component (an e-mail part),
-// undoing templ's HTML escaping.
-func renderText(comp templ.Component) string {
-	return html.UnescapeString(string(renderBytes(comp)))
-}
-
 // frames implements chat.Renderer with the views' components: each event
 // is rendered once and the same bytes go to every member.
 type frames struct {
@@ -89,4 +82,12 @@ func (frames) MemberLeft(_ string, m chat.Member, count int) []byte {
 
 func (f frames) Snapshot(_ string, history []chat.Message, members []chat.Member) []byte {
 	return renderBytes(views.SnapshotFrame(f.epoch, history, members))
+}
+
+// nextPage is the layout data of a sign-in, sign-up or reset page that
+// carries next (already checked by safeNext) through its forms and links.
+func (s *server) nextPage(c *fiber.Ctx, title, next string) views.Page {
+	p := s.page(c, title)
+	p.Next = keepNext(next)
+	return p
 }

@@ -5,14 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"natter/db"
-	"natter/mail"
 	"natter/views"
 )
 
@@ -98,43 +96,17 @@ func (s *server) sendResetLink(email, ip, next string) {
 		return
 	}
 	link := s.link("/password/reset/" + token + nextQuery("?", next))
-	valid := validForText(s.cfg.ResetTTL)
-	s.Mailer.Enqueue(mail.Message{
-		To:      u.Email,
-		ToName:  u.Username,
-		Subject: views.ResetEmailSubject,
-		Text:    renderText(views.ResetEmailText(u.Username, link, valid)),
-		HTML:    string(renderBytes(views.ResetEmailHTML(u.Username, link, valid))),
-		// A mail still queued when the link dies (a long SMTP outage, a
-		// restart) is dropped instead of sent useless.
-		Expires: time.Now().Add(s.cfg.ResetTTL),
-	})
+	s.mailResetLink(u, link)
 	s.Log.Info("reset link issued", "user", u.ID, "ip", ip)
-}
-
-func validForText(d time.Duration) string {
-	if d%time.Hour == 0 && d == time.Hour {
-		return "one hour"
-	}
-	return d.String()
 }
 
 // resetStart is where a mailed link lands: a valid token moves into the
 // session and the browser goes on to the clean resetPath.
 func (s *server) resetStart(c *fiber.Ctx) error {
-	token := c.Params("token")
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	if token == "set" {
-		return s.resetForm(c)
-	}
-	if !looksLikeToken(token) {
-		return s.resetInvalid(c)
-	}
-	if _, err := s.DB.ResetTokenUser(c.UserContext(), token); err != nil {
-		if errors.Is(err, db.ErrTokenInvalid) {
-			return s.resetInvalid(c)
-		}
-		return err
+	token, _, err := s.resetAccount(c)
+	if err != nil {
+		return s.resetFailed(c, err)
 	}
 	if err := s.setSessionValue(c, keyReset, token); err != nil {
 		return err
@@ -142,32 +114,41 @@ func (s *server) resetStart(c *fiber.Ctx) error {
 	return c.Redirect(resetPath+nextQuery("?", keepNext(safeNext(c.Query("next")))), fiber.StatusSeeOther)
 }
 
-// resetToken is the token a reset POST applies to: the one in the URL, or
-// the one the session holds for resetPath.
-func (s *server) resetToken(c *fiber.Ctx) (string, error) {
-	if t := c.Params("token"); t != "set" {
-		return t, nil
+// resetAccount returns the request's reset token (the link's, or at
+// resetPath the one the session holds) and the account it is for. A token
+// that is malformed, unknown, used or expired gives db.ErrTokenInvalid;
+// resetFailed answers every error.
+func (s *server) resetAccount(c *fiber.Ctx) (token string, u db.User, err error) {
+	token = c.Params("token")
+	if token == "" {
+		v, err := s.sessionValue(c, keyReset)
+		if err != nil {
+			return "", db.User{}, err
+		}
+		token, _ = v.(string)
 	}
-	v, err := s.sessionValue(c, keyReset)
-	t, _ := v.(string)
-	return t, err
+	if !looksLikeToken(token) {
+		return token, db.User{}, db.ErrTokenInvalid
+	}
+	u, err = s.DB.ResetTokenUser(c.UserContext(), token)
+	return token, u, err
+}
+
+// resetFailed answers a reset whose token did not work (db.ErrTokenInvalid)
+// with the page that says the link cannot be used; any other error is a
+// fault, for the error handler.
+func (s *server) resetFailed(c *fiber.Ctx, err error) error {
+	if !errors.Is(err, db.ErrTokenInvalid) {
+		return err
+	}
+	return render(c, fiber.StatusBadRequest, views.ResetInvalidPage(s.page(c, "Link not valid")))
 }
 
 // resetForm shows the new-password form for the session's token.
 func (s *server) resetForm(c *fiber.Ctx) error {
-	token, err := s.resetToken(c)
+	_, u, err := s.resetAccount(c)
 	if err != nil {
-		return err
-	}
-	if !looksLikeToken(token) {
-		return s.resetInvalid(c)
-	}
-	u, err := s.DB.ResetTokenUser(c.UserContext(), token)
-	if errors.Is(err, db.ErrTokenInvalid) {
-		return s.resetInvalid(c)
-	}
-	if err != nil {
-		return err
+		return s.resetFailed(c, err)
 	}
 	next := keepNext(safeNext(c.Query("next")))
 	return render(c, fiber.StatusOK, views.ResetPage(s.nextPage(c, "New password", next), views.Form{}, u.Username))
@@ -180,19 +161,9 @@ func (s *server) resetForm(c *fiber.Ctx) error {
 func (s *server) reset(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	ctx := c.UserContext()
-	token, err := s.resetToken(c)
+	token, u, err := s.resetAccount(c)
 	if err != nil {
-		return err
-	}
-	if !looksLikeToken(token) {
-		return s.resetInvalid(c)
-	}
-	u, err := s.DB.ResetTokenUser(ctx, token)
-	if errors.Is(err, db.ErrTokenInvalid) {
-		return s.resetInvalid(c)
-	}
-	if err != nil {
-		return err
+		return s.resetFailed(c, err)
 	}
 	pw := c.FormValue("password")
 	next := keepNext(safeNext(c.FormValue("next")))
@@ -206,11 +177,8 @@ func (s *server) reset(c *fiber.Ctx) error {
 		return err
 	}
 	u, err = s.DB.ConsumeResetToken(ctx, token, hash)
-	if errors.Is(err, db.ErrTokenInvalid) {
-		return s.resetInvalid(c)
-	}
 	if err != nil {
-		return err
+		return s.resetFailed(c, err)
 	}
 	if err := s.DB.EndSessions(ctx, u.ID, ""); err != nil {
 		return err
@@ -224,18 +192,4 @@ func (s *server) reset(c *fiber.Ctx) error {
 	s.Log.Info("password reset", "user", u.ID, "ip", clientIP(c))
 	s.notifyPasswordChanged(u)
 	return c.Redirect("/login?reset=1"+nextQuery("&", next), fiber.StatusSeeOther)
-}
-
-// resetInvalid explains that the link cannot be used.
-func (s *server) resetInvalid(c *fiber.Ctx) error {
-	return render(c, fiber.StatusBadRequest, views.ResetInvalidPage(s.page(c, "Link not valid")))
-}
-
-// nextQuery is the query parameter that carries next ("" for the lobby:
-// nothing), after sep ("?" or "&").
-func nextQuery(sep, next string) string {
-	if next == "" {
-		return ""
-	}
-	return sep + "next=" + url.QueryEscape(next)
 }

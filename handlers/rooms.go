@@ -1,10 +1,6 @@
 package handlers
 
 import (
-	"errors"
-	"strconv"
-	"strings"
-
 	"github.com/gofiber/fiber/v2"
 
 	"natter/chat"
@@ -18,140 +14,84 @@ func member(c *fiber.Ctx) chat.Member {
 }
 
 // lobby lists the rooms with a form to open one.
-func lobby(s *server) fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		return render(c, fiber.StatusOK, views.LobbyPage(s.page(c, "Rooms"), s.Rooms.Rooms(), views.Form{}))
-	}
+func (s *server) lobby(c *fiber.Ctx) error {
+	return render(c, fiber.StatusOK, views.LobbyPage(s.page(c, "Rooms"), s.Rooms.Rooms(), views.Form{}))
 }
 
 // roomList is the lobby's self-refreshing list of rooms.
-func roomList(reg *chat.Registry) fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		c.Set(fiber.HeaderCacheControl, "no-store")
-		return render(c, fiber.StatusOK, views.RoomList(reg.Rooms()))
-	}
+func (s *server) roomList(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return render(c, fiber.StatusOK, views.RoomList(s.Rooms.Rooms()))
 }
 
 // createRoom turns a typed name into a slug and opens the room, or shows
-// the lobby again with the name kept and what is wrong with it.
-func createRoom(s *server) fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		name := c.FormValue("name")
-		slug, problem := roomSlug(name)
-		if problem == "" {
-			err := s.Rooms.Ensure(slug, member(c))
-			if err == nil {
-				return c.Redirect("/rooms/"+slug, fiber.StatusSeeOther)
-			}
-			if !isRoomLimit(err) {
-				return err
-			}
-			problem = err.Error()
+// the lobby again with the name kept and what is wrong with it (a room
+// cap, in the registry's words).
+func (s *server) createRoom(c *fiber.Ctx) error {
+	name := c.FormValue("name")
+	slug, problem := roomSlug(name)
+	if problem == "" {
+		err := s.Rooms.Ensure(slug, member(c))
+		if err == nil {
+			return c.Redirect("/rooms/"+slug, fiber.StatusSeeOther)
 		}
-		f := views.Form{Values: map[string]string{"name": name}, Errors: map[string]string{"name": problem}}
-		return render(c, fiber.StatusUnprocessableEntity, views.LobbyPage(s.page(c, "Rooms"), s.Rooms.Rooms(), f))
+		r := s.errorResponse(err)
+		if !r.public {
+			return err
+		}
+		problem = r.text
 	}
-}
-
-// isRoomLimit reports whether err is a room cap the user should read.
-func isRoomLimit(err error) bool {
-	return errors.Is(err, chat.ErrTooManyRooms) || errors.Is(err, chat.ErrTooManyRoomsForUser) || errors.Is(err, chat.ErrClosed)
+	f := views.Form{Values: map[string]string{"name": name}, Errors: map[string]string{"name": problem}}
+	return render(c, fiber.StatusUnprocessableEntity, views.LobbyPage(s.page(c, "Rooms"), s.Rooms.Rooms(), f))
 }
 
 // roomPage shows a room that lives (the permanent ones always do). A GET
 // creates nothing: for a room that is not open it answers a page whose
 // button opens it with a POST, so a link on another site cannot make
 // rooms for whoever follows it.
-func roomPage(s *server) fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		slug := c.Params("slug")
-		if !validSlug(slug) {
-			if canon, problem := roomSlug(slug); problem == "" {
-				return c.Redirect("/rooms/"+canon, fiber.StatusMovedPermanently)
-			}
-			return fiber.ErrNotFound
+func (s *server) roomPage(c *fiber.Ctx) error {
+	slug := c.Params("slug")
+	if !validSlug(slug) {
+		if canon, problem := roomSlug(slug); problem == "" {
+			return c.Redirect("/rooms/"+canon, fiber.StatusMovedPermanently)
 		}
-		c.Set(fiber.HeaderCacheControl, "no-store")
-		history, members, ok := s.Rooms.Room(slug)
-		if !ok {
-			return render(c, fiber.StatusNotFound, views.RoomClosedPage(s.page(c, "#"+views.RoomTitle(slug)), slug))
-		}
-		p := s.page(c, "#"+views.RoomTitle(slug))
-		p.FullHeight = true
-		return render(c, fiber.StatusOK, views.RoomPage(p, slug, s.link("/rooms/"+slug), history, members))
+		return fiber.ErrNotFound
 	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	history, members, ok := s.Rooms.Room(slug)
+	if !ok {
+		return render(c, fiber.StatusNotFound, views.RoomClosedPage(s.page(c, "#"+views.RoomTitle(slug)), slug))
+	}
+	p := s.page(c, "#"+views.RoomTitle(slug))
+	p.FullHeight = true
+	return render(c, fiber.StatusOK, views.RoomPage(p, slug, s.link("/rooms/"+slug), history, members))
 }
 
 // postMessage posts a message without a socket: a plain form (redirect back
 // to the room) or htmx and scripts (204). The poster becomes a member
 // without a connection (chat.Registry.PostVisitor), so the others see who
-// wrote. A refused message gets a page that says why (429 for the rate
-// limit, 422 otherwise).
-func postMessage(s *server) fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		slug := c.Params("slug")
-		if !validSlug(slug) {
-			return fiber.ErrNotFound
-		}
-		text, problem := cleanMessage(c.FormValue("message"), s.cfg.MaxMessage)
-		if problem != "" {
-			return fiber.NewError(fiber.StatusUnprocessableEntity, problem)
-		}
-		if text != "" {
-			err := s.Rooms.Ensure(slug, member(c))
-			if err == nil {
-				_, err = s.Rooms.PostVisitor(slug, member(c), text)
-			}
-			switch {
-			case errors.Is(err, chat.ErrRateLimited):
-				return fiber.NewError(fiber.StatusTooManyRequests, err.Error())
-			case isChatError(err):
-				return fiber.NewError(fiber.StatusUnprocessableEntity, err.Error())
-			case err != nil:
-				return err
-			}
-		}
-		if c.Get("HX-Request") == "true" {
-			return c.SendStatus(fiber.StatusNoContent)
-		}
-		return c.Redirect("/rooms/"+slug, fiber.StatusSeeOther)
+// wrote. A refused message gets a page that says why (errorResponse: 429
+// for the rate limit, 422 for the registry's other refusals).
+func (s *server) postMessage(c *fiber.Ctx) error {
+	slug := c.Params("slug")
+	if !validSlug(slug) {
+		return fiber.ErrNotFound
 	}
-}
-
-// isChatError reports whether err is one of the registry's user-readable
-// errors.
-func isChatError(err error) bool {
-	for _, e := range []error{chat.ErrTooManyRooms, chat.ErrTooManyRoomsForUser, chat.ErrTooManyConnections,
-		chat.ErrRateLimited, chat.ErrNotMember, chat.ErrNoRoom, chat.ErrClosed} {
-		if errors.Is(err, e) {
-			return true
+	text, problem := cleanMessage(c.FormValue("message"), s.cfg.MaxMessage)
+	if problem != "" {
+		return fiber.NewError(fiber.StatusUnprocessableEntity, problem)
+	}
+	if text != "" {
+		err := s.Rooms.Ensure(slug, member(c))
+		if err == nil {
+			_, err = s.Rooms.PostVisitor(slug, member(c), text)
+		}
+		if err != nil {
+			return err // errorHandler answers it through errorResponse
 		}
 	}
-	return false
-}
-
-// cleanMessage trims a message, normalises line breaks, drops control
-// characters other than newline and tab, and checks the length. Empty text
-// is not an error: it is ignored.
-func cleanMessage(raw string, max int) (text, problem string) {
-	raw = strings.ReplaceAll(raw, "\r\n", "\n")
-	text = strings.TrimSpace(strings.Map(func(r rune) rune {
-		if (r < 0x20 && r != '\n' && r != '\t') || r == 0x7f {
-			return -1
-		}
-		return r
-	}, raw))
-	if n := len([]rune(text)); n > max {
-		return "", "Messages can have at most " + thousands(max) + " characters; this one has " + thousands(n) + "."
+	if c.Get("HX-Request") == "true" {
+		return c.SendStatus(fiber.StatusNoContent)
 	}
-	return text, ""
-}
-
-// thousands writes a count with comma separators: 2,000.
-func thousands(n int) string {
-	s := strconv.Itoa(n)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
+	return c.Redirect("/rooms/"+slug, fiber.StatusSeeOther)
 }

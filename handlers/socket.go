@@ -16,8 +16,6 @@ import (
 	"natter/views"
 )
 
-const closePolicy = chat.ClosePolicyViolation
-
 // socketGate admits an upgrade only for a signed-in user, a valid room and
 // this site's own origin; everything else is refused before the 101.
 func (s *server) socketGate(c *fiber.Ctx) error {
@@ -71,9 +69,14 @@ func (s *server) serveSocket(conn *websocket.Conn) {
 
 	client, err := s.Rooms.Join(slug, chat.Member{ID: u.ID, Name: u.Username}, sid)
 	if err != nil {
-		log.Info("socket join refused", "err", err)
+		r := s.errorResponse(err)
+		if r.logMsg != "" {
+			log.Error("socket join failed", "err", err)
+		} else {
+			log.Info("socket join refused", "err", err)
+		}
 		_ = conn.WriteControl(websocket.CloseMessage,
-			websocket.FormatCloseMessage(chat.CloseCodeFor(err), err.Error()), time.Now().Add(chat.CloseWait))
+			websocket.FormatCloseMessage(r.close, r.text), time.Now().Add(chat.CloseWait))
 		return
 	}
 	log.Info("socket connected")
@@ -136,14 +139,16 @@ func (s *server) handleFrame(client *chat.Client, data []byte, refusedBefore int
 		return false
 	}
 	if _, err := client.Post(text); err != nil {
-		if errors.Is(err, chat.ErrRateLimited) {
+		r := s.errorResponse(err)
+		if r.status == fiber.StatusTooManyRequests {
+			// Only the first refusal in a row is answered.
 			if refusedBefore == 0 {
-				client.Send(renderBytes(views.MessageErrorFrame(err.Error())))
+				client.Send(renderBytes(views.MessageErrorFrame(r.text)))
 			}
 			return true
 		}
-		if isChatError(err) {
-			client.Send(renderBytes(views.MessageErrorFrame(err.Error())))
+		if r.public {
+			client.Send(renderBytes(views.MessageErrorFrame(r.text)))
 			return false
 		}
 		s.Log.Error("post message", "err", err, "room", client.Room())

@@ -1,0 +1,82 @@
+package chat
+
+import "errors"
+
+// Error is a refusal by the Registry. Msg is written for the user and may
+// be shown as it is; Kind says what sort of refusal it is, so that a
+// caller maps every error to its answer (an HTTP status, a close code) by
+// kind, in one place, without listing the errors.
+type Error struct {
+	Kind ErrorKind
+	Msg  string
+}
+
+// Error returns Msg, the text for the user.
+func (e *Error) Error() string { return e.Msg }
+
+// ErrorKind classifies a chat Error.
+type ErrorKind uint8
+
+// The kinds of chat errors.
+const (
+	// Internal is the kind of every error that is not a chat Error: a bug
+	// or a fault, not for the user to read.
+	Internal ErrorKind = iota
+	// Unavailable: the registry is shutting down; another try soon
+	// reaches a new one.
+	Unavailable
+	// Busy: a server-wide cap is reached; it passes as rooms close.
+	Busy
+	// RateLimited: the user sends too fast; it passes in a moment.
+	RateLimited
+	// Limit: a cap of the user's own; a retry only repeats the refusal
+	// until the user closes something.
+	Limit
+	// NotFound: the room does not exist (any more).
+	NotFound
+	// Forbidden: the user may not do this (not a member of the room).
+	Forbidden
+)
+
+// ErrorKindOf returns the kind of the chat Error in err's chain, or
+// Internal when there is none.
+func ErrorKindOf(err error) ErrorKind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return Internal
+}
+
+// Errors returned by the Registry. Their texts are written for the user
+// and may be shown as they are.
+var (
+	// ErrTooManyRooms: creating the room would pass Config.MaxRooms.
+	ErrTooManyRooms error = &Error{Busy, "This server has too many rooms open; try again later."}
+	// ErrTooManyRoomsForUser: the user already created Config.MaxRoomsPerUser live rooms.
+	ErrTooManyRoomsForUser error = &Error{Limit, "You have too many rooms open; wait for one to close before making another."}
+	// ErrTooManyConnections: the user already holds Config.MaxConnsPerUser sockets.
+	ErrTooManyConnections error = &Error{Limit, "You have too many chat windows open; close one and try again."}
+	// ErrRateLimited: the user's message bucket is empty.
+	ErrRateLimited error = &Error{RateLimited, "You are sending messages too fast; wait a moment and try again."}
+	// ErrNotMember: the user is not (or no longer) a member of the room.
+	ErrNotMember error = &Error{Forbidden, "You are not in this room; reload the page to join it."}
+	// ErrNoRoom: the room does not exist (any more).
+	ErrNoRoom error = &Error{NotFound, "This room no longer exists."}
+	// ErrClosed: the registry is shutting down.
+	ErrClosed error = &Error{Unavailable, "The server is restarting; try again in a moment."}
+)
+
+// CloseCodeFor returns the websocket close code for err (a failed Join,
+// say): codes the htmx ws extension reconnects on (1012, 1013) for
+// conditions that pass, 1008 for those that a retry would only repeat.
+func CloseCodeFor(err error) int {
+	switch ErrorKindOf(err) {
+	case Unavailable:
+		return CloseServiceRestart
+	case Busy, RateLimited:
+		return CloseTryAgainLater
+	default:
+		return ClosePolicyViolation
+	}
+}

@@ -1,0 +1,70 @@
+package db
+
+import (
+	"errors"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Error is an error of this package that callers act on. Msg is for logs,
+// never for users: the handlers turn each into a message of their own
+// (a taken name beside its field, an invalid reset link as its page).
+type Error struct {
+	Kind ErrorKind
+	Msg  string
+}
+
+// Error returns Msg.
+func (e *Error) Error() string { return e.Msg }
+
+// ErrorKind classifies the errors of this package, as chat.ErrorKind does
+// chat's, so that callers can map them by kind.
+type ErrorKind uint8
+
+// The kinds of db errors.
+const (
+	// Internal is the kind of any other error: a fault or a bug.
+	Internal ErrorKind = iota
+	// NotFound: the row asked for does not exist.
+	NotFound
+	// Conflict: the value is taken by, or too like, another account's.
+	Conflict
+	// Invalid: the token is unknown, used or expired.
+	Invalid
+	// Unavailable: the database cannot be written (see DB.WriteFault).
+	Unavailable
+)
+
+// ErrorKindOf returns the kind of err: that of the Error in its chain, or
+// Unavailable for an SQLite error that says the file cannot be written (a
+// full disk, a read-only or unopenable file, a failed disk), else
+// Internal.
+func ErrorKindOf(err error) ErrorKind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff { // the primary code; extended codes add high bits
+		case sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM:
+			return Unavailable
+		}
+	}
+	return Internal
+}
+
+// Sentinel errors that callers turn into messages for users.
+var (
+	ErrNotFound      error = &Error{NotFound, "db: not found"}
+	ErrUsernameTaken error = &Error{Conflict, "db: user name taken"}
+	ErrEmailTaken    error = &Error{Conflict, "db: email taken"}
+	ErrTokenInvalid  error = &Error{Invalid, "db: reset token unknown, used or expired"}
+	// ErrUsernameLookalike: the name has the confusable skeleton of another
+	// account's name ("hoIder2" with a capital i beside "holder2").
+	ErrUsernameLookalike error = &Error{Conflict, "db: user name looks like another"}
+	// ErrUsernameHeld: the name was given up by a rename less than
+	// UsernameHold ago and is still reserved for its former owner.
+	ErrUsernameHeld error = &Error{Conflict, "db: user name recently given up, held"}
+)
