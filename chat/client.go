@@ -1,7 +1,6 @@
 package chat
 
 import (
-	"net"
 	"sync"
 	"time"
 )
@@ -35,11 +34,9 @@ type Client struct {
 	code   int // close code the writer sends; 0: none (the socket failed)
 	reason string
 	cause  string // why the client closed (an End... constant), for the log
-	// conn is the socket's network connection, if Serve's Socket has
-	// one; writing is set while the writer is inside a write on it, so
-	// an eviction can end that write at once.
-	conn    net.Conn
-	writing bool
+	// evictedAt is when the client was evicted: its close frame must be
+	// out within WriteWait of it, or the connection ends without one.
+	evictedAt time.Time
 
 	wake chan struct{} // capacity 1: the queue may be non-empty
 	done chan struct{} // closed when the client closes
@@ -137,18 +134,20 @@ func (c *Client) closeLocked(cause string, code int, reason string) {
 	close(c.done)
 }
 
-// evictLocked closes the client as too slow. If its writer is stuck in a
-// write (the peer's window is full), that write is ended now, through the
-// connection's deadline: the connection then closes without a close frame,
-// instead of at the end of WriteWait. c.mu must be held.
+// evictLocked closes the client as too slow: nothing more is queued or
+// written to it but its close frame (1013), which must be out within
+// WriteWait. A writer stuck in a write (the peer's window is full) is
+// not cut off mid-message, which would leave the peer only a broken
+// connection (1006): a peer that reads again within that write's own
+// deadline gets the rest of the message and then the 1013 it can
+// reconnect on; one that does not is dropped at that deadline, without a
+// close frame. c.mu must be held.
 func (c *Client) evictLocked(why string) {
 	if !c.closed {
 		c.reg.count.evicted(why)
+		c.evictedAt = time.Now()
 	}
 	c.closeLocked(EndEvicted, CloseTryAgainLater, evictReason)
-	if c.writing && c.conn != nil {
-		_ = c.conn.SetWriteDeadline(time.Now())
-	}
 }
 
 // enqueue queues frame to c (see Client.enqueue). If the user's
@@ -247,20 +246,18 @@ func (c *Client) take(spare [][]byte) (frames [][]byte, closed bool) {
 	return frames, false
 }
 
-// beginWrite marks the writer as inside a write, unless the client is
-// closed: then the writer must stop writing frames.
+// beginWrite reports whether the writer may write another message: not
+// once the client is closed.
 func (c *Client) beginWrite() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.writing = !c.closed
-	return c.writing
+	return !c.closed
 }
 
 // endWrite marks the write finished and releases the n bytes it wrote.
 func (c *Client) endWrite(n int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.writing = false
 	if c.closed {
 		return // closeLocked released everything
 	}
@@ -290,4 +287,16 @@ func (c *Client) closeFrame() (int, string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.code, c.reason
+}
+
+// closeDeadline is when the close frame must be out: WriteWait after an
+// eviction, else WriteWait from now.
+func (c *Client) closeDeadline() time.Time {
+	c.mu.Lock()
+	at := c.evictedAt
+	c.mu.Unlock()
+	if at.IsZero() {
+		at = time.Now()
+	}
+	return at.Add(c.reg.cfg.WriteWait)
 }

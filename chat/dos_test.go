@@ -308,38 +308,81 @@ func (p pipeSocket) WriteControl(_ int, data []byte, deadline time.Time) error {
 }
 func (p pipeSocket) NetConn() net.Conn { return p.conn }
 
-func TestEvictionEndsAStuckWriteAtOnce(t *testing.T) {
-	h := newHarness(t, Config{Grace: time.Hour, WriteWait: time.Minute, QueueBytes: 3000, MessageBurst: 100})
+// evictStuck joins a client whose writer writes to one end of a pipe
+// nobody reads yet, and posts until the frames piling up behind the stuck
+// write get it evicted. It returns the client, the peer's end of the pipe
+// and a channel that gets writePump's result.
+func evictStuck(t *testing.T, writeWait time.Duration) (*Client, net.Conn, chan bool) {
+	h := newHarness(t, Config{Grace: time.Hour, WriteWait: writeWait, QueueBytes: 3000, MessageBurst: 100})
 	stuck := h.join("r", alice, "s1")
 	h.join("r", bob, "s2")
 	server, peer := net.Pipe()
-	defer server.Close()
-	defer peer.Close() // the peer never reads
-
-	pumped := make(chan struct{})
-	go func() {
-		defer close(pumped)
-		stuck.writePump(pipeSocket{server})
-	}()
+	t.Cleanup(func() { server.Close(); peer.Close() })
+	pumped := make(chan bool, 1)
+	go func() { pumped <- stuck.writePump(pipeSocket{server}) }()
 	text := strings.Repeat("z", 1000)
 	// The writer takes the first frames and blocks writing them; the
 	// rest pile up until they pass QueueBytes.
-	start := time.Now()
 	waitFor(t, "eviction", func() bool {
 		if _, err := h.reg.Post("r", bob, text); err != nil {
 			t.Fatal(err)
 		}
 		return stuck.Cause() != ""
 	})
-	select {
-	case <-pumped:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the writer stayed stuck in its write after the eviction (WriteWait is a minute)")
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("writer ended %v after the eviction began", d)
-	}
 	if got := stuck.Cause(); got != EndEvicted {
 		t.Errorf("Cause = %q, want %q", got, EndEvicted)
+	}
+	return stuck, peer, pumped
+}
+
+// An evicted writer stuck in a write is not cut off mid-message: a peer
+// that reads again gets the rest of that message and then 1013, the code
+// the browser reconnects on (a cut would leave it only a broken
+// connection, 1006).
+func TestEvictedPeerThatReadsAgainGets1013(t *testing.T) {
+	_, peer, pumped := evictStuck(t, 5*time.Second)
+	// Read until the close frame has come (the pipe stays open: closing
+	// the connection is Serve's part).
+	want := string(closePayload(CloseTryAgainLater, evictReason))
+	var got []byte
+	buf := make([]byte, 4096)
+	peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for !strings.HasSuffix(string(got), want) {
+		n, err := peer.Read(buf)
+		got = append(got, buf[:n]...)
+		if err != nil {
+			t.Fatalf("the peer read %d bytes ending %q, then %v; want the 1013 close frame %q at the end",
+				len(got), got[max(0, len(got)-40):], err, want)
+		}
+	}
+	if z := strings.Count(string(got), "z"); z == 0 || z%1000 != 0 {
+		t.Errorf("the message in flight was not written whole: %d of its bytes", z)
+	}
+	select {
+	case sent := <-pumped:
+		if !sent {
+			t.Error("writePump reports no close frame sent")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the writer did not end after its close frame")
+	}
+}
+
+// A peer that never reads again is dropped at the deadline of the write
+// in progress, within WriteWait of the eviction, without a close frame.
+func TestEvictedPeerThatNeverReadsIsDroppedWithinWriteWait(t *testing.T) {
+	const writeWait = 300 * time.Millisecond
+	start := time.Now()
+	_, _, pumped := evictStuck(t, writeWait)
+	select {
+	case sent := <-pumped:
+		if sent {
+			t.Error("writePump reports a close frame sent to a peer that never read")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the writer stayed stuck after the eviction")
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("writer ended %v after the posting began, want about WriteWait (%v)", d, writeWait)
 	}
 }

@@ -15,12 +15,6 @@ import (
 // boundaries; a single larger frame (a big snapshot) goes alone.
 const MaxWrite = 64 << 10
 
-// netConner is a socket that exposes its network connection, as
-// *websocket.Conn does: an eviction then ends a write in progress by
-// moving the connection's deadline (the websocket's own SetWriteDeadline
-// is not safe to call while the writer writes).
-type netConner interface{ NetConn() net.Conn }
-
 // writePump is the connection's only writer; Serve runs it in its own
 // goroutine. It blocks until the client is closed. Each time frames are
 // queued it writes them as text messages of at most MaxWrite bytes (the
@@ -28,18 +22,13 @@ type netConner interface{ NetConn() net.Conn }
 // WriteWait deadline on every write; it pings every PingPeriod. When the
 // client is closed between writes it writes the close frame (code and
 // reason) and returns, dropping frames still queued. A failed write closes
-// the client and returns at once; so does an eviction that finds the
-// writer stuck in a write, which it ends at once if s has a NetConn.
-// writePump never closes the underlying connection. closeSent reports
+// the client and returns at once. An eviction lets a write in progress
+// finish within its deadline (see evictLocked), then the close frame goes
+// out within WriteWait of the eviction. writePump never closes the underlying connection. closeSent reports
 // whether a close frame was written: if not, the connection is broken and
 // Serve ends it at once rather than wait for the peer to answer a close.
 func (c *Client) writePump(s socketWriter) (closeSent bool) {
 	cfg := &c.reg.cfg
-	if nc, ok := s.(netConner); ok {
-		c.mu.Lock()
-		c.conn = nc.NetConn()
-		c.mu.Unlock()
-	}
 	ping := time.NewTicker(cfg.PingPeriod)
 	defer ping.Stop()
 	var batch [][]byte
@@ -141,7 +130,7 @@ func (c *Client) writeClose(s socketWriter) bool {
 	if code == 0 {
 		return false
 	}
-	deadline := time.Now().Add(c.reg.cfg.WriteWait)
+	deadline := c.closeDeadline()
 	return s.WriteControl(CloseMessage, closePayload(code, reason), deadline) == nil
 }
 

@@ -26,6 +26,9 @@ func TestNonReadingSocketIsEvictedAndClosed(t *testing.T) {
 		c.chat = func(cc *chat.Config) {
 			cc.QueueBytes = 256 << 10
 			cc.MessageRate, cc.MessageBurst = 1e6, 1e6
+			// The write in progress at the eviction may take this long
+			// before a peer that never reads is dropped.
+			cc.WriteWait = time.Second
 		}
 	})
 	slow := h.signedUp("slow", "slow@example.com", "plum-kettle-orbit-42")
@@ -106,6 +109,72 @@ func TestNonReadingSocketIsEvictedAndClosed(t *testing.T) {
 	}
 	if !strings.Contains(h.Log.String(), "reason=evicted") || strings.Contains(h.Log.String(), `reason="write timeout"`) {
 		t.Errorf("log:\n%s", h.Log.String())
+	}
+}
+
+// A member who stopped reading and is evicted, then reads again within
+// the write deadline, gets the rest of the message in flight and then the
+// 1013 close frame its browser reconnects on, over a real TCP connection.
+func TestEvictedSocketThatReadsAgainGets1013(t *testing.T) {
+	var rooms *chat.Registry
+	h := newHarness(t, func(c *harnessConfig) {
+		c.chat = func(cc *chat.Config) {
+			cc.QueueBytes = 256 << 10
+			cc.MessageRate, cc.MessageBurst = 1e6, 1e6
+		}
+	})
+	rooms = h.Deps.Rooms
+	slow := h.signedUp("slow", "slow@example.com", "plum-kettle-orbit-42")
+	poster := h.signedUp("poster", "poster@example.com", "plum-kettle-orbit-42")
+	dialer := &websocket.Dialer{
+		HandshakeTimeout: 5 * time.Second,
+		NetDialContext: (&net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+			return c.Control(func(fd uintptr) {
+				_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+			})
+		}}).DialContext,
+	}
+	ss, err := slow.Dial("general", dialer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ss.Close()
+	ps, err := poster.Dial("general", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ps.Close()
+	go func() {
+		for {
+			if _, _, err := ps.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	text := strings.TrimSpace(strings.Repeat("http://a.b ", 181))
+	deadline := time.Now().Add(5 * time.Second)
+	for rooms.Counters().Evictions["queue bytes"] == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the non-reading socket was not evicted within 5 s")
+		}
+		ps.SetWriteDeadline(time.Now().Add(time.Second))
+		if err := ps.WriteJSON(map[string]string{"message": text}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Reading again, well within the 10 s write deadline.
+	ss.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		_, _, err := ss.ReadMessage()
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != chat.CloseTryAgainLater || ce.Text != "Too slow; reconnect to catch up." {
+			t.Fatalf("the evicted socket's read ended with %v, want close 1013 \"Too slow; reconnect to catch up.\"", err)
+		}
+		break
 	}
 }
 
