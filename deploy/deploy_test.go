@@ -88,16 +88,18 @@ http {
 	useThroughProxy(t, b, nat)
 
 	// Plain http is sent to https, on the same name.
+	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/rooms?x=1", httpPort), nil)
+	req.Host = fmt.Sprintf("%s:%d", host, httpPort)
 	res, err := (&http.Client{
 		Timeout:       5 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}).Get(fmt.Sprintf("http://127.0.0.1:%d/rooms?x=1", httpPort))
+	}).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	res.Body.Close()
-	if res.StatusCode != http.StatusMovedPermanently || res.Header.Get("Location") != "https://127.0.0.1/rooms?x=1" {
-		t.Errorf("http: status %d, Location %q; want 301 to https://127.0.0.1/rooms?x=1", res.StatusCode, res.Header.Get("Location"))
+	if want := "https://" + host + "/rooms?x=1"; res.StatusCode != http.StatusMovedPermanently || res.Header.Get("Location") != want {
+		t.Errorf("http: status %d, Location %q; want 301 to %s", res.StatusCode, res.Header.Get("Location"), want)
 	}
 }
 
@@ -139,11 +141,24 @@ func TestCaddy(t *testing.T) {
 // proxy saw, not one the client wrote.
 func useThroughProxy(t *testing.T, b *browser, nat *natter) {
 	t.Helper()
+	if res, err := b.Get("/readyz"); err != nil || res.Status != http.StatusOK {
+		t.Errorf("GET /readyz through the proxy: %v %+v; want 200", err, res)
+	}
 	if err := b.Register("ana", "ana@example.com", "correct horse battery staple"); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(b.CookieHeader(), "__Host-") {
 		t.Errorf("cookies after sign-up: %q; want __Host- cookies (https)", b.CookieHeader())
+	}
+
+	// The page is not told it was opened at another address: the proxy
+	// passed on the Host the browser sent, port included.
+	page, err := b.Get("/rooms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page.Status != http.StatusOK || strings.Contains(page.Body, "you opened it at") {
+		t.Errorf("GET /rooms: status %d; want 200 without the wrong-address notice; log:\n%s", page.Status, nat.log.String())
 	}
 
 	// Natter believed the proxy's X-Forwarded-Proto: https, so a form
