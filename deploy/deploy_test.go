@@ -17,6 +17,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/mail"
 	"net/url"
 	"os"
 	"os/exec"
@@ -30,6 +31,7 @@ import (
 
 	"natter/app"
 	"natter/client"
+	"natter/mail/mailtest"
 )
 
 // host is the name the proxies serve in these tests; the test's dialer
@@ -321,12 +323,96 @@ func TestBackupRestore(t *testing.T) {
 	}
 }
 
+// TestSMTPEnvironmentFile starts Natter the way systemd does with
+// deploy/natter.env: its variables in the environment. The test's SMTP
+// server takes mail without TLS or authentication, so the host, port and
+// TLS mode are the test's and the user and password are left out; the
+// rest (the sender) is the file's. The forgot-password form then sends a
+// real mail, as the guide's check does.
+func TestSMTPEnvironmentFile(t *testing.T) {
+	smtp := mailtest.Start(t)
+	env := map[string]string{}
+	for _, line := range strings.Split(readFile(t, "natter.env"), "\n") {
+		if line = strings.TrimSpace(line); line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			t.Fatalf("deploy/natter.env: %q is not NAME=value", line)
+		}
+		env[k] = v
+	}
+	for k, v := range map[string]string{
+		"NATTER_SMTP_HOST": smtp.Host(), "NATTER_SMTP_PORT": fmt.Sprint(smtp.Port()), "NATTER_SMTP_TLS": "none",
+		"NATTER_SMTP_USER": "", "NATTER_SMTP_PASSWORD": "",
+	} {
+		if _, ok := env[k]; !ok {
+			t.Fatalf("deploy/natter.env has no %s", k)
+		}
+		env[k] = v
+	}
+	env["NATTER_ADDR"] = "127.0.0.1:0"
+	env["NATTER_DB"] = filepath.Join(t.TempDir(), "natter.db")
+	env["NATTER_LOG_FORMAT"] = "json"
+
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- app.Run(ctx, nil, func(k string) string { return env[k] }, logs, logs) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("natter: %v", err)
+		}
+	})
+	var addr string
+	for deadline := time.Now().Add(5 * time.Second); addr == ""; time.Sleep(20 * time.Millisecond) {
+		for _, l := range strings.Split(logs.String(), "\n") {
+			var line struct{ Msg, Addr, SMTP string }
+			if json.Unmarshal([]byte(l), &line) == nil && line.Msg == "natter listening" {
+				addr = line.Addr
+				if want := smtp.Addr(); !strings.Contains(line.SMTP, want) {
+					t.Errorf("natter listening smtp=%q; want it to name %s", line.SMTP, want)
+				}
+			}
+		}
+		if addr == "" && time.Now().After(deadline) {
+			t.Fatalf("Natter did not start:\n%s", logs.String())
+		}
+	}
+	if strings.Contains(logs.String(), "no SMTP server configured") {
+		t.Errorf("Natter says no SMTP server is configured:\n%s", logs.String())
+	}
+
+	ana, _ := client.New("http://" + addr)
+	if err := ana.Register("ana", "ana@example.com", "correct horse battery staple"); err != nil {
+		t.Fatal(err)
+	}
+	visitor, _ := client.New("http://" + addr)
+	res, err := visitor.Submit("/password/forgot", "/password/forgot", url.Values{"email": {"ana@example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != http.StatusOK {
+		t.Fatalf("forgot-password form: status %d", res.Status)
+	}
+	m := smtp.WaitFor(t, "ana@example.com", 5*time.Second)
+	got, err1 := mail.ParseAddress(m.Header("From"))
+	want, err2 := mail.ParseAddress(env["NATTER_SMTP_FROM"])
+	if err1 != nil || err2 != nil || *got != *want {
+		t.Errorf("From: %q; want %q, natter.env's NATTER_SMTP_FROM", m.Header("From"), env["NATTER_SMTP_FROM"])
+	}
+	if m.Link("http://") == "" {
+		t.Errorf("the mail has no reset link:\n%s", m.TextBody())
+	}
+}
+
 // TestGuideQuotesShippedFiles checks that docs/deploy.md shows each
 // shipped file exactly as it is, so what the guide says is what the tests
 // above run.
 func TestGuideQuotesShippedFiles(t *testing.T) {
 	guide := readFile(t, filepath.Join("..", "docs", "deploy.md"))
-	for _, name := range []string{"natter.service", "Caddyfile", "nginx.conf"} {
+	for _, name := range []string{"natter.service", "natter.env", "Caddyfile", "nginx.conf"} {
 		if !strings.Contains(guide, "\n"+readFile(t, name)+"```\n") {
 			t.Errorf("docs/deploy.md does not quote deploy/%s verbatim in a code block", name)
 		}
