@@ -251,6 +251,23 @@ func TestSystemdUnit(t *testing.T) {
 			t.Errorf("deploy/natter.service has no line %q", want)
 		}
 	}
+
+	// Natter accepts the unit's settings: started with its Environment=
+	// lines (the database, listen and metrics addresses moved to the
+	// test's), it starts and stops cleanly with the unit's base URL.
+	env := map[string]string{}
+	for l := range lines {
+		if v, ok := strings.CutPrefix(l, "Environment="); ok {
+			k, v, _ := strings.Cut(v, "=")
+			env[k] = v
+		}
+	}
+	env["NATTER_DB"] = filepath.Join(t.TempDir(), "natter.db")
+	env["NATTER_ADDR"], env["NATTER_METRICS_ADDR"] = "127.0.0.1:0", "127.0.0.1:0"
+	started := run(t, env)
+	if started.BaseURL != "https://chat.example.com" {
+		t.Errorf("natter with the unit's environment: base_url %q; want https://chat.example.com", started.BaseURL)
+	}
 }
 
 // TestBackupRestore does what docs/deploy.md says: natter backup of a
@@ -353,35 +370,14 @@ func TestSMTPEnvironmentFile(t *testing.T) {
 	}
 	env["NATTER_ADDR"] = "127.0.0.1:0"
 	env["NATTER_DB"] = filepath.Join(t.TempDir(), "natter.db")
-	env["NATTER_LOG_FORMAT"] = "json"
 
-	logs := &syncBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- app.Run(ctx, nil, func(k string) string { return env[k] }, logs, logs) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("natter: %v", err)
-		}
-	})
-	var addr string
-	for deadline := time.Now().Add(5 * time.Second); addr == ""; time.Sleep(20 * time.Millisecond) {
-		for _, l := range strings.Split(logs.String(), "\n") {
-			var line struct{ Msg, Addr, SMTP string }
-			if json.Unmarshal([]byte(l), &line) == nil && line.Msg == "natter listening" {
-				addr = line.Addr
-				if want := smtp.Addr(); !strings.Contains(line.SMTP, want) {
-					t.Errorf("natter listening smtp=%q; want it to name %s", line.SMTP, want)
-				}
-			}
-		}
-		if addr == "" && time.Now().After(deadline) {
-			t.Fatalf("Natter did not start:\n%s", logs.String())
-		}
+	started := run(t, env)
+	addr := started.Addr
+	if want := smtp.Addr(); !strings.Contains(started.SMTP, want) {
+		t.Errorf("natter listening smtp=%q; want it to name %s", started.SMTP, want)
 	}
-	if strings.Contains(logs.String(), "no SMTP server configured") {
-		t.Errorf("Natter says no SMTP server is configured:\n%s", logs.String())
+	if strings.Contains(started.logs.String(), "no SMTP server configured") {
+		t.Errorf("Natter says no SMTP server is configured:\n%s", started.logs.String())
 	}
 
 	ana, _ := client.New("http://" + addr)
@@ -458,6 +454,49 @@ func startNatter(t *testing.T, dbPath, baseURL string) *natter {
 	}
 	t.Cleanup(stop)
 	return &natter{srv: srv, log: logs, stop: stop}
+}
+
+// listening is Natter's "natter listening" log line, and the log.
+type listening struct {
+	Addr, BaseURL, SMTP string
+	logs                *syncBuffer
+}
+
+// run starts Natter as main does, with env as its environment, until the
+// test ends, and returns once it listens.
+func run(t *testing.T, env map[string]string) listening {
+	t.Helper()
+	env["NATTER_LOG_FORMAT"] = "json"
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- app.Run(ctx, nil, func(k string) string { return env[k] }, logs, logs) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("natter: %v", err)
+		}
+	})
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		for _, l := range strings.Split(logs.String(), "\n") {
+			var line struct {
+				Msg, Addr, SMTP string
+				BaseURL         string `json:"base_url"`
+			}
+			if json.Unmarshal([]byte(l), &line) == nil && line.Msg == "natter listening" {
+				return listening{Addr: line.Addr, BaseURL: line.BaseURL, SMTP: line.SMTP, logs: logs}
+			}
+		}
+		select {
+		case err := <-done:
+			done <- err // for the cleanup
+			t.Fatalf("natter did not start: %v\n%s", err, logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("natter did not start within 5 s:\n%s", logs.String())
+		}
+	}
 }
 
 // requestIP is the ip of Natter's "request" log line for path, waiting
