@@ -54,7 +54,7 @@ func TestNginx(t *testing.T) {
 	cert, key, pool := selfSigned(t, dir)
 	tlsPort, httpPort := freePort(t), freePort(t)
 	base := fmt.Sprintf("https://%s:%d", host, tlsPort)
-	nat := startNatter(t, filepath.Join(dir, "natter.db"), base)
+	nat := startNatter(t, "127.0.0.1:0", filepath.Join(dir, "natter.db"), base)
 
 	site := render(t, "nginx.conf",
 		"listen [::]:80;", "",
@@ -88,6 +88,7 @@ http {
 	b := newBrowser(t, base, pool)
 	waitHealthy(t, b)
 	useThroughProxy(t, b, nat)
+	restartBehindProxy(t, b, nat, filepath.Join(dir, "natter.db"), base)
 
 	// Plain http is sent to https, on the same name.
 	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/rooms?x=1", httpPort), nil)
@@ -118,7 +119,7 @@ func TestCaddy(t *testing.T) {
 	cert, key, pool := selfSigned(t, dir)
 	tlsPort, httpPort := freePort(t), freePort(t)
 	base := fmt.Sprintf("https://%s:%d", host, tlsPort)
-	nat := startNatter(t, filepath.Join(dir, "natter.db"), base)
+	nat := startNatter(t, "127.0.0.1:0", filepath.Join(dir, "natter.db"), base)
 
 	site := render(t, "Caddyfile",
 		"chat.example.com {", fmt.Sprintf("%s:%d {\n\ttls %s %s", host, tlsPort, cert, key),
@@ -135,6 +136,7 @@ func TestCaddy(t *testing.T) {
 	b := newBrowser(t, base, pool)
 	waitHealthy(t, b)
 	useThroughProxy(t, b, nat)
+	restartBehindProxy(t, b, nat, filepath.Join(dir, "natter.db"), base)
 }
 
 // useThroughProxy does what a person does on a first visit, through the
@@ -214,6 +216,47 @@ func useThroughProxy(t *testing.T, b *browser, nat *natter) {
 	}
 }
 
+// restartBehindProxy does what an upgrade does (section 6 of the guide):
+// Natter stops and a new one starts on the same address and database. An
+// open socket gets 1012 through the proxy, the proxy answers 502 in the
+// gap, and afterwards the same browser, still signed in, opens its socket
+// again and gets the snapshot.
+func restartBehindProxy(t *testing.T, b *browser, old *natter, dbPath, base string) {
+	t.Helper()
+	s, err := b.Dial("general", b.wsDialer())
+	if err != nil {
+		t.Fatalf("socket through the proxy: %v", err)
+	}
+	defer s.Close()
+	s.SetReadDeadline(time.Now().Add(5 * time.Second))
+	readUntil(t, s, "the snapshot", `id="members"`)
+	addr := old.srv.Addr()
+	old.stop()
+	for {
+		_, _, err := s.ReadMessage()
+		if err == nil {
+			continue
+		}
+		if !websocket.IsCloseError(err, websocket.CloseServiceRestart) {
+			t.Fatalf("socket at the restart: %v; want close 1012 through the proxy", err)
+		}
+		break
+	}
+	if res, err := b.Get("/healthz"); err != nil || res.Status != http.StatusBadGateway {
+		t.Errorf("GET /healthz while Natter is down: %v %+v; want the proxy's 502", err, res)
+	}
+
+	startNatter(t, addr, dbPath, base)
+	waitHealthy(t, b)
+	s2, err := b.Dial("general", b.wsDialer())
+	if err != nil {
+		t.Fatalf("socket after the restart: %v", err)
+	}
+	defer s2.Close()
+	s2.SetReadDeadline(time.Now().Add(5 * time.Second))
+	readUntil(t, s2, "the snapshot after the restart", `id="members"`)
+}
+
 // TestSystemdUnit checks deploy/natter.service with systemd-analyze
 // verify (systemd itself does not run in the test's sandbox) and that it
 // keeps the settings docs/deploy.md describes.
@@ -284,7 +327,7 @@ func TestBackupRestore(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	nat := startNatter(t, live, "")
+	nat := startNatter(t, "127.0.0.1:0", live, "")
 	ana, _ := client.New("http://" + nat.srv.Addr())
 	if err := ana.Register("ana", "ana@example.com", "correct horse battery staple"); err != nil {
 		t.Fatal(err)
@@ -323,7 +366,7 @@ func TestBackupRestore(t *testing.T) {
 			t.Fatalf("%s%s exists before the restored server starts", restored, suffix)
 		}
 	}
-	nat2 := startNatter(t, restored, "")
+	nat2 := startNatter(t, "127.0.0.1:0", restored, "")
 	ana2, _ := client.New("http://" + nat2.srv.Addr())
 	if err := ana2.Login("ana", "correct horse battery staple"); err != nil {
 		t.Errorf("ana, who signed up before the backup, cannot sign in to the restored server: %v", err)
@@ -422,13 +465,13 @@ type natter struct {
 	stop func()
 }
 
-// startNatter starts Natter on 127.0.0.1 with the settings the unit and
-// the proxy configurations expect: 127.0.0.1 is the trusted proxy, the
-// log is JSON at info level.
-func startNatter(t *testing.T, dbPath, baseURL string) *natter {
+// startNatter starts Natter on addr with the settings the unit and the
+// proxy configurations expect: 127.0.0.1 is the trusted proxy, the log is
+// JSON at info level.
+func startNatter(t *testing.T, addr, dbPath, baseURL string) *natter {
 	t.Helper()
 	cfg := app.DefaultConfig()
-	cfg.Addr = "127.0.0.1:0"
+	cfg.Addr = addr
 	cfg.DBPath = dbPath
 	cfg.BaseURL = baseURL
 	cfg.TrustedProxy = "127.0.0.1"
