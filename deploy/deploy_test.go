@@ -14,6 +14,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
@@ -21,12 +23,16 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
 	"github.com/fasthttp/websocket"
 
 	"natter/app"
@@ -51,7 +57,7 @@ func TestNginx(t *testing.T) {
 		t.Skip("nginx is not installed (apt-get install nginx-light): deploy/nginx.conf is not checked")
 	}
 	dir := t.TempDir()
-	cert, key, pool := selfSigned(t, dir)
+	cert, key, pool := selfSigned(t, dir, host)
 	tlsPort, httpPort := freePort(t), freePort(t)
 	base := fmt.Sprintf("https://%s:%d", host, tlsPort)
 	nat := startNatter(t, "127.0.0.1:0", filepath.Join(dir, "natter.db"), base)
@@ -116,7 +122,7 @@ func TestCaddy(t *testing.T) {
 		t.Skip("caddy is not installed (apt-get install caddy): deploy/Caddyfile is not checked")
 	}
 	dir := t.TempDir()
-	cert, key, pool := selfSigned(t, dir)
+	cert, key, pool := selfSigned(t, dir, host)
 	tlsPort, httpPort := freePort(t), freePort(t)
 	base := fmt.Sprintf("https://%s:%d", host, tlsPort)
 	nat := startNatter(t, "127.0.0.1:0", filepath.Join(dir, "natter.db"), base)
@@ -383,15 +389,16 @@ func TestBackupRestore(t *testing.T) {
 	}
 }
 
-// TestSMTPEnvironmentFile starts Natter the way systemd does with
-// deploy/natter.env: its variables in the environment. The test's SMTP
-// server takes mail without TLS or authentication, so the host, port and
-// TLS mode are the test's and the user and password are left out; the
-// rest (the sender) is the file's. The forgot-password form then sends a
-// real mail, as the guide's check does.
+// TestSMTPEnvironmentFile sends mail with deploy/natter.env as shipped:
+// STARTTLS on the submission port and then AUTH with the file's user and
+// password (and, as a variant, implicit TLS), to a real SMTP server of the
+// test's on 127.0.0.1 that refuses anything else. Only the host and port
+// are the test's. Natter runs as its own process, as under systemd, with
+// the file's variables in its environment and SSL_CERT_FILE trusting the
+// test's certificate (Natter verifies the SMTP server's certificate with
+// the system's roots). The forgot-password form then sends a real mail.
 func TestSMTPEnvironmentFile(t *testing.T) {
-	smtp := mailtest.Start(t)
-	env := map[string]string{}
+	file := map[string]string{}
 	for _, line := range strings.Split(readFile(t, "natter.env"), "\n") {
 		if line = strings.TrimSpace(line); line == "" || strings.HasPrefix(line, "#") {
 			continue
@@ -400,50 +407,246 @@ func TestSMTPEnvironmentFile(t *testing.T) {
 		if !ok {
 			t.Fatalf("deploy/natter.env: %q is not NAME=value", line)
 		}
-		env[k] = v
+		file[k] = v
 	}
-	for k, v := range map[string]string{
-		"NATTER_SMTP_HOST": smtp.Host(), "NATTER_SMTP_PORT": fmt.Sprint(smtp.Port()), "NATTER_SMTP_TLS": "none",
-		"NATTER_SMTP_USER": "", "NATTER_SMTP_PASSWORD": "",
-	} {
-		if _, ok := env[k]; !ok {
-			t.Fatalf("deploy/natter.env has no %s", k)
+	for _, k := range []string{"NATTER_SMTP_HOST", "NATTER_SMTP_PORT", "NATTER_SMTP_TLS", "NATTER_SMTP_USER", "NATTER_SMTP_PASSWORD", "NATTER_SMTP_FROM"} {
+		if file[k] == "" {
+			t.Fatalf("deploy/natter.env sets no %s", k)
 		}
-		env[k] = v
 	}
-	env["NATTER_ADDR"] = "127.0.0.1:0"
-	env["NATTER_DB"] = filepath.Join(t.TempDir(), "natter.db")
+	if file["NATTER_SMTP_TLS"] != "starttls" {
+		t.Fatalf("deploy/natter.env: NATTER_SMTP_TLS=%s; the test expects the shipped starttls", file["NATTER_SMTP_TLS"])
+	}
+	for _, mode := range []string{"starttls", "tls"} {
+		t.Run(mode, func(t *testing.T) {
+			dir := t.TempDir()
+			cert, key, _ := selfSigned(t, dir, "127.0.0.1")
+			pair, err := tls.LoadX509KeyPair(cert, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := startSMTP(t, &tls.Config{Certificates: []tls.Certificate{pair}}, mode == "tls", file["NATTER_SMTP_USER"], file["NATTER_SMTP_PASSWORD"])
 
-	started := run(t, env)
-	addr := started.Addr
-	if want := smtp.Addr(); !strings.Contains(started.SMTP, want) {
-		t.Errorf("natter listening smtp=%q; want it to name %s", started.SMTP, want)
-	}
-	if strings.Contains(started.logs.String(), "no SMTP server configured") {
-		t.Errorf("Natter says no SMTP server is configured:\n%s", started.logs.String())
-	}
+			env := map[string]string{}
+			for k, v := range file {
+				env[k] = v
+			}
+			env["NATTER_SMTP_HOST"] = "127.0.0.1"
+			env["NATTER_SMTP_PORT"] = fmt.Sprint(srv.port)
+			env["NATTER_SMTP_TLS"] = mode
+			env["NATTER_ADDR"] = "127.0.0.1:0"
+			env["NATTER_DB"] = filepath.Join(dir, "natter.db")
+			env["SSL_CERT_FILE"] = cert
+			started := runProcess(t, env)
+			if want := fmt.Sprintf("127.0.0.1:%d (%s)", srv.port, mode); started.SMTP != want {
+				t.Errorf("natter listening smtp=%q; want %q", started.SMTP, want)
+			}
 
-	ana, _ := client.New("http://" + addr)
-	if err := ana.Register("ana", "ana@example.com", "correct horse battery staple"); err != nil {
-		t.Fatal(err)
+			ana, _ := client.New("http://" + started.Addr)
+			if err := ana.Register("ana", "ana@example.com", "correct horse battery staple"); err != nil {
+				t.Fatal(err)
+			}
+			visitor, _ := client.New("http://" + started.Addr)
+			res, err := visitor.Submit("/password/forgot", "/password/forgot", url.Values{"email": {"ana@example.com"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Status != http.StatusOK {
+				t.Fatalf("forgot-password form: status %d", res.Status)
+			}
+			m := srv.waitFor(t, "ana@example.com", started.logs)
+			got, err1 := mail.ParseAddress(m.Header("From"))
+			want, err2 := mail.ParseAddress(file["NATTER_SMTP_FROM"])
+			if err1 != nil || err2 != nil || *got != *want {
+				t.Errorf("From: %q; want %q, natter.env's NATTER_SMTP_FROM", m.Header("From"), file["NATTER_SMTP_FROM"])
+			}
+			if m.Link("http://") == "" {
+				t.Errorf("the mail has no reset link:\n%s", m.TextBody())
+			}
+		})
 	}
-	visitor, _ := client.New("http://" + addr)
-	res, err := visitor.Submit("/password/forgot", "/password/forgot", url.Values{"email": {"ana@example.com"}})
+}
+
+// smtpServer is a real SMTP server on 127.0.0.1 that takes mail only over
+// TLS (STARTTLS, or implicit) and only after AUTH PLAIN with one user and
+// password.
+type smtpServer struct {
+	port     int
+	user, pw string
+	mu       sync.Mutex
+	received []mailtest.Received
+}
+
+func startSMTP(t *testing.T, tc *tls.Config, implicit bool, user, pw string) *smtpServer {
+	t.Helper()
+	s := &smtpServer{user: user, pw: pw}
+	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		return &smtpSession{server: s, conn: c}, nil
+	}))
+	srv.Domain = "localhost"
+	srv.TLSConfig = tc
+	srv.AllowInsecureAuth = false // AUTH only once the connection is encrypted
+	srv.ReadTimeout, srv.WriteTimeout = 5*time.Second, 5*time.Second
+	srv.ErrorLog = log.New(io.Discard, "", 0) // Natter's log says what failed
+	var ln net.Listener
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Status != http.StatusOK {
-		t.Fatalf("forgot-password form: status %d", res.Status)
+	s.port = ln.Addr().(*net.TCPAddr).Port
+	if implicit {
+		ln = tls.NewListener(ln, tc)
 	}
-	m := smtp.WaitFor(t, "ana@example.com", 5*time.Second)
-	got, err1 := mail.ParseAddress(m.Header("From"))
-	want, err2 := mail.ParseAddress(env["NATTER_SMTP_FROM"])
-	if err1 != nil || err2 != nil || *got != *want {
-		t.Errorf("From: %q; want %q, natter.env's NATTER_SMTP_FROM", m.Header("From"), env["NATTER_SMTP_FROM"])
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close(); _ = ln.Close(); <-done })
+	return s
+}
+
+// waitFor returns the first mail to rcpt, waiting up to 10 s.
+func (s *smtpServer) waitFor(t *testing.T, rcpt string, logs *syncBuffer) mailtest.Received {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		s.mu.Lock()
+		for _, m := range s.received {
+			if len(m.To) == 1 && m.To[0] == rcpt {
+				s.mu.Unlock()
+				return m
+			}
+		}
+		s.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatalf("no mail to %s within 10 s; Natter's log:\n%s", rcpt, logs.String())
+		}
 	}
-	if m.Link("http://") == "" {
-		t.Errorf("the mail has no reset link:\n%s", m.TextBody())
+}
+
+// smtpSession is one SMTP connection: it refuses MAIL before an
+// encrypted, authenticated session.
+type smtpSession struct {
+	server *smtpServer
+	conn   *smtp.Conn
+	authed bool
+	from   string
+	to     []string
+}
+
+func (c *smtpSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+
+func (c *smtpSession) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, user, pw string) error {
+		if user != c.server.user || pw != c.server.pw {
+			return errors.New("wrong user or password")
+		}
+		c.authed = true
+		return nil
+	}), nil
+}
+
+func (c *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
+	if _, ok := c.conn.TLSConnectionState(); !ok || !c.authed {
+		return &smtp.SMTPError{Code: 530, Message: "encryption and authentication required"}
 	}
+	c.from = from
+	return nil
+}
+
+func (c *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	c.to = append(c.to, to)
+	return nil
+}
+
+func (c *smtpSession) Data(r io.Reader) error {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	c.server.mu.Lock()
+	defer c.server.mu.Unlock()
+	c.server.received = append(c.server.received, mailtest.Received{From: c.from, To: c.to, Raw: raw})
+	return nil
+}
+
+func (c *smtpSession) Reset()        { c.from, c.to = "", nil }
+func (c *smtpSession) Logout() error { return nil }
+
+// TestNatterProcess is not a test: runProcess starts this test binary
+// with it to run Natter as a process of its own, as main does.
+func TestNatterProcess(t *testing.T) {
+	if os.Getenv("NATTER_DEPLOY_TEST_PROCESS") != "1" {
+		t.Skip("runs only as the process runProcess starts")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	if err := app.Run(ctx, nil, os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "natter:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// runProcess runs Natter in a process of its own with env (and nothing
+// else of NATTER_*) until the test ends, and returns once it listens.
+func runProcess(t *testing.T, env map[string]string) listening {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^TestNatterProcess$")
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "NATTER_") && !strings.HasPrefix(kv, "SSL_CERT_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Env = append(cmd.Env, "NATTER_DEPLOY_TEST_PROCESS=1", "NATTER_LOG_FORMAT=json")
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+			t.Errorf("natter did not stop within 10 s of SIGTERM")
+		}
+	})
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if l, ok := listeningLine(logs); ok {
+			return l
+		}
+		select {
+		case <-exited:
+			t.Fatalf("natter exited at start:\n%s", logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("natter did not start within 10 s:\n%s", logs.String())
+		}
+	}
+}
+
+// listeningLine finds the "natter listening" line in a JSON log.
+func listeningLine(logs *syncBuffer) (listening, bool) {
+	for _, l := range strings.Split(logs.String(), "\n") {
+		var line struct {
+			Msg, Addr, SMTP string
+			BaseURL         string `json:"base_url"`
+		}
+		if json.Unmarshal([]byte(l), &line) == nil && line.Msg == "natter listening" {
+			return listening{Addr: line.Addr, BaseURL: line.BaseURL, SMTP: line.SMTP, logs: logs}, true
+		}
+	}
+	return listening{}, false
 }
 
 // TestGuideQuotesShippedFiles checks that docs/deploy.md shows each
@@ -521,14 +724,8 @@ func run(t *testing.T, env map[string]string) listening {
 		}
 	})
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		for _, l := range strings.Split(logs.String(), "\n") {
-			var line struct {
-				Msg, Addr, SMTP string
-				BaseURL         string `json:"base_url"`
-			}
-			if json.Unmarshal([]byte(l), &line) == nil && line.Msg == "natter listening" {
-				return listening{Addr: line.Addr, BaseURL: line.BaseURL, SMTP: line.SMTP, logs: logs}
-			}
+		if l, ok := listeningLine(logs); ok {
+			return l
 		}
 		select {
 		case err := <-done:
@@ -708,9 +905,10 @@ func render(t *testing.T, name string, pairs ...string) string {
 	return s
 }
 
-// selfSigned writes a certificate for host and its key to dir, and
-// returns their paths and a pool that trusts it.
-func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+// selfSigned writes a certificate for name (a host name or an IP
+// address) and its key to dir, and returns their paths and a pool that
+// trusts it.
+func selfSigned(t *testing.T, dir, name string) (certFile, keyFile string, pool *x509.CertPool) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -718,14 +916,18 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: host},
-		DNSNames:              []string{host},
+		Subject:               pkix.Name{CommonName: name},
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().Add(24 * time.Hour),
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,
 		IsCA:                  true,
+	}
+	if ip := net.ParseIP(name); ip != nil {
+		tmpl.IPAddresses = []net.IP{ip}
+	} else {
+		tmpl.DNSNames = []string{name}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
