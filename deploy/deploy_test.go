@@ -488,7 +488,6 @@ func startSMTP(t *testing.T, tc *tls.Config, implicit bool, user, pw string) *sm
 	srv.AllowInsecureAuth = false // AUTH only once the connection is encrypted
 	srv.ReadTimeout, srv.WriteTimeout = 5*time.Second, 5*time.Second
 	srv.ErrorLog = log.New(io.Discard, "", 0) // Natter's log says what failed
-	var ln net.Listener
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
