@@ -17,6 +17,7 @@ var allowedImports = map[string][]string{
 	"natter/app":              {"natter/assets", "natter/chat", "natter/db", "natter/handlers", "natter/mail", "natter/password"},
 	"natter/handlers":         {"natter/assets", "natter/chat", "natter/db", "natter/mail", "natter/password", "natter/views"},
 	"natter/views":            {"natter/chat", "natter/db"},
+	"natter/deploy":           {"natter/app", "natter/client", "natter/mail/mailtest"},
 	"natter/loadtest":         {"natter/client"},
 	"natter/loadtest/amplify": {"natter/client"},
 }
