@@ -129,7 +129,7 @@ func TestOpenRefuses(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			want: "its schema is version 99, newer than this Natter knows (3)",
+			want: "its schema is version 99, newer than this Natter knows (4)",
 		},
 	}
 	for _, tt := range tests {

@@ -68,3 +68,13 @@ var (
 	// UsernameHold ago and is still reserved for its former owner.
 	ErrUsernameHeld error = &Error{Conflict, "db: user name recently given up, held"}
 )
+
+// Why an invitation link does not work (kind Invalid). Unlike a reset
+// link's, each is told apart: the invited person should know whether to
+// ask for a new link or has already signed up with this one.
+var (
+	ErrInviteUnknown error = &Error{Invalid, "db: invitation unknown"}
+	ErrInviteUsed    error = &Error{Invalid, "db: invitation already used"}
+	ErrInviteExpired error = &Error{Invalid, "db: invitation expired"}
+	ErrInviteRevoked error = &Error{Invalid, "db: invitation revoked"}
+)

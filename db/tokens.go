@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -77,6 +78,9 @@ func (d *DB) DeleteStaleResetTokens(ctx context.Context) (int64, error) {
 
 // prefixed qualifies userColumns with a table alias.
 func prefixed(alias string) string {
-	return alias + "id, " + alias + "username, " + alias + "email, " + alias + "password_hash, " +
-		alias + "credential_version, " + alias + "created_at"
+	cols := strings.Split(userColumns, ", ")
+	for i, c := range cols {
+		cols[i] = alias + c
+	}
+	return strings.Join(cols, ", ")
 }

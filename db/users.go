@@ -24,7 +24,18 @@ type User struct {
 	PasswordHash      string
 	CredentialVersion int64
 	CreatedAt         time.Time
+	// IsAdmin grants /admin. The first account made is the admin.
+	IsAdmin bool
+	// DisabledAt is when an admin disabled the account (zero while it may
+	// sign in); a disabled account's sessions count as ended.
+	DisabledAt time.Time
+	// LastSeen is its last sign-in or request, to within a few minutes
+	// (see LastSeenEvery); zero if never seen since it was recorded.
+	LastSeen time.Time
 }
+
+// Disabled reports whether an admin has disabled the account.
+func (u User) Disabled() bool { return !u.DisabledAt.IsZero() }
 
 // FoldKey is the form in which user names and e-mail addresses are compared:
 // Unicode NFC, then lower case. "Alice" and "ALICE" are one account.
@@ -50,16 +61,23 @@ func SkeletonKey(name string) string {
 	return k
 }
 
-const userColumns = `id, username, email, password_hash, credential_version, created_at`
+const userColumns = `id, username, email, password_hash, credential_version, created_at, is_admin, disabled_at, last_seen_at`
 
 func scanUser(row interface{ Scan(...any) error }) (User, error) {
 	var u User
 	var created int64
-	err := row.Scan(&u.ID, &u.Username, &u.Email, &u.PasswordHash, &u.CredentialVersion, &created)
+	var disabled, seen sql.NullInt64
+	err := row.Scan(&u.ID, &u.Username, &u.Email, &u.PasswordHash, &u.CredentialVersion, &created, &u.IsAdmin, &disabled, &seen)
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, ErrNotFound
 	}
 	u.CreatedAt = time.Unix(created, 0)
+	if disabled.Valid {
+		u.DisabledAt = time.Unix(disabled.Int64, 0)
+	}
+	if seen.Valid {
+		u.LastSeen = time.Unix(seen.Int64, 0)
+	}
 	return u, err
 }
 
@@ -67,24 +85,14 @@ func scanUser(row interface{ Scan(...any) error }) (User, error) {
 // account already has (in any letter case) gives ErrUsernameTaken or
 // ErrEmailTaken; a name that looks like another's gives
 // ErrUsernameLookalike, and one held after a rename ErrUsernameHeld.
+// The first account of an empty database is the admin.
 func (d *DB) CreateUser(ctx context.Context, username, email, passwordHash string) (User, error) {
 	tx, err := d.SQL.BeginTx(ctx, nil)
 	if err != nil {
 		return User{}, err
 	}
 	defer tx.Rollback()
-	now := d.now()
-	if err := checkNameFree(ctx, tx, 0, username, false, now); err != nil {
-		return User{}, err
-	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO users
-		(username, username_key, username_skeleton, email, email_key, password_hash, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		username, FoldKey(username), SkeletonKey(username), email, FoldKey(email), passwordHash, now, now)
-	if err != nil {
-		return User{}, uniqueErr(err)
-	}
-	id, err := res.LastInsertId()
+	id, err := createUser(ctx, tx, username, email, passwordHash, d.now())
 	if err != nil {
 		return User{}, err
 	}
@@ -92,6 +100,25 @@ func (d *DB) CreateUser(ctx context.Context, username, email, passwordHash strin
 		return User{}, err
 	}
 	return d.UserByID(ctx, id)
+}
+
+// createUser inserts an account in tx and returns its id. Whether it is
+// the admin (no account existed) is decided by the INSERT itself, so two
+// first sign-ups at once cannot both become admin: write transactions
+// take the lock at BEGIN (_txlock=immediate), and the second one's
+// statement already sees the first account.
+func createUser(ctx context.Context, tx *sql.Tx, username, email, passwordHash string, now int64) (int64, error) {
+	if err := checkNameFree(ctx, tx, 0, username, false, now); err != nil {
+		return 0, err
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO users
+		(username, username_key, username_skeleton, email, email_key, password_hash, created_at, updated_at, last_seen_at, is_admin)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NOT EXISTS (SELECT 1 FROM users))`,
+		username, FoldKey(username), SkeletonKey(username), email, FoldKey(email), passwordHash, now, now, now)
+	if err != nil {
+		return 0, uniqueErr(err)
+	}
+	return res.LastInsertId()
 }
 
 // checkNameFree says why username cannot be given to account id (0 for a
