@@ -26,18 +26,30 @@ func (s *server) registerForm(c *fiber.Ctx) error {
 	if currentUser(c) != nil {
 		return c.Redirect(next, fiber.StatusSeeOther)
 	}
-	return render(c, fiber.StatusOK, views.RegisterPage(s.nextPage(c, "Create account", next), views.Form{}))
+	invite := c.Query("invite")
+	if refused, err := s.signUpRefused(c, invite); refused || err != nil {
+		return err
+	}
+	f := views.Form{Values: map[string]string{"invite": invite}}
+	return render(c, fiber.StatusOK, views.RegisterPage(s.nextPage(c, "Create account", next), f))
 }
 
 // register creates an account, signs it in and goes on to next (the room
 // an invitation link pointed at) or the lobby. Every failing rule is shown
-// next to its field, with what was typed kept (never the passwords).
+// next to its field, with what was typed kept (never the passwords). The
+// invite field carries an invitation link's token through the form: the
+// account and the invitation's use are one transaction.
 func (s *server) register(c *fiber.Ctx) error {
 	next := safeNext(c.FormValue("next"))
+	invite := c.FormValue("invite")
+	if refused, err := s.signUpRefused(c, invite); refused || err != nil {
+		return err
+	}
 	f := views.Form{
 		Values: map[string]string{
 			"username": strings.TrimSpace(c.FormValue("username")),
 			"email":    strings.TrimSpace(c.FormValue("email")),
+			"invite":   invite,
 		},
 		Errors: map[string]string{},
 	}
@@ -52,14 +64,22 @@ func (s *server) register(c *fiber.Ctx) error {
 		if err != nil {
 			return err
 		}
-		u, err := s.DB.CreateUser(c.UserContext(), f.Values["username"], f.Values["email"], hash)
+		var u db.User
+		if invite != "" {
+			u, err = s.DB.CreateInvitedUser(c.UserContext(), invite, f.Values["username"], f.Values["email"], hash)
+		} else {
+			u, err = s.DB.CreateUser(c.UserContext(), f.Values["username"], f.Values["email"], hash)
+		}
 		switch field, msg := accountConflict(err); {
+		case db.ErrorKindOf(err) == db.Invalid:
+			// Used by someone else since the checks above.
+			return s.inviteRefused(c, err)
 		case msg != "":
 			f.Errors[field] = msg
 		case err != nil:
 			return err
 		default:
-			s.Log.Info("account created", "user", u.ID, "ip", clientIP(c))
+			s.Log.Info("account created", "user", u.ID, "admin", u.IsAdmin, "invited", invite != "", "ip", clientIP(c))
 			if err := s.signIn(c, u); err != nil {
 				return err
 			}
@@ -86,6 +106,9 @@ func (s *server) loginForm(c *fiber.Ctx) error {
 // password alike, so the form does not reveal which accounts exist.
 const errBadLogin = "The user name, email or password is not right."
 
+// errDisabled refuses the sign-in of an account an admin disabled.
+const errDisabled = "This account has been disabled. Ask your Natter's admin."
+
 // login signs a user in by name or address. An unknown account costs the
 // same hash as a known one, and gets the same answer as a wrong password.
 func (s *server) login(c *fiber.Ctx) error {
@@ -105,6 +128,12 @@ func (s *server) login(c *fiber.Ctx) error {
 	}
 	if err != nil {
 		return err
+	}
+	if ok != nil && ok.Disabled() {
+		// Told only after the password matched: a guesser learns nothing.
+		s.Log.Info("sign-in refused", "user", ok.ID, "reason", "account disabled", "ip", clientIP(c))
+		f.Error = errDisabled
+		return render(c, fiber.StatusForbidden, views.LoginPage(s.nextPage(c, "Sign in", next), f, keepNext(next)))
 	}
 	if ok != nil {
 		s.Log.Info("signed in", "user", ok.ID, "ip", clientIP(c))

@@ -233,7 +233,7 @@ func (s *server) signUpLimit(max int, window time.Duration, successes bool) fibe
 		prefix = "register-ok"
 	}
 	return limiter.New(limiter.Config{
-		Next:                   invitedSignUp,
+		Next:                   s.invitedSignUp,
 		Max:                    max,
 		Expiration:             window,
 		KeyGenerator:           byIP(prefix),
@@ -247,8 +247,10 @@ func (s *server) signUpLimit(max int, window time.Duration, successes bool) fibe
 	})
 }
 
-// invitedSignUp reports whether a sign-up comes with an invitation, which
-// the sign-up limits exempt: whoever was invited was asked to come. There
-// are no invitations yet (the private-rooms issue brings them); this is
-// the one place to recognise one.
-func invitedSignUp(c *fiber.Ctx) bool { return false }
+// invitedSignUp reports whether a sign-up comes with an invitation that
+// works, which the sign-up limits exempt: whoever was invited was asked to
+// come. A made-up or spent token is no exemption.
+func (s *server) invitedSignUp(c *fiber.Ctx) bool {
+	t := c.FormValue("invite")
+	return looksLikeToken(t) && s.DB.CheckInvitation(c.UserContext(), t) == nil
+}

@@ -15,7 +15,17 @@ func member(c *fiber.Ctx) chat.Member {
 
 // lobby lists the rooms with a form to open one.
 func (s *server) lobby(c *fiber.Ctx) error {
-	return render(c, fiber.StatusOK, views.LobbyPage(s.page(c, "Rooms"), s.Rooms.Rooms(), views.Form{}))
+	p := s.page(c, "Rooms")
+	if currentUser(c).IsAdmin {
+		// The first admin is told, while theirs is the only account, where
+		// to invite the others and set how people sign up.
+		n, err := s.DB.CountUsers(c.UserContext())
+		if err != nil {
+			return err
+		}
+		p.AdminWelcome = n == 1
+	}
+	return render(c, fiber.StatusOK, views.LobbyPage(p, s.Rooms.Rooms(), views.Form{}))
 }
 
 // roomList is the lobby's self-refreshing list of rooms.

@@ -56,5 +56,14 @@ func (s *server) routes(app *fiber.App) {
 	app.Get("/rooms/:slug/ws", s.limit(600, time.Minute, false, byIP("ws")), s.socketGate, s.roomSocket())
 	app.Post("/rooms/:slug/messages", requireUser, s.postMessage)
 
+	// Every /admin route is a 404, as for an unknown page, to anyone but
+	// an admin.
+	app.Get("/admin", s.requireAdmin, noStore, s.adminPage)
+	app.Post("/admin/users/:id/disable", s.requireAdmin, noStore, s.disableUser)
+	app.Post("/admin/users/:id/enable", s.requireAdmin, noStore, s.enableUser)
+	app.Post("/admin/signup", s.requireAdmin, noStore, s.setSignUpMode)
+	app.Post("/admin/invites", s.requireAdmin, noStore, s.createInvite)
+	app.Post("/admin/invites/:id/revoke", s.requireAdmin, noStore, s.revokeInvite)
+
 	app.Use(s.notFound)
 }

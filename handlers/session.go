@@ -94,13 +94,17 @@ func (s *server) loadUser(c *fiber.Ctx) error {
 	cv, _ := sess.Get(keyCredVer).(int64)
 	at, _ := sess.Get(keySignedIn).(int64)
 	u, err := s.DB.UserByID(c.UserContext(), uid)
+	reason := "stale credentials or lifetime"
 	switch {
 	case errors.Is(err, db.ErrNotFound):
 	case err != nil:
 		return err
 	case u.CredentialVersion != cv:
 	case s.pastLifetime(at):
+	case u.Disabled():
+		reason = "account disabled"
 	default:
+		s.seen(c, u)
 		c.Locals(localUser, &u)
 		c.Locals(localSessionID, sess.ID())
 		// Every page of a signed-in user has a form (Sign out); the first
@@ -112,13 +116,25 @@ func (s *server) loadUser(c *fiber.Ctx) error {
 		}
 		return c.Next()
 	}
-	s.Log.Info("session ended", "user", uid, "ip", clientIP(c), "reason", "stale credentials or lifetime")
+	s.Log.Info("session ended", "user", uid, "ip", clientIP(c), "reason", reason)
 	_ = s.DB.ForgetSession(c.UserContext(), sess.ID())
 	c.Locals(localCSRF, nil)
 	if err := sess.Destroy(); err != nil {
 		return err
 	}
 	return c.Next()
+}
+
+// seen records that u made a request, when the time stored is older than
+// db.LastSeenEvery (so a user costs one write every few minutes, not one
+// per request). A failed write is logged: the request goes on.
+func (s *server) seen(c *fiber.Ctx, u db.User) {
+	if s.DB.Now().Sub(u.LastSeen) < db.LastSeenEvery {
+		return
+	}
+	if err := s.DB.SeenNow(c.UserContext(), u.ID); err != nil {
+		s.Log.Error("record last seen", "user", u.ID, "err", err)
+	}
 }
 
 // pastLifetime reports whether a session signed in at the Unix time at has
@@ -188,6 +204,7 @@ func (s *server) signIn(c *fiber.Ctx, u db.User) error {
 	}
 	c.Locals(localUser, &u)
 	c.Locals(localSessionID, id)
+	s.seen(c, u)
 	return s.DB.TrackSession(c.UserContext(), id, u.ID)
 }
 

@@ -15,6 +15,9 @@ type Page struct {
 	CSRF string
 	// Notice is a one-off message shown at the top of the main region.
 	Notice string
+	// AdminWelcome tells the first admin, while theirs is the only
+	// account, that they are the admin, with a link to /admin.
+	AdminWelcome bool
 	// Next is where to go after signing in or up, carried through the
 	// account pages and their links; "" means the lobby.
 	Next string
