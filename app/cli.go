@@ -20,6 +20,7 @@ import (
 // prints one line saying what it did, or fails with one line (main adds
 // "natter: " and exits 1).
 var commands = map[string]string{
+	"admin":   "natter admin NAME             make a user an admin",
 	"backup":  "natter backup FILE            consistent copy of the database while the server runs",
 	"user":    "natter user create NAME EMAIL  new account (password on standard input)\n  natter user password NAME      set a password (on standard input); ends the user's sessions",
 	"version": "natter version                version, commit and Go version",
@@ -66,6 +67,8 @@ func Command(ctx context.Context, args []string, getenv func(string) string, std
 		return nil
 	case "user":
 		return userCommand(ctx, *dbPath, rest, stdin, stdout)
+	case "admin":
+		return adminCommand(ctx, *dbPath, rest, stdout)
 	}
 	return fmt.Errorf("unknown command %q", name)
 }
@@ -149,6 +152,34 @@ func userCommand(ctx context.Context, dbPath string, args []string, stdin io.Rea
 		return err
 	}
 	fmt.Fprintf(stdout, "password changed for %s; their sessions have ended\n", u.Username)
+	return nil
+}
+
+// adminCommand runs `natter admin NAME`: the account named NAME (or with
+// that address) gets the admin's rights.
+func adminCommand(ctx context.Context, dbPath string, args []string, stdout io.Writer) error {
+	if len(args) != 1 {
+		return errors.New("admin needs one argument, the user's name: natter admin NAME")
+	}
+	d, err := db.Open(ctx, dbPath)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	u, err := d.UserByLogin(ctx, args[0])
+	if errors.Is(err, db.ErrNotFound) {
+		return fmt.Errorf("no account is named %s", args[0])
+	} else if err != nil {
+		return err
+	}
+	if u.IsAdmin {
+		fmt.Fprintf(stdout, "%s is already an admin\n", u.Username)
+		return nil
+	}
+	if err := d.SetAdmin(ctx, u.ID, true); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s is now an admin\n", u.Username)
 	return nil
 }
 
