@@ -104,7 +104,7 @@ func TestAdminRoutesAre404ToOthers(t *testing.T) {
 	unknown := get(t, bo, "/no-such-page")
 	wantPage(t, unknown, http.StatusNotFound, "Page not found")
 	if res := get(t, bo, "/admin"); res.Status != http.StatusNotFound || withoutCSRF(res.Body) != withoutCSRF(unknown.Body) {
-		t.Errorf("bo: GET /admin answered %d, not the unknown page", res.Status)
+		t.Errorf("bob: GET /admin answered %d, not the unknown page", res.Status)
 	}
 	visitor := h.client()
 	vUnknown := get(t, visitor, "/no-such-page")
@@ -117,7 +117,7 @@ func TestAdminRoutesAre404ToOthers(t *testing.T) {
 	for _, r := range routes {
 		res := post(t, bo, r, form)
 		if res.Status != http.StatusNotFound || withoutCSRF(res.Body) != withoutCSRF(postUnknown.Body) {
-			t.Errorf("bo: POST %s answered %d, want the unknown page's 404", r, res.Status)
+			t.Errorf("bob: POST %s answered %d, want the unknown page's 404", r, res.Status)
 		}
 		vres := post(t, visitor, r, url.Values{"mode": {"closed"}})
 		vUnknownPost := post(t, visitor, "/admin/nothing-here", url.Values{"mode": {"closed"}})
@@ -354,5 +354,37 @@ func TestInvitations(t *testing.T) {
 	// No token reaches the log.
 	if strings.Contains(h.Log.String(), token) {
 		t.Error("the log holds an invitation token")
+	}
+}
+
+// Sign-ups with a working invitation are exempt from the sign-up limits;
+// a made-up one is not.
+func TestInvitedSignUpsAreNotLimited(t *testing.T) {
+	_, ana, _ := adminHarness(t)
+	link := invite(t, ana)
+	token := strings.TrimPrefix(link, "/register?invite=")
+	visitor, _ := client.New(ana.Base.String())
+	tok := pageCSRF(get(t, visitor, link).Body)
+	mistake := func(invite string) int {
+		return post(t, visitor, "/register", url.Values{"csrf": {tok}, "invite": {invite}, "username": {"cyd"}, "email": {"cyd@example.com"},
+			"password": {adminPW}, "password_confirm": {"not-the-same-42"}}).Status
+	}
+	for i := range failedSignUps + 5 {
+		if st := mistake(token); st != http.StatusUnprocessableEntity {
+			t.Fatalf("invited mistake %d: status %d, want 422", i+1, st)
+		}
+	}
+	fake := strings.Repeat("A", 43)
+	for i := range failedSignUps {
+		if st := mistake(fake); st != http.StatusForbidden {
+			t.Fatalf("made-up invitation %d: status %d, want 403", i+1, st)
+		}
+	}
+	if st := mistake(fake); st != http.StatusTooManyRequests {
+		t.Errorf("past the limit with a made-up invitation: %d, want 429", st)
+	}
+	// The invited person is still let in.
+	if st := mistake(token); st != http.StatusUnprocessableEntity {
+		t.Errorf("invited after others hit the limit: %d, want 422", st)
 	}
 }
