@@ -260,7 +260,7 @@ func AdminPage(p Page, d AdminData) templ.Component {
 					}()
 				}
 				ctx = templ.InitializeContext(ctx)
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 13, "<div class=\"overflow-x-auto\"><table class=\"w-full text-left text-sm\" data-testid=\"accounts\"><thead class=\"text-xs uppercase text-slate-500 dark:text-slate-400\"><tr><th scope=\"col\" class=\"py-2 pr-4\">Name</th><th scope=\"col\" class=\"py-2 pr-4\">Email</th><th scope=\"col\" class=\"py-2 pr-4\">Created</th><th scope=\"col\" class=\"py-2 pr-4\">Last seen</th><th scope=\"col\" class=\"py-2 pr-4\">Marks</th><th scope=\"col\" class=\"py-2\"><span class=\"sr-only\">Actions</span></th></tr></thead> <tbody>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 13, "<div class=\"relative overflow-x-auto\"><table class=\"w-full text-left text-sm\" data-testid=\"accounts\"><thead class=\"text-xs uppercase text-slate-500 dark:text-slate-400\"><tr><th scope=\"col\" class=\"py-2 pr-4\">Name</th><th scope=\"col\" class=\"py-2 pr-4\">Email</th><th scope=\"col\" class=\"py-2 pr-4\">Created</th><th scope=\"col\" class=\"py-2 pr-4\">Last seen</th><th scope=\"col\" class=\"py-2 pr-4\">Marks</th><th scope=\"col\" class=\"py-2\"><span class=\"sr-only\">Actions</span></th></tr></thead> <tbody>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -532,7 +532,7 @@ func AdminPage(p Page, d AdminData) templ.Component {
 						return templ_7745c5c3_Err
 					}
 				} else {
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 41, "<div class=\"overflow-x-auto\"><table class=\"w-full text-left text-sm\" data-testid=\"invitations\"><thead class=\"text-xs uppercase text-slate-500 dark:text-slate-400\"><tr><th scope=\"col\" class=\"py-2 pr-4\">Made</th><th scope=\"col\" class=\"py-2 pr-4\">By</th><th scope=\"col\" class=\"py-2 pr-4\">Expires</th><th scope=\"col\" class=\"py-2 pr-4\">State</th><th scope=\"col\" class=\"py-2\"><span class=\"sr-only\">Actions</span></th></tr></thead> <tbody>")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 41, "<div class=\"relative overflow-x-auto\"><table class=\"w-full text-left text-sm\" data-testid=\"invitations\"><thead class=\"text-xs uppercase text-slate-500 dark:text-slate-400\"><tr><th scope=\"col\" class=\"py-2 pr-4\">Made</th><th scope=\"col\" class=\"py-2 pr-4\">By</th><th scope=\"col\" class=\"py-2 pr-4\">Expires</th><th scope=\"col\" class=\"py-2 pr-4\">State</th><th scope=\"col\" class=\"py-2\"><span class=\"sr-only\">Actions</span></th></tr></thead> <tbody>")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
@@ -589,14 +589,14 @@ func AdminPage(p Page, d AdminData) templ.Component {
 						if templ_7745c5c3_Err != nil {
 							return templ_7745c5c3_Err
 						}
-						templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 46, "</td><td class=\"py-2 pr-4\" data-testid=\"invite-state\">")
+						templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 46, "</td><td class=\"py-2 pr-4 whitespace-nowrap\" data-testid=\"invite-state\">")
 						if templ_7745c5c3_Err != nil {
 							return templ_7745c5c3_Err
 						}
 						var templ_7745c5c3_Var26 string
 						templ_7745c5c3_Var26, templ_7745c5c3_Err = templ.JoinStringErrs(inviteState(i, d.Now))
 						if templ_7745c5c3_Err != nil {
-							return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/admin.templ`, Line: 169, Col: 82}
+							return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/admin.templ`, Line: 169, Col: 100}
 						}
 						_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var26))
 						if templ_7745c5c3_Err != nil {
