@@ -266,3 +266,39 @@ func TestMigrationToAdmin(t *testing.T) {
 		}
 	})
 }
+
+// Two sign-ups racing with one invitation: exactly one account is made.
+func TestInvitationUsedOnceUnderRace(t *testing.T) {
+	ctx := context.Background()
+	d, _ := openTemp(t)
+	admin, _ := d.CreateUser(ctx, "ana", "ana@example.com", "h")
+	if _, err := d.CreateInvitation(ctx, admin.ID, "tok", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	const n = 6
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := string(rune('b'+i)) + "user"
+			_, err := d.CreateInvitedUser(ctx, "tok", name, name+"@example.com", "h")
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	ok := 0
+	for err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, ErrInviteUsed):
+			t.Errorf("racing sign-up: %v, want ErrInviteUsed", err)
+		}
+	}
+	if total, _ := d.CountUsers(ctx); ok != 1 || total != 2 {
+		t.Errorf("%d sign-ups succeeded, %d accounts; want 1 and 2", ok, total)
+	}
+}

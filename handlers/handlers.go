@@ -17,6 +17,7 @@
 //	auth.go        sign-up, sign-in, sign-out
 //	reset.go       the forgotten-password flow
 //	account.go     the profile and password forms
+//	admin.go       /admin: accounts, sign-up mode, invitations
 //	rooms.go       the lobby, room pages and posting without a socket
 //	socket.go      the room's live connection
 //	health.go      /healthz and /readyz
