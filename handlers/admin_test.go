@@ -388,3 +388,31 @@ func TestInvitedSignUpsAreNotLimited(t *testing.T) {
 		t.Errorf("invited after others hit the limit: %d, want 422", st)
 	}
 }
+
+// Last seen is written at sign-in and then by a request only once it is
+// LastSeenEvery old.
+func TestLastSeen(t *testing.T) {
+	h, _, bo := adminHarness(t)
+	seen := func() time.Time {
+		t.Helper()
+		u, err := h.DB.UserByLogin(t.Context(), "bob")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u.LastSeen
+	}
+	first := seen()
+	if time.Since(first) > time.Minute {
+		t.Fatalf("last seen %v after signing up", first)
+	}
+	h.skew.Store(int64(4 * time.Minute))
+	get(t, bo, "/rooms")
+	if got := seen(); !got.Equal(first) {
+		t.Errorf("written again after 4 minutes: %v, was %v", got, first)
+	}
+	h.skew.Store(int64(6 * time.Minute))
+	get(t, bo, "/rooms")
+	if got := seen(); got.Sub(first) < 6*time.Minute-time.Second {
+		t.Errorf("last seen %v after 6 minutes, was %v", got, first)
+	}
+}
