@@ -157,6 +157,12 @@ func TestDisableAndEnable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sock.Close()
+	// The snapshot comes once the socket has joined: only then is there a
+	// socket for the disable to close.
+	sock.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err := sock.ReadMessage(); err != nil {
+		t.Fatal(err)
+	}
 	start := time.Now()
 	res := submit(t, ana, "/admin", "/admin/users/2/disable", nil)
 	wantRedirect(t, res, "/admin?done=disabled&user=2")
