@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"net/http"
@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"natter/app"
+	"natter/app/apptest"
 	"natter/client"
 )
 
@@ -113,11 +115,11 @@ func waitHealthy(t *testing.T, c *client.Client, what string) {
 // returns, without a restart.
 func TestFullDiskIsTold(t *testing.T) {
 	disk := smallDisk(t)
-	var logs syncBuffer
-	s := startServerLog(t, func(c *Config) {
+	s := apptest.Start(t, apptest.Config(func(c *app.Config) {
 		c.DBPath = filepath.Join(disk, "natter.db")
 		c.LogLevel = "info"
-	}, &logs)
+	}))
+	logs := s.Log
 	alice, _ := client.New(s.BaseURL())
 	if err := alice.Register("alice", "alice@example.com", "correct horse battery"); err != nil {
 		t.Fatal(err)
@@ -175,9 +177,9 @@ func TestFullDiskIsTold(t *testing.T) {
 // keeps them so: the server used to fail until they were recycled, long
 // after the permission came back.
 func TestReadOnlyDatabaseIsTold(t *testing.T) {
-	var logs syncBuffer
-	s := startServerLog(t, nil, &logs)
-	path := s.cfg.DBPath
+	s := apptest.Start(t)
+	logs := s.Log
+	path := s.Config.DBPath
 	writable := immutable(t, path)
 	// Connections come and go (the pool closes idle ones): the next ones
 	// open the file read-only.

@@ -6,6 +6,7 @@ package mailtest
 import (
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -109,6 +110,44 @@ func (s *Server) WaitFor(t testing.TB, to string, timeout time.Duration) Receive
 			return Received{}
 		}
 	}
+}
+
+// Count is how many messages received so far list to among their envelope
+// recipients; to "" counts every message.
+func (s *Server) Count(to string) int {
+	n := 0
+	for _, m := range s.Messages() {
+		if to == "" || slices.Contains(m.To, to) {
+			n++
+		}
+	}
+	return n
+}
+
+// WaitCount waits until Count(to) reaches n, polling until timeout; then
+// it fails the test. It returns the count, which may be above n.
+func (s *Server) WaitCount(t testing.TB, to string, n int, timeout time.Duration) int {
+	t.Helper()
+	for end := time.Now().Add(timeout); ; time.Sleep(5 * time.Millisecond) {
+		if got := s.Count(to); got >= n {
+			return got
+		}
+		if time.Now().After(end) {
+			t.Fatalf("mailtest: %d messages to %q within %v, want %d", s.Count(to), to, timeout, n)
+			return 0
+		}
+	}
+}
+
+// Stays reports whether Count(to) is still n after quiet has passed with no
+// new message: how a test shows that mail it expects not to come did not.
+func (s *Server) Stays(to string, n int, quiet time.Duration) bool {
+	for end := time.Now().Add(quiet); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		if s.Count(to) != n {
+			return false
+		}
+	}
+	return s.Count(to) == n
 }
 
 func (s *Server) release() {
