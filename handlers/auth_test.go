@@ -1,4 +1,4 @@
-package handlers
+package handlers_test
 
 import (
 	"net/http"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"natter/handlers"
 	"natter/password"
 )
 
@@ -306,14 +307,14 @@ func TestSessionLifetimes(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
-		cfg  Config
+		cfg  handlers.Config
 		keep bool // use the session every half second
 	}{
 		// Lifetimes of 3 s leave a slow (race-instrumented, loaded) machine
 		// time to fetch the sign-up form and post it before the session
 		// holding its CSRF token expires.
-		{"idle", Config{SessionIdle: 3 * time.Second}, false},
-		{"absolute while active", Config{SessionAbsolute: 3 * time.Second}, true},
+		{"idle", handlers.Config{SessionIdle: 3 * time.Second}, false},
+		{"absolute while active", handlers.Config{SessionAbsolute: 3 * time.Second}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -502,7 +503,7 @@ func TestLoginRateLimit(t *testing.T) {
 		if err != nil || retry <= 0 || retry > 15*60 {
 			t.Errorf("Retry-After = %q, want seconds within the 15-minute window", res.Header.Get("Retry-After"))
 		}
-		if !strings.Contains(res.Body, "Please wait "+waitText(retry)+" and try again.") {
+		if !strings.Contains(res.Body, "Please wait "+handlers.WaitText(retry)+" and try again.") {
 			t.Errorf("page does not say when to retry (Retry-After %d)", retry)
 		}
 	}
@@ -646,7 +647,7 @@ func TestCookieFlagsOverHTTP(t *testing.T) {
 func TestCookieFlagsOverHTTPS(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t) // for its database, mailer and other parts
-	app, err := New(Config{BaseURL: "https://chat.example"}, h.Deps)
+	app, err := handlers.New(handlers.Config{BaseURL: "https://chat.example"}, h.Deps)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package handlers
+package handlers_test
 
 import (
 	"net/http"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"natter/client"
+	"natter/handlers"
 )
 
 // An attacker's wrong passwords from other addresses do not lock the owner
@@ -44,7 +45,7 @@ func TestLoginLimitIsNoLockout(t *testing.T) {
 	// Many addresses: the account's ceiling. 9 failures count so far (one
 	// from each of five addresses, 4 more from one); refused tries do not.
 	counted := 9
-	for i := 0; counted < accountFailures; i++ {
+	for i := 0; counted < handlers.AccountFailures; i++ {
 		res := fail("192.0.2." + strconv.Itoa(i%250+1))
 		if res.Status != http.StatusUnauthorized {
 			t.Fatalf("failure %d from many addresses: status %d, want 401", counted+1, res.Status)
@@ -117,7 +118,7 @@ func TestSixthFailureIsSlowedFromAnyAddress(t *testing.T) {
 }
 
 // A 50-person office behind one NAT address signs up, typos included; a
-// script is still stopped, at failedSignUps failures and at signUpsPerHour
+// script is still stopped, at handlers.FailedSignUps failures and at handlers.SignUpsPerHour
 // sign-ups an hour.
 func TestSignUpLimitsFitAnOffice(t *testing.T) {
 	t.Parallel()
@@ -135,15 +136,15 @@ func TestSignUpLimitsFitAnOffice(t *testing.T) {
 		}
 	}
 	// Failures count apart: 10 so far, 20 more pass, the next is refused.
-	for i := 11; i <= failedSignUps; i++ {
+	for i := 11; i <= handlers.FailedSignUps; i++ {
 		res := submit(t, h.client(), "/register", "/register", url.Values{"username": {"x"}})
 		wantPage(t, res, http.StatusUnprocessableEntity)
 	}
 	wantPage(t, submit(t, h.client(), "/register", "/register", url.Values{"username": {"x"}}), http.StatusTooManyRequests, "Too many attempts")
 
-	// Successes: signUpsPerHour an hour from one address, then refused.
+	// Successes: handlers.SignUpsPerHour an hour from one address, then refused.
 	h = newHarness(t)
-	for i := 1; i <= signUpsPerHour; i++ {
+	for i := 1; i <= handlers.SignUpsPerHour; i++ {
 		name := "colleague" + strconv.Itoa(i)
 		if err := h.client().Register(name, name+"@example.com", "tangerine desk lamp "+strconv.Itoa(i)); err != nil {
 			t.Fatalf("sign-up %d: %v", i, err)

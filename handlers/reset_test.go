@@ -1,4 +1,4 @@
-package handlers
+package handlers_test
 
 import (
 	"net/http"
@@ -140,7 +140,7 @@ func TestResetExpired(t *testing.T) {
 	// Followed in time, then left open past the hour.
 	c := h.client()
 	wantPage(t, followLink(t, c, h, link), http.StatusOK, "Choose a new password")
-	h.skew.Store(int64(time.Hour + time.Second))
+	h.AdvanceClock(time.Hour + time.Second)
 	wantPage(t, get(t, c, "/password/reset/set"), http.StatusBadRequest, msgResetInvalid)
 	res := post(t, c, "/password/reset/set", url.Values{"csrf": {c.Cookie("csrf_")}, "password": {"ultraviolet pancake"}, "password_confirm": {"ultraviolet pancake"}})
 	wantPage(t, res, http.StatusBadRequest, msgResetInvalid)

@@ -1,4 +1,4 @@
-package handlers
+package handlers_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/fasthttp/websocket"
 
+	"natter/app/apptest"
 	"natter/chat"
 )
 
@@ -78,7 +79,7 @@ func TestNonReadingSocketIsEvictedAndClosed(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, line := range strings.Split(h.Log.String(), "\n") {
-			if containsAll(line, "socket disconnected", "reason=evicted", slowAttr) {
+			if apptest.ContainsAll(line, "socket disconnected", "reason=evicted", slowAttr) {
 				evicted = line
 			}
 		}
