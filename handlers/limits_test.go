@@ -154,3 +154,33 @@ func TestSignUpLimitsFitAnOffice(t *testing.T) {
 		"password": {"tangerine desk lamp 0"}, "password_confirm": {"tangerine desk lamp 0"}})
 	wantPage(t, res, http.StatusTooManyRequests, "Too many attempts")
 }
+
+// TestLoginRateLimit: the sixth failure for one account gets 429 with
+// Retry-After and a page saying when to try again, even with the right
+// password and from a fresh client.
+func TestLoginRateLimit(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.signedUp("alice", "alice@example.com", "correct horse battery")
+	for i := 1; i <= 5; i++ {
+		res := submit(t, h.client(), "/login", "/login", url.Values{"username": {"alice"}, "password": {"guess " + strconv.Itoa(i)}})
+		wantPage(t, res, http.StatusUnauthorized, msgBadLogin)
+	}
+	for _, login := range []string{"alice", "ALICE"} {
+		res := submit(t, h.client(), "/login", "/login", url.Values{"username": {login}, "password": {"correct horse battery"}})
+		wantPage(t, res, http.StatusTooManyRequests, "Too many attempts", "Please wait")
+		retry, err := strconv.Atoi(res.Header.Get("Retry-After"))
+		if err != nil || retry <= 0 || retry > 15*60 {
+			t.Errorf("Retry-After = %q, want seconds within the 15-minute window", res.Header.Get("Retry-After"))
+		}
+		if !strings.Contains(res.Body, "Please wait "+handlers.WaitText(retry)+" and try again.") {
+			t.Errorf("page does not say when to retry (Retry-After %d)", retry)
+		}
+	}
+	// Another account is not affected.
+	h.signedUp("bob", "bob@example.com", "staple tuning fork")
+	if err := h.client().Login("bob", "staple tuning fork"); err != nil {
+		t.Errorf("bob: %v", err)
+	}
+	h.waitLog(time.Second, "rate limited", "path=/login")
+}
