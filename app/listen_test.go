@@ -17,6 +17,7 @@ import (
 
 	"natter/app"
 	"natter/app/apptest"
+	"natter/internal/testlog"
 )
 
 // TestAcceptSurvivesEMFILE lowers this process's descriptor limit until
@@ -29,7 +30,7 @@ func TestAcceptSurvivesEMFILE(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs apptest.LogBuffer
+	var logs testlog.Buffer
 	l := app.NewLimitListener(ln, slog.New(slog.NewTextHandler(&logs, nil)), 1000, 1000, nil)
 	defer l.Close()
 	// The clients connect first: the kernel completes their handshakes and

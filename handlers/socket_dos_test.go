@@ -14,8 +14,8 @@ import (
 
 	"github.com/fasthttp/websocket"
 
-	"natter/app/apptest"
 	"natter/chat"
+	"natter/internal/testlog"
 )
 
 // A member whose socket stops reading in a busy room is evicted once the
@@ -79,7 +79,7 @@ func TestNonReadingSocketIsEvictedAndClosed(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, line := range strings.Split(h.Log.String(), "\n") {
-			if apptest.ContainsAll(line, "socket disconnected", "reason=evicted", slowAttr) {
+			if testlog.ContainsAll(line, "socket disconnected", "reason=evicted", slowAttr) {
 				evicted = line
 			}
 		}

@@ -1,17 +1,16 @@
 package mail_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"natter/db"
+	"natter/internal/testlog"
 	"natter/mail"
 	"natter/mail/mailtest"
 )
@@ -39,31 +38,13 @@ func message(to string) mail.Message {
 	}
 }
 
-// syncBuffer is a log sink the worker writes while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // run is one "process": the database at path and a Mailer on it, sending
 // to port. stop closes both, as app does at shutdown.
 type run struct {
 	db   *db.DB
 	box  *db.Outbox
 	m    *mail.Mailer
-	logs *syncBuffer
+	logs *testlog.Buffer
 }
 
 func start(t *testing.T, path string, port int, edit func(*mail.Config)) *run {
@@ -85,7 +66,7 @@ func start(t *testing.T, path string, port int, edit func(*mail.Config)) *run {
 	if edit != nil {
 		edit(&cfg)
 	}
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	r := &run{db: d, box: box, m: mail.New(cfg, slog.New(slog.NewTextHandler(logs, nil))), logs: logs}
 	t.Cleanup(func() { r.stop(t, 5*time.Second) })
 	return r

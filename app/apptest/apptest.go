@@ -6,12 +6,10 @@
 package apptest
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,6 +18,7 @@ import (
 	"natter/app"
 	"natter/client"
 	"natter/handlers"
+	"natter/internal/testlog"
 	"natter/mail"
 	"natter/mail/mailtest"
 	"natter/password"
@@ -38,7 +37,7 @@ type Server struct {
 	// URL is http://<listen address>: where test clients connect, which is
 	// the public BaseURL unless an option changed that.
 	URL  string
-	Log  *LogBuffer
+	Log  *testlog.Buffer
 	Mail *mailtest.Server
 	// Config is the configuration the server was started with.
 	Config app.Config
@@ -103,7 +102,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	s := &Server{t: t, Log: &LogBuffer{}, Mail: smtp, Config: o.cfg}
+	s := &Server{t: t, Log: &testlog.Buffer{}, Mail: smtp, Config: o.cfg}
 	s.logw = s.Log
 	if o.logTo != nil {
 		s.logw = io.MultiWriter(s.Log, o.logTo)
@@ -232,49 +231,4 @@ func closedPort(t testing.TB) int {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	return port
-}
-
-// LogBuffer is a log destination that tests read while servers write.
-type LogBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *LogBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *LogBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// Wait waits until the buffer holds a line containing every one of parts,
-// and returns it; after timeout it fails the test.
-func (b *LogBuffer) Wait(t testing.TB, timeout time.Duration, parts ...string) string {
-	t.Helper()
-	for end := time.Now().Add(timeout); ; time.Sleep(10 * time.Millisecond) {
-		for _, line := range strings.Split(b.String(), "\n") {
-			if ContainsAll(line, parts...) {
-				return line
-			}
-		}
-		if time.Now().After(end) {
-			t.Fatalf("no log line with %q within %v; log:\n%s", parts, timeout, b.String())
-			return ""
-		}
-	}
-}
-
-// ContainsAll reports whether s contains every one of parts.
-func ContainsAll(s string, parts ...string) bool {
-	for _, p := range parts {
-		if !strings.Contains(s, p) {
-			return false
-		}
-	}
-	return true
 }
