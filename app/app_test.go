@@ -10,29 +10,12 @@ import (
 
 	"natter/app"
 	"natter/app/apptest"
-	"natter/client"
 )
 
 func TestSmokeChat(t *testing.T) {
 	s := apptest.Start(t)
-	alice, _ := client.New(s.BaseURL())
-	bob, _ := client.New(s.BaseURL())
-	if err := alice.Register("alice", "alice@example.com", "correct horse battery"); err != nil {
-		t.Fatal(err)
-	}
-	if err := bob.Register("bob", "bob@example.com", "staple tuning fork"); err != nil {
-		t.Fatal(err)
-	}
-	as, err := alice.Dial("general", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer as.Close()
-	bs, err := bob.Dial("general", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bs.Close()
+	as := apptest.Dial(t, s.User("alice"), "general")
+	bs := apptest.Dial(t, s.User("bob"), "general")
 	if err := as.SendMessage("<script>alert(1)</script>"); err != nil {
 		t.Fatal(err)
 	}
