@@ -88,6 +88,7 @@ func texts(all string) []string {
 }
 
 func TestTwoMembersReceiveEachMessageOnceInOrder(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t)
 	alice, bob, carol := s.User("alice"), s.User("bob"), s.User("carol")
 	as, bs := apptest.Dial(t, alice, "general"), apptest.Dial(t, bob, "general")
@@ -120,6 +121,7 @@ func TestTwoMembersReceiveEachMessageOnceInOrder(t *testing.T) {
 }
 
 func TestMessagesArriveEscaped(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t)
 	alice := s.User("alice")
 	as := apptest.Dial(t, alice, "general")
@@ -135,6 +137,7 @@ func TestMessagesArriveEscaped(t *testing.T) {
 }
 
 func TestUpgradeRefusals(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t)
 	alice := s.User("alice")
 	anon, _ := client.New(s.BaseURL())
@@ -176,6 +179,7 @@ func TestUpgradeRefusals(t *testing.T) {
 }
 
 func TestReconnectSnapshotHoldsHistory(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t, apptest.Config(func(c *app.Config) { c.RoomGrace = 5 * time.Second }))
 	alice, bob := s.User("alice"), s.User("bob")
 	as := apptest.Dial(t, alice, "team-x")
@@ -202,6 +206,7 @@ func TestReconnectSnapshotHoldsHistory(t *testing.T) {
 }
 
 func TestLimitsAnswerWithErrorFragment(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t, apptest.Config(func(c *app.Config) { c.MessageRate = 1; c.MessageBurst = 2 }))
 	alice := s.User("alice")
 	as := apptest.Dial(t, alice, "general")
@@ -227,6 +232,7 @@ func TestLimitsAnswerWithErrorFragment(t *testing.T) {
 var chatRateText = "You are sending messages too fast; wait a moment and try again."
 
 func TestInvalidUTF8ClosesOnlyThatSocket(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t)
 	alice, bob := s.User("alice"), s.User("bob")
 	as, bs := apptest.Dial(t, alice, "general"), apptest.Dial(t, bob, "general")
@@ -246,6 +252,7 @@ func TestInvalidUTF8ClosesOnlyThatSocket(t *testing.T) {
 }
 
 func TestSignOutClosesSockets(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t)
 	alice := s.User("alice")
 	as := apptest.Dial(t, alice, "general")
@@ -261,6 +268,7 @@ func TestSignOutClosesSockets(t *testing.T) {
 }
 
 func TestShutdownSends1012(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t)
 	alice := s.User("alice")
 	as := apptest.Dial(t, alice, "general")
@@ -277,6 +285,7 @@ func TestShutdownSends1012(t *testing.T) {
 }
 
 func TestPostWithoutSocket(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t)
 	alice, bob := s.User("alice"), s.User("bob")
 	bs := apptest.Dial(t, bob, "general")
@@ -303,6 +312,7 @@ func TestPostWithoutSocket(t *testing.T) {
 }
 
 func TestFrameRefusals(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		kind int
@@ -336,6 +346,7 @@ func TestFrameRefusals(t *testing.T) {
 }
 
 func TestFloodIsAnsweredOnceThenClosed(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t, apptest.Config(func(c *app.Config) { c.MessageRate = 0.001; c.MessageBurst = 1 }))
 	alice := s.User("alice")
 	as := apptest.Dial(t, alice, "general")
@@ -364,6 +375,7 @@ func TestFloodIsAnsweredOnceThenClosed(t *testing.T) {
 }
 
 func TestPostWithoutSocketRefusals(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t, apptest.Config(func(c *app.Config) { c.MessageRate = 1; c.MessageBurst = 1 }))
 	alice := s.User("alice")
 	tests := []struct {
