@@ -56,7 +56,7 @@ type harnessConfig struct {
 // newHarness starts a server and stops it when the test ends.
 func newHarness(t *testing.T, opts ...func(*harnessConfig)) *harness {
 	t.Helper()
-	hc := harnessConfig{params: apptest.CheapHash}
+	hc := harnessConfig{params: apptest.CheapHash()}
 	// Tests that are not about it should not wait out the sign-in slowdown.
 	hc.web.SlowdownStep, hc.web.SlowdownMax = time.Millisecond, time.Millisecond
 	for _, o := range opts {

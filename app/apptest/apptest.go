@@ -25,9 +25,12 @@ import (
 )
 
 // CheapHash makes a password hash take well under a millisecond.
-var CheapHash = password.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+func CheapHash() password.Params {
+	return password.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+}
 
-// sharedPolicy decompresses the common-password list once per test binary.
+// sharedPolicy decompresses the common-password list once per test binary
+// (it is read-only once built).
 var sharedPolicy = sync.OnceValues(password.NewPolicy)
 
 // Server is one running Natter. It stops when the test ends.
@@ -86,8 +89,9 @@ func SMTPDown() Option { return func(o *options) { o.smtpDown = true } }
 func LogTo(w io.Writer) Option { return func(o *options) { o.logTo = w } }
 
 // Start runs a server and stops it when the test ends. By default it logs
-// at debug level, hashes passwords cheaply, and its mailer sends to Mail,
-// retrying twice 10 ms apart.
+// at debug level, hashes passwords cheaply (four at once), and its mailer
+// sends to Mail, retrying twice 10 ms apart; the database's clock is the
+// one AdvanceClock moves.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	smtp := mailtest.Start(t)
@@ -97,7 +101,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	o.cfg.LogLevel = "debug"
 	o.cfg.SMTPHost, o.cfg.SMTPPort, o.cfg.SMTPTLS = smtp.Host(), smtp.Port(), mail.TLSNone
 	o.cfg.SMTPConnectTimeout, o.cfg.SMTPSendTimeout = 2*time.Second, 5*time.Second
-	hash := CheapHash
+	hash := CheapHash()
 	o.tune = app.Tuning{Hash: &hash, HashSlots: 4}
 	for _, opt := range opts {
 		opt(&o)
