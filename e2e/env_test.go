@@ -19,7 +19,6 @@ import (
 
 	"natter/app"
 	"natter/app/apptest"
-	"natter/client"
 	"natter/mail/mailtest"
 )
 
@@ -310,18 +309,7 @@ func (u *user) enterRoom(slug string) {
 // room that lives while someone is in it.
 func (e *env) holdRoom(slug, host string) {
 	e.t.Helper()
-	c, err := client.New(e.base)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if err := c.Register(host, host+"@example.com", "plum-kettle-orbit-42"); err != nil {
-		e.t.Fatalf("holdRoom: %v", err)
-	}
-	sock, err := c.Dial(slug, nil)
-	if err != nil {
-		e.t.Fatalf("holdRoom %s: %v", slug, err)
-	}
-	e.t.Cleanup(func() { sock.Close() })
+	sock := apptest.Dial(e.t, e.srv.User(host), slug)
 	// The first frame (the snapshot) comes once the socket has joined.
 	sock.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, _, err := sock.ReadMessage(); err != nil {
