@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -170,15 +169,4 @@ func TestConfigValidate(t *testing.T) {
 	} else {
 		_ = p.Close(context.Background())
 	}
-}
-
-// deadPort returns a loopback port nothing listens on.
-func deadPort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	return port
 }

@@ -3,7 +3,6 @@ package mail_test
 import (
 	"context"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -118,20 +117,9 @@ func attempts(t *testing.T, d *db.Outbox) int {
 	return m.Attempts
 }
 
-// closedPort is a loopback port nothing listens on: SMTP down.
-func closedPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func TestMailQueuedWhileSMTPIsDownIsSentAfterARestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "natter.db")
-	first := start(t, path, closedPort(t), nil)
+	first := start(t, path, mailtest.ClosedPort(t), nil)
 	if !first.m.Enqueue(message("zoe@example.org")) {
 		t.Fatal("Enqueue refused the message")
 	}
@@ -159,7 +147,7 @@ func TestMailQueuedWhileSMTPIsDownIsSentAfterARestart(t *testing.T) {
 
 func TestMailWhoseLinkExpiredIsNotSentAfterARestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "natter.db")
-	first := start(t, path, closedPort(t), nil)
+	first := start(t, path, mailtest.ClosedPort(t), nil)
 	expires := time.Now().Add(300 * time.Millisecond)
 	expiring := message("zoe@example.org")
 	expiring.Expires = expires
@@ -219,7 +207,7 @@ func TestStopDuringASlowSendKeepsTheMail(t *testing.T) {
 
 func TestOutboxIsBounded(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "natter.db")
-	r := start(t, path, closedPort(t), func(c *mail.Config) { c.QueueSize = 2; c.Backoff = time.Minute })
+	r := start(t, path, mailtest.ClosedPort(t), func(c *mail.Config) { c.QueueSize = 2; c.Backoff = time.Minute })
 	for i, want := range []bool{true, true, false} {
 		if got := r.m.Enqueue(message("zoe@example.org")); got != want {
 			t.Errorf("Enqueue #%d = %v, want %v", i+1, got, want)

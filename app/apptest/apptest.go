@@ -8,7 +8,6 @@ package apptest
 import (
 	"context"
 	"io"
-	"net"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -120,7 +119,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	}
 	o.tune.Now = func() time.Time { return time.Now().Add(time.Duration(s.skew.Load())) }
 	if o.smtpDown {
-		s.Config.SMTPPort = closedPort(t)
+		s.Config.SMTPPort = mailtest.ClosedPort(t)
 	}
 	prevMail := o.tune.Mail
 	o.tune.Mail = func(c *mail.Config) {
@@ -224,15 +223,4 @@ func Dial(t testing.TB, c *client.Client, slug string) *client.Socket {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
-}
-
-func closedPort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	return port
 }

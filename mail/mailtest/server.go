@@ -60,6 +60,19 @@ func Start(t testing.TB) *Server {
 	return s
 }
 
+// ClosedPort is a loopback port where nothing listens: an SMTP server
+// that is down.
+func ClosedPort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("mailtest: listen: %v", err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return port
+}
+
 // Addr is the server's "127.0.0.1:port".
 func (s *Server) Addr() string { return s.addr.String() }
 
