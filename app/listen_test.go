@@ -198,7 +198,7 @@ func TestConnsUnder(t *testing.T) {
 		{1024, 960}, {256, 192}, {129, 65}, {128, 64}, {100, 50}, {1, 1}, {1 << 40, 256 * 1024},
 	} {
 		if got := app.ConnsUnder(tt.limit); got != tt.want {
-			t.Errorf("app.ConnsUnder(%d) = %d, want %d", tt.limit, got, tt.want)
+			t.Errorf("connsUnder(%d) = %d, want %d", tt.limit, got, tt.want)
 		}
 	}
 }
@@ -211,7 +211,7 @@ func TestAddrKey(t *testing.T) {
 		"2001:db8:1:3::1":           "2001:db8:1:3::",
 	} {
 		if got := app.AddrKey(netip.MustParseAddr(in)).String(); got != want {
-			t.Errorf("app.AddrKey(%s) = %s, want %s", in, got, want)
+			t.Errorf("addrKey(%s) = %s, want %s", in, got, want)
 		}
 	}
 }
