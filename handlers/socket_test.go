@@ -17,10 +17,13 @@ import (
 	"natter/client"
 )
 
-func user(t *testing.T, s *apptest.Server, name string) *client.Client { return s.User(name) }
-
-func dial(t *testing.T, c *client.Client, slug string) *client.Socket {
-	return apptest.Dial(t, c, slug)
+// member signs name up on s and opens a socket to the room slug: the
+// client, the socket and a reader of what it receives.
+func member(t *testing.T, s *apptest.Server, name, slug string) (*client.Client, *client.Socket, *reader) {
+	t.Helper()
+	c := s.User(name)
+	sock := apptest.Dial(t, c, slug)
+	return c, sock, newReader(t, sock)
 }
 
 // reader collects everything a socket receives.
@@ -123,9 +126,7 @@ func TestTwoMembersReceiveEachMessageOnceInOrder(t *testing.T) {
 func TestMessagesArriveEscaped(t *testing.T) {
 	t.Parallel()
 	s := apptest.Start(t)
-	alice := s.User("alice")
-	as := apptest.Dial(t, alice, "general")
-	ar := newReader(t, as)
+	_, as, ar := member(t, s, "alice", "general")
 	as.SendMessage(`<script>alert(1)</script> & "quotes"`)
 	all := ar.until("the message", func(a string) bool { return len(texts(a)) == 1 })
 	if tx := texts(all)[0]; tx != `&lt;script&gt;alert(1)&lt;/script&gt; &amp; &#34;quotes&#34;` {
@@ -208,9 +209,7 @@ func TestReconnectSnapshotHoldsHistory(t *testing.T) {
 func TestLimitsAnswerWithErrorFragment(t *testing.T) {
 	t.Parallel()
 	s := apptest.Start(t, apptest.Config(func(c *app.Config) { c.MessageRate = 1; c.MessageBurst = 2 }))
-	alice := s.User("alice")
-	as := apptest.Dial(t, alice, "general")
-	ar := newReader(t, as)
+	_, as, ar := member(t, s, "alice", "general")
 
 	as.SendMessage(strings.Repeat("é", 2001))
 	got := ar.until("length error", func(a string) bool { return strings.Contains(a, `id="message-error"`) })
@@ -254,9 +253,7 @@ func TestInvalidUTF8ClosesOnlyThatSocket(t *testing.T) {
 func TestSignOutClosesSockets(t *testing.T) {
 	t.Parallel()
 	s := apptest.Start(t)
-	alice := s.User("alice")
-	as := apptest.Dial(t, alice, "general")
-	ar := newReader(t, as)
+	alice, _, ar := member(t, s, "alice", "general")
 	ar.until("snapshot", func(a string) bool { return strings.Contains(a, `id="members"`) })
 	res, err := alice.Submit("/rooms", "/logout", nil)
 	if err != nil || res.Status != http.StatusSeeOther || res.Location != "/login" {
@@ -270,9 +267,7 @@ func TestSignOutClosesSockets(t *testing.T) {
 func TestShutdownSends1012(t *testing.T) {
 	t.Parallel()
 	s := apptest.Start(t)
-	alice := s.User("alice")
-	as := apptest.Dial(t, alice, "general")
-	ar := newReader(t, as)
+	_, _, ar := member(t, s, "alice", "general")
 	ar.until("snapshot", func(a string) bool { return strings.Contains(a, `id="members"`) })
 	stopped := make(chan error, 1)
 	go func() { stopped <- s.Stop() }()
@@ -348,9 +343,7 @@ func TestFrameRefusals(t *testing.T) {
 func TestFloodIsAnsweredOnceThenClosed(t *testing.T) {
 	t.Parallel()
 	s := apptest.Start(t, apptest.Config(func(c *app.Config) { c.MessageRate = 0.001; c.MessageBurst = 1 }))
-	alice := s.User("alice")
-	as := apptest.Dial(t, alice, "general")
-	ar := newReader(t, as)
+	_, as, ar := member(t, s, "alice", "general")
 	ar.until("snapshot", func(a string) bool { return strings.Contains(a, `id="members"`) })
 	as.SendMessage("the burst")
 	ar.until("the message", func(a string) bool { return len(texts(a)) == 1 })
