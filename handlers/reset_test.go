@@ -42,6 +42,16 @@ func resetLinkToken(t *testing.T, h *harness, m mailtest.Received) (link, token 
 	return link, token
 }
 
+// aliceResetLink signs alice up, asks for a reset link for her and
+// returns the link from the mail.
+func aliceResetLink(t *testing.T, h *harness) string {
+	t.Helper()
+	h.signedUp("alice", "alice@example.com", pwAlice)
+	forgot(t, h, "alice@example.com")
+	link, _ := resetLinkToken(t, h, h.Mail.WaitFor(t, "alice@example.com", mailWait))
+	return link
+}
+
 // followLink opens a reset link as the mail's reader would, and returns the
 // form it lands on.
 func followLink(t *testing.T, c *client.Client, h *harness, link string) *client.Response {
@@ -135,9 +145,7 @@ func TestResetLinkWhileSignedIn(t *testing.T) {
 func TestResetExpired(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.signedUp("alice", "alice@example.com", pwAlice)
-	forgot(t, h, "alice@example.com")
-	link, _ := resetLinkToken(t, h, h.Mail.WaitFor(t, "alice@example.com", mailWait))
+	link := aliceResetLink(t, h)
 
 	// Followed in time, then left open past the hour.
 	c := h.client()
@@ -337,9 +345,7 @@ func TestForgotPerAddressLimit(t *testing.T) {
 func TestResetFormChecks(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.signedUp("alice", "alice@example.com", pwAlice)
-	forgot(t, h, "alice@example.com")
-	link, _ := resetLinkToken(t, h, h.Mail.WaitFor(t, "alice@example.com", mailWait))
+	link := aliceResetLink(t, h)
 	c := h.client()
 	followLink(t, c, h, link)
 
