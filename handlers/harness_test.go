@@ -23,8 +23,11 @@ import (
 // one main runs, on a loopback port, with a real SQLite file, a real SMTP
 // server and a log the test can read), with the web layer's settings that
 // no flag reaches set per test. The tests are in package handlers_test
-// because apptest imports app, which imports handlers; the few internals
-// they need are in export_test.go.
+// because apptest imports app, which imports handlers (an internal test
+// importing apptest would be an import cycle); the few internals they need
+// are in export_test.go. The unit tests of unexported functions that start
+// no server (clientaddr_test.go, ratelimit_test.go, rooms_fuzz_test.go,
+// render_bench_test.go) stay in package handlers.
 
 // harness is one running server.
 type harness struct {
