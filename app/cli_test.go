@@ -255,13 +255,8 @@ func TestReadyzDrains(t *testing.T) {
 
 func status(t *testing.T, url string) (int, string) {
 	t.Helper()
-	res, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, string(b)
+	st, _, body := apptest.Get(t, url)
+	return st, body
 }
 
 // NATTER_LOG_FORMAT=json writes one JSON object per line.

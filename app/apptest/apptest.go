@@ -8,6 +8,7 @@ package apptest
 import (
 	"context"
 	"io"
+	"net/http"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -207,6 +208,19 @@ func (s *Server) User(name string) *client.Client {
 		s.t.Fatal(err)
 	}
 	return c
+}
+
+// Get fetches url with a plain HTTP client (no cookies, redirects
+// followed) and returns the status, the headers and the body.
+func Get(t testing.TB, url string) (status int, header http.Header, body string) {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, res.Header, string(b)
 }
 
 // Dial opens a room socket, fails the test if it is refused, and closes it
