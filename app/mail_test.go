@@ -67,11 +67,7 @@ func TestStopWithSlowSMTPIsNotAFailure(t *testing.T) {
 // must still come, with a link that works.
 func TestResetMailAskedWhileSMTPIsDownArrivesAfterARestart(t *testing.T) {
 	// Both runs serve on one address, as a real restart does.
-	s := apptest.Start(t, apptest.SMTPDown(), apptest.Config(func(c *app.Config) { c.LogLevel = "error" }),
-		// The first attempt fails and the next waits past the restart.
-		apptest.Tune(func(tn *app.Tuning) {
-			tn.Mail = func(c *mail.Config) { c.Retries, c.Backoff = mail.DefaultRetries, mail.DefaultBackoff }
-		}))
+	s := apptest.Start(t, apptest.SMTPDown(), apptest.Config(func(c *app.Config) { c.LogLevel = "error" }))
 	zoe, _ := client.New(s.BaseURL())
 	if err := zoe.Register("zoe", "zoe@example.org", "correct horse battery"); err != nil {
 		t.Fatal(err)

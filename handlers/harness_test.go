@@ -16,6 +16,7 @@ import (
 	"natter/client"
 	"natter/db"
 	"natter/handlers"
+	"natter/mail"
 	"natter/password"
 )
 
@@ -71,6 +72,8 @@ func newHarness(t *testing.T, opts ...func(*harnessConfig)) *harness {
 			if hc.hashSlots > 0 {
 				tn.HashSlots = hc.hashSlots
 			}
+			// A mail that fails is retried once, at once.
+			tn.Mail = func(c *mail.Config) { c.Retries, c.Backoff = 2, 10*time.Millisecond }
 		}),
 		// The web layer takes the test's settings whole; only the base URL
 		// comes from the listen address app.New chose.

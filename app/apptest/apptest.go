@@ -90,8 +90,8 @@ func LogTo(w io.Writer) Option { return func(o *options) { o.logTo = w } }
 
 // Start runs a server and stops it when the test ends. By default it logs
 // at debug level, hashes passwords cheaply (four at once), and its mailer
-// sends to Mail, retrying twice 10 ms apart; the database's clock is the
-// one AdvanceClock moves.
+// sends to Mail (connect and send timeouts 2 s and 5 s); the database's
+// clock is the one AdvanceClock moves.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	smtp := mailtest.Start(t)
@@ -121,13 +121,6 @@ func Start(t testing.TB, opts ...Option) *Server {
 	o.tune.Now = func() time.Time { return time.Now().Add(time.Duration(s.skew.Load())) }
 	if o.smtpDown {
 		s.Config.SMTPPort = mailtest.ClosedPort(t)
-	}
-	prevMail := o.tune.Mail
-	o.tune.Mail = func(c *mail.Config) {
-		c.Retries, c.Backoff = 2, 10*time.Millisecond
-		if prevMail != nil {
-			prevMail(c)
-		}
 	}
 	s.tune = o.tune
 	s.serve()
