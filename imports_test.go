@@ -15,6 +15,7 @@ import (
 var allowedImports = map[string][]string{
 	"natter":                  {"natter/app"},
 	"natter/app":              {"natter/assets", "natter/chat", "natter/db", "natter/handlers", "natter/mail", "natter/password"},
+	"natter/app/apptest":      {"natter/app", "natter/client", "natter/handlers", "natter/internal/testlog", "natter/mail", "natter/mail/mailtest", "natter/password"},
 	"natter/handlers":         {"natter/assets", "natter/chat", "natter/db", "natter/mail", "natter/password", "natter/views"},
 	"natter/views":            {"natter/chat", "natter/db"},
 	"natter/deploy":           {"natter/app", "natter/client", "natter/mail/mailtest"},

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"natter/app/apptest"
 )
 
 // TestMain lets a test run the real main() in a child process (the child
@@ -161,13 +163,8 @@ type response struct {
 
 func get(t *testing.T, url string) response {
 	t.Helper()
-	res, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return response{res.StatusCode, res.Header, string(b)}
+	st, header, body := apptest.Get(t, url)
+	return response{st, header, body}
 }
 
 // waitHealthy polls /healthz until it answers 200.

@@ -51,6 +51,7 @@ type Server struct {
 	mailer   *mail.Mailer
 	hasher   *password.Hasher
 	web      *handlers.App
+	deps     handlers.Deps // what web runs on
 	listener net.Listener
 	// metrics and metricsListener are set when MetricsAddr is.
 	metrics         *metrics
@@ -59,7 +60,33 @@ type Server struct {
 
 // New opens the database, builds every part and binds the listen address.
 // On error nothing is left open.
-func New(ctx context.Context, cfg Config, stdout io.Writer) (_ *Server, err error) {
+func New(ctx context.Context, cfg Config, stdout io.Writer) (*Server, error) {
+	return NewTuned(ctx, cfg, stdout, Tuning{})
+}
+
+// Tuning changes what no setting reaches, for tests (see app/apptest):
+// cheap password hashing, a database clock moved forward, limits small
+// enough to reach. The zero Tuning is production's; every field is
+// optional.
+type Tuning struct {
+	// Hash replaces password.DefaultParams, and HashSlots the number of
+	// passwords hashed at once (GOMAXPROCS).
+	Hash      *password.Params
+	HashSlots int
+	// Policy replaces a policy of New's own (its list of common passwords
+	// takes a while to load: tests share one).
+	Policy *password.Policy
+	// Now replaces the database's clock.
+	Now func() time.Time
+	// Chat, Mail and Web edit the configuration of the room registry, the
+	// mailer and the web layer once New has built it from Config.
+	Chat func(*chat.Config)
+	Mail func(*mail.Config)
+	Web  func(*handlers.Config)
+}
+
+// NewTuned is New with parts tuned by tune.
+func NewTuned(ctx context.Context, cfg Config, stdout io.Writer, tune Tuning) (_ *Server, err error) {
 	s := &Server{cfg: cfg, log: newLogger(stdout, cfg.LogLevel, cfg.LogFormat)}
 	defer func() {
 		if err != nil {
@@ -87,7 +114,13 @@ func New(ctx context.Context, cfg Config, stdout io.Writer) (_ *Server, err erro
 	if s.db, err = db.Open(ctx, cfg.DBPath); err != nil {
 		return nil, err
 	}
+	if tune.Now != nil {
+		s.db.Now = tune.Now
+	}
 	mcfg := cfg.mailConfig()
+	if tune.Mail != nil {
+		tune.Mail(&mcfg)
+	}
 	if err = mcfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -98,26 +131,44 @@ func New(ctx context.Context, cfg Config, stdout io.Writer) (_ *Server, err erro
 	}
 	mcfg.Outbox = outbox{ob}
 	s.mailer = mail.New(mcfg, s.log.With("component", "mail"))
-	s.rooms = chat.New(cfg.chatConfig(), handlers.Renderer())
-	policy, err := password.NewPolicy()
-	if err != nil {
-		return nil, err
+	ccfg := cfg.chatConfig()
+	if tune.Chat != nil {
+		tune.Chat(&ccfg)
+	}
+	s.rooms = chat.New(ccfg, handlers.Renderer())
+	policy := tune.Policy
+	if policy == nil {
+		if policy, err = password.NewPolicy(); err != nil {
+			return nil, err
+		}
 	}
 	static, err := assets.New()
 	if err != nil {
 		return nil, err
 	}
-	s.hasher = password.NewHasher(cfg.hashParams(), runtime.GOMAXPROCS(0))
+	hash, slots := password.DefaultParams(), runtime.GOMAXPROCS(0)
+	if tune.Hash != nil {
+		hash = *tune.Hash
+	}
+	if tune.HashSlots > 0 {
+		slots = tune.HashSlots
+	}
+	s.hasher = password.NewHasher(hash, slots)
 	var observe handlers.RequestObserver
 	if s.metricsListener != nil {
 		s.metrics = newMetrics(s)
 		observe = s.metrics.observe
 	}
-	s.web, err = handlers.New(handlers.Config{
+	web := handlers.Config{
 		BaseURL:        cfg.BaseURL,
 		AnyLoopback:    anyLoopback,
 		TrustedProxies: cfg.trustedProxies(),
-	}, handlers.Deps{
+	}
+	if tune.Web != nil {
+		tune.Web(&web)
+		s.cfg.BaseURL = web.BaseURL
+	}
+	s.deps = handlers.Deps{
 		DB:      s.db,
 		Rooms:   s.rooms,
 		Mailer:  s.mailer,
@@ -126,7 +177,8 @@ func New(ctx context.Context, cfg Config, stdout io.Writer) (_ *Server, err erro
 		Assets:  static,
 		Log:     s.log,
 		Observe: observe,
-	})
+	}
+	s.web, err = handlers.New(web, s.deps)
 	if err != nil {
 		return nil, err
 	}
@@ -156,6 +208,13 @@ func (s *Server) Rooms() *chat.Registry { return s.rooms }
 
 // DB is the server's database.
 func (s *Server) DB() *db.DB { return s.db }
+
+// Web is the server's web layer.
+func (s *Server) Web() *handlers.App { return s.web }
+
+// Deps are the services the web layer runs on (tests build a second web
+// layer on them).
+func (s *Server) Deps() handlers.Deps { return s.deps }
 
 // Serve answers requests until ctx is cancelled, then stops gracefully:
 // sockets are told to reconnect (1012), requests in flight finish, the

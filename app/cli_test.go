@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"bytes"
@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"natter/app"
+	"natter/app/apptest"
 	"natter/client"
 	"natter/db"
 )
@@ -23,7 +25,7 @@ import (
 func command(t *testing.T, dbPath, stdin string, args ...string) (string, error) {
 	t.Helper()
 	var out bytes.Buffer
-	err := Command(context.Background(), args, func(k string) string {
+	err := app.Command(context.Background(), args, func(k string) string {
 		if k == "NATTER_DB" {
 			return dbPath
 		}
@@ -47,8 +49,8 @@ func TestVersionCommand(t *testing.T) {
 // A backup taken while the server is signing people up is a consistent,
 // openable database holding every account committed before it began.
 func TestBackupDuringSignups(t *testing.T) {
-	s := startServer(t, nil)
-	dbPath := s.cfg.DBPath
+	s := apptest.Start(t)
+	dbPath := s.Config.DBPath
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	var mu sync.Mutex
@@ -179,7 +181,7 @@ func TestUserCommands(t *testing.T) {
 
 	// The server accepts the account, then the new password, and the old
 	// password's session ends.
-	s := startServer(t, func(c *Config) { c.DBPath = dbPath })
+	s := apptest.Start(t, apptest.Config(func(c *app.Config) { c.DBPath = dbPath }))
 	c, _ := client.New(s.BaseURL())
 	if err := c.Login("carol", "violet-anchor-pasta-7"); err != nil {
 		t.Fatalf("sign in with the created account: %v", err)
@@ -217,22 +219,13 @@ func TestUserCommands(t *testing.T) {
 // From the stop signal on, /readyz answers 503 while the node keeps
 // serving everything else for the drain delay.
 func TestReadyzDrains(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.Addr, cfg.BaseURL, cfg.LogLevel = "127.0.0.1:0", "", "warn"
-	cfg.DBPath = filepath.Join(t.TempDir(), "natter.db")
-	cfg.DrainDelay = 2 * time.Second
-	s, err := New(context.Background(), cfg, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx) }()
+	s := apptest.Start(t, apptest.Config(func(c *app.Config) { c.DrainDelay = 2 * time.Second }))
 	base := s.BaseURL()
 	if st, body := status(t, base+"/readyz"); st != 200 || body != "ready\n" {
 		t.Fatalf("readyz before the stop: %d %q", st, body)
 	}
-	cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Stop() }()
 	deadline := time.Now().Add(time.Second)
 	for {
 		st, body := status(t, base+"/readyz")
@@ -262,31 +255,16 @@ func TestReadyzDrains(t *testing.T) {
 
 func status(t *testing.T, url string) (int, string) {
 	t.Helper()
-	res, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, string(b)
+	st, _, body := apptest.Get(t, url)
+	return st, body
 }
 
 // NATTER_LOG_FORMAT=json writes one JSON object per line.
 func TestJSONLogs(t *testing.T) {
-	var buf syncBuffer
-	cfg := DefaultConfig()
-	cfg.Addr, cfg.BaseURL, cfg.LogFormat = "127.0.0.1:0", "", "json"
-	cfg.DBPath = filepath.Join(t.TempDir(), "natter.db")
-	s, err := New(context.Background(), cfg, &buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx) }()
+	s := apptest.Start(t, apptest.Config(func(c *app.Config) { c.LogFormat = "json" }))
+	buf := s.Log
 	status(t, s.BaseURL()+"/healthz")
-	cancel()
-	if err := <-done; err != nil {
+	if err := s.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")

@@ -13,7 +13,6 @@ import (
 
 	"natter/chat"
 	"natter/mail"
-	"natter/password"
 )
 
 // Config is everything a Natter server needs, read by Run from flags with
@@ -47,59 +46,86 @@ type Config struct {
 	// DrainDelay is how long a stopping server keeps serving with /readyz
 	// answering 503, so a proxy moves new work elsewhere first.
 	DrainDelay time.Duration
-	// FastHashing lowers the password hashing cost; only tests set it.
-	FastHashing bool
 }
 
-// setting is one flag and the environment variable behind it.
+// setting is one row: a flag, the environment variable behind it, what it
+// means, and the field of Config its text goes to.
 type setting struct {
-	flag, env, def, usage string
+	flag, env, usage string
+	field            field
 }
 
-var settings = []setting{
-	{"addr", "NATTER_ADDR", "localhost:8080", "listen address (host:port)"},
-	{"db", "NATTER_DB", "natter.db", "the SQLite database file"},
-	{"base-url", "NATTER_BASE_URL", "", "public URL: reset links, socket origin check, secure cookies when https; unset: http://localhost:<port>, and 127.0.0.1 and [::1] work alike"},
-	{"smtp-host", "NATTER_SMTP_HOST", "", "SMTP server; empty: mail is printed to the log"},
-	{"smtp-port", "NATTER_SMTP_PORT", "587", "SMTP port"},
-	{"smtp-user", "NATTER_SMTP_USER", "", "SMTP user name (empty: no authentication)"},
-	{"smtp-password", "NATTER_SMTP_PASSWORD", "", "SMTP password"},
-	{"smtp-from", "NATTER_SMTP_FROM", "Natter <natter@localhost>", "sender address of Natter's mail"},
-	{"smtp-tls", "NATTER_SMTP_TLS", "starttls", "SMTP encryption: none, starttls or tls"},
-	{"smtp-connect-timeout", "NATTER_SMTP_CONNECT_TIMEOUT", "10s", "longest wait for the SMTP server to answer a connection"},
-	{"smtp-send-timeout", "NATTER_SMTP_SEND_TIMEOUT", "30s", "longest time one mail may take to send"},
-	{"room-grace", "NATTER_ROOM_GRACE", "10s", "how long an empty room lives before it is destroyed (0 allowed)"},
-	{"history", "NATTER_HISTORY", "200", "messages a room keeps in memory"},
-	{"message-rate", "NATTER_MESSAGE_RATE", "10", "messages per second per user"},
-	{"message-burst", "NATTER_MESSAGE_BURST", "20", "burst of messages per user above the rate"},
-	{"trusted-proxy", "NATTER_TRUSTED_PROXY", "", "comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-* headers are trusted"},
-	{"log-level", "NATTER_LOG_LEVEL", "info", "log level: debug, info, warn or error"},
-	{"log-format", "NATTER_LOG_FORMAT", "text", "log format: text (key=value lines) or json"},
-	{"metrics-addr", "NATTER_METRICS_ADDR", "", "listen address of the Prometheus /metrics endpoint (empty: none); keep it private"},
-	{"drain-delay", "NATTER_DRAIN_DELAY", "0s", "on SIGTERM, how long /readyz answers 503 before the server stops (0 allowed)"},
+// field reads a setting's text into one Config field. set returns "" when
+// the text is good, else what the setting allows ("want ..."); show is the
+// field's value as text, the default -h prints.
+type field struct {
+	set  func(text string) (problem string)
+	show func() string
 }
 
-// DefaultConfig is the configuration of a Natter started with no settings.
-func DefaultConfig() Config {
-	c, err := parseConfig(nil, func(string) string { return "" }, io.Discard)
-	if err != nil {
-		panic(err) // the defaults are ours; a test checks they parse
+// settings binds every setting to its field of c, one row each.
+func settings(c *Config) []setting {
+	return []setting{
+		{"addr", "NATTER_ADDR", "listen address (host:port)", addrField(&c.Addr, false)},
+		{"db", "NATTER_DB", "the SQLite database file", nonEmptyField(&c.DBPath)},
+		{"base-url", "NATTER_BASE_URL", "public URL: reset links, socket origin check, secure cookies when https; unset: http://localhost:<port>, and 127.0.0.1 and [::1] work alike", baseURLField(&c.BaseURL)},
+		{"smtp-host", "NATTER_SMTP_HOST", "SMTP server; empty: mail is printed to the log", textField(&c.SMTPHost, strings.TrimSpace)},
+		{"smtp-port", "NATTER_SMTP_PORT", "SMTP port", intField(&c.SMTPPort, 1, 65535)},
+		{"smtp-user", "NATTER_SMTP_USER", "SMTP user name (empty: no authentication)", textField(&c.SMTPUser, nil)},
+		{"smtp-password", "NATTER_SMTP_PASSWORD", "SMTP password", textField(&c.SMTPPassword, nil)},
+		{"smtp-from", "NATTER_SMTP_FROM", "sender address of Natter's mail", nonEmptyField(&c.SMTPFrom)},
+		{"smtp-tls", "NATTER_SMTP_TLS", "SMTP encryption: none, starttls or tls", oneOfField(&c.SMTPTLS, mail.TLSNone, mail.TLSStartTLS, mail.TLSImplicit)},
+		{"smtp-connect-timeout", "NATTER_SMTP_CONNECT_TIMEOUT", "longest wait for the SMTP server to answer a connection", timeoutField(&c.SMTPConnectTimeout)},
+		{"smtp-send-timeout", "NATTER_SMTP_SEND_TIMEOUT", "longest time one mail may take to send", timeoutField(&c.SMTPSendTimeout)},
+		{"room-grace", "NATTER_ROOM_GRACE", "how long a member outlives their last connection, so a room dies one grace after its last member leaves (0 allowed)", durationField(&c.RoomGrace)},
+		{"history", "NATTER_HISTORY", "messages a room keeps in memory", intField(&c.History, 1, 100000)},
+		{"message-rate", "NATTER_MESSAGE_RATE", "messages per second per user", rateField(&c.MessageRate)},
+		{"message-burst", "NATTER_MESSAGE_BURST", "burst of messages per user above the rate", intField(&c.MessageBurst, 1, 100000)},
+		{"trusted-proxy", "NATTER_TRUSTED_PROXY", "comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-* headers are trusted", textField(&c.TrustedProxy, nil)},
+		{"log-level", "NATTER_LOG_LEVEL", "log level: debug, info, warn or error", oneOfField(&c.LogLevel, "debug", "info", "warn", "error")},
+		{"log-format", "NATTER_LOG_FORMAT", "log format: text (key=value lines) or json", oneOfField(&c.LogFormat, "text", "json")},
+		{"metrics-addr", "NATTER_METRICS_ADDR", "listen address of the Prometheus /metrics endpoint (empty: none); keep it private", addrField(&c.MetricsAddr, true)},
+		{"drain-delay", "NATTER_DRAIN_DELAY", "on SIGTERM, how long /readyz answers 503 before the server stops (0 allowed)", durationField(&c.DrainDelay)},
 	}
-	return c
 }
 
-// parseConfig reads flags (which win) and environment variables, and checks
-// every value, naming the setting and what it allows when one is wrong.
+// DefaultConfig is the configuration of a Natter started with no settings:
+// the room and mail defaults are the chat and mail packages' own.
+func DefaultConfig() Config {
+	room, m := chat.DefaultConfig(), mail.DefaultConfig()
+	return Config{
+		Addr:               "localhost:8080",
+		DBPath:             "natter.db",
+		SMTPPort:           m.Port,
+		SMTPFrom:           m.From,
+		SMTPTLS:            m.TLS,
+		SMTPConnectTimeout: m.ConnectTimeout,
+		SMTPSendTimeout:    m.SendTimeout,
+		RoomGrace:          room.Grace,
+		History:            room.History,
+		MessageRate:        room.MessageRate,
+		MessageBurst:       room.MessageBurst,
+		LogLevel:           "info",
+		LogFormat:          "text",
+	}
+}
+
+// parseConfig reads flags (which win) and environment variables over the
+// defaults, and checks every value given, naming the setting and what it
+// allows when one is wrong.
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	c := DefaultConfig()
+	rows := settings(&c)
 	fs := flag.NewFlagSet("natter", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	raw := make(map[string]*string, len(settings))
-	for _, s := range settings {
-		def := s.def
+	given := make([]flagText, len(rows))
+	for i, s := range rows {
+		// -h shows the value the flag would replace: the variable's, or the default.
+		given[i].def = s.field.show()
 		if v := getenv(s.env); v != "" {
-			def = v
+			given[i].def = v
 		}
-		raw[s.flag] = fs.String(s.flag, def, s.usage+" ($"+s.env+")")
+		fs.Var(&given[i], s.flag, s.usage+" ($"+s.env+")")
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -110,132 +136,181 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected argument %q (settings are flags such as -addr, or NATTER_* variables)", fs.Arg(0))
 	}
-	p := parser{raw: raw}
-	c := Config{
-		Addr:               p.addr("addr"),
-		DBPath:             p.nonEmpty("db"),
-		BaseURL:            p.baseURL("base-url"),
-		SMTPHost:           strings.TrimSpace(*raw["smtp-host"]),
-		SMTPPort:           p.intRange("smtp-port", 1, 65535),
-		SMTPUser:           *raw["smtp-user"],
-		SMTPPassword:       *raw["smtp-password"],
-		SMTPFrom:           p.nonEmpty("smtp-from"),
-		SMTPTLS:            p.oneOf("smtp-tls", "none", "starttls", "tls"),
-		SMTPConnectTimeout: p.positiveDuration("smtp-connect-timeout"),
-		SMTPSendTimeout:    p.positiveDuration("smtp-send-timeout"),
-		RoomGrace:          p.duration("room-grace"),
-		History:            p.intRange("history", 1, 100000),
-		MessageRate:        p.positiveFloat("message-rate"),
-		MessageBurst:       p.intRange("message-burst", 1, 100000),
-		TrustedProxy:       *raw["trusted-proxy"],
-		LogLevel:           p.oneOf("log-level", "debug", "info", "warn", "error"),
-		LogFormat:          p.oneOf("log-format", "text", "json"),
-		DrainDelay:         p.duration("drain-delay"),
-		MetricsAddr:        p.optionalAddr("metrics-addr"),
+	for i, s := range rows {
+		text, ok := given[i].text, given[i].set
+		if !ok {
+			text = getenv(s.env)
+			ok = text != ""
+		}
+		if !ok {
+			continue
+		}
+		if problem := s.field.set(text); problem != "" {
+			return Config{}, fmt.Errorf("invalid -%s ($%s) %q: %s", s.flag, s.env, text, problem)
+		}
 	}
-	return c, p.err
+	return c, nil
 }
 
-// parser collects the first bad value.
-type parser struct {
-	raw map[string]*string
-	err error
+// flagText keeps a flag's text as given; parseConfig checks it after
+// parsing, so a bad value gets the one-line error that names its variable
+// too, not the flag package's usage dump.
+type flagText struct {
+	def, text string
+	set       bool
 }
 
-func (p *parser) fail(name, format string, args ...any) {
-	if p.err == nil {
-		env := ""
-		for _, s := range settings {
-			if s.flag == name {
-				env = s.env
+func (f *flagText) String() string {
+	if f == nil {
+		return ""
+	}
+	return f.def
+}
+
+func (f *flagText) Set(v string) error {
+	f.text, f.set = v, true
+	return nil
+}
+
+// textField stores the text, cleaned by clean when it is not nil.
+func textField(p *string, clean func(string) string) field {
+	return field{
+		set: func(v string) string {
+			if clean != nil {
+				v = clean(v)
 			}
-		}
-		p.err = fmt.Errorf("invalid -%s ($%s) %q: %s", name, env, *p.raw[name], fmt.Sprintf(format, args...))
+			*p = v
+			return ""
+		},
+		show: func() string { return *p },
 	}
 }
 
-func (p *parser) nonEmpty(name string) string {
-	v := strings.TrimSpace(*p.raw[name])
-	if v == "" {
-		p.fail(name, "must not be empty")
+func nonEmptyField(p *string) field {
+	return field{
+		set: func(v string) string {
+			if *p = strings.TrimSpace(v); *p == "" {
+				return "must not be empty"
+			}
+			return ""
+		},
+		show: func() string { return *p },
 	}
-	return v
 }
 
-func (p *parser) addr(name string) string {
-	v := *p.raw[name]
-	_, port, err := net.SplitHostPort(v)
-	if err != nil {
-		p.fail(name, "want host:port, such as localhost:8080 or :8080")
-		return v
+// addrField reads host:port; optional allows empty (meaning none).
+func addrField(p *string, optional bool) field {
+	return field{
+		set: func(v string) string {
+			if optional && strings.TrimSpace(v) == "" {
+				*p = ""
+				return ""
+			}
+			*p = v
+			_, port, err := net.SplitHostPort(v)
+			if err != nil {
+				return "want host:port, such as localhost:8080 or :8080"
+			}
+			if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+				return "the port must be a number from 0 to 65535"
+			}
+			return ""
+		},
+		show: func() string { return *p },
 	}
-	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		p.fail(name, "the port must be a number from 0 to 65535")
-	}
-	return v
 }
 
-func (p *parser) optionalAddr(name string) string {
-	if strings.TrimSpace(*p.raw[name]) == "" {
-		return ""
+// baseURLField reads the public URL; empty means unset (see Config.BaseURL).
+func baseURLField(p *string) field {
+	return field{
+		set: func(v string) string {
+			*p = strings.TrimRight(strings.TrimSpace(v), "/")
+			if *p == "" {
+				return ""
+			}
+			u, err := url.Parse(*p)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+				return "want an absolute http or https URL such as https://chat.example.com"
+			}
+			return ""
+		},
+		show: func() string { return *p },
 	}
-	return p.addr(name)
 }
 
-// baseURL reads the public URL; empty means unset (see Config.BaseURL).
-func (p *parser) baseURL(name string) string {
-	v := strings.TrimRight(strings.TrimSpace(*p.raw[name]), "/")
-	if v == "" {
-		return ""
+func intField(p *int, lo, hi int) field {
+	return field{
+		set: func(v string) string {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil || n < lo || n > hi {
+				return fmt.Sprintf("want a whole number from %d to %d", lo, hi)
+			}
+			*p = n
+			return ""
+		},
+		show: func() string { return strconv.Itoa(*p) },
 	}
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		p.fail(name, "want an absolute http or https URL such as https://chat.example.com")
-	}
-	return v
 }
 
-func (p *parser) intRange(name string, lo, hi int) int {
-	n, err := strconv.Atoi(strings.TrimSpace(*p.raw[name]))
-	if err != nil || n < lo || n > hi {
-		p.fail(name, "want a whole number from %d to %d", lo, hi)
+func rateField(p *float64) field {
+	return field{
+		set: func(v string) string {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil || f <= 0 || f > 1e6 {
+				return "want a number above 0, such as 10 or 0.5"
+			}
+			*p = f
+			return ""
+		},
+		show: func() string { return strconv.FormatFloat(*p, 'g', -1, 64) },
 	}
-	return n
 }
 
-func (p *parser) positiveFloat(name string) float64 {
-	f, err := strconv.ParseFloat(strings.TrimSpace(*p.raw[name]), 64)
-	if err != nil || f <= 0 || f > 1e6 {
-		p.fail(name, "want a number above 0, such as 10 or 0.5")
+// durationField reads a duration from 0 to 24h.
+func durationField(p *time.Duration) field {
+	return field{
+		set: func(v string) string {
+			d, err := time.ParseDuration(strings.TrimSpace(v))
+			if err != nil || d < 0 || d > 24*time.Hour {
+				return "want a duration from 0s to 24h, such as 10s or 2m"
+			}
+			*p = d
+			return ""
+		},
+		show: func() string { return p.String() },
 	}
-	return f
 }
 
-func (p *parser) duration(name string) time.Duration {
-	d, err := time.ParseDuration(strings.TrimSpace(*p.raw[name]))
-	if err != nil || d < 0 || d > 24*time.Hour {
-		p.fail(name, "want a duration from 0s to 24h, such as 10s or 2m")
+// timeoutField reads a duration above 0 and at most 1h.
+func timeoutField(p *time.Duration) field {
+	return field{
+		set: func(v string) string {
+			d, err := time.ParseDuration(strings.TrimSpace(v))
+			if err != nil || d <= 0 || d > time.Hour {
+				return "want a duration above 0s and at most 1h, such as 10s"
+			}
+			*p = d
+			return ""
+		},
+		show: func() string { return p.String() },
 	}
-	return d
 }
 
-func (p *parser) positiveDuration(name string) time.Duration {
-	d, err := time.ParseDuration(strings.TrimSpace(*p.raw[name]))
-	if err != nil || d <= 0 || d > time.Hour {
-		p.fail(name, "want a duration above 0s and at most 1h, such as 10s")
+// oneOfField reads one of allowed, in any case.
+func oneOfField(p *string, allowed ...string) field {
+	return field{
+		set: func(v string) string {
+			v = strings.ToLower(strings.TrimSpace(v))
+			for _, a := range allowed {
+				if v == a {
+					*p = v
+					return ""
+				}
+			}
+			return "want one of " + strings.Join(allowed, ", ")
+		},
+		show: func() string { return *p },
 	}
-	return d
-}
-
-func (p *parser) oneOf(name string, allowed ...string) string {
-	v := strings.ToLower(strings.TrimSpace(*p.raw[name]))
-	for _, a := range allowed {
-		if v == a {
-			return v
-		}
-	}
-	p.fail(name, "want one of %s", strings.Join(allowed, ", "))
-	return v
 }
 
 // trustedProxies splits the -trusted-proxy list.
@@ -277,16 +352,6 @@ func (c Config) chatConfig() chat.Config {
 	cc.MessageRate = c.MessageRate
 	cc.MessageBurst = c.MessageBurst
 	return cc
-}
-
-// hashParams are the argon2id parameters: OWASP's, or cheap ones that
-// only tests ask for.
-func (c Config) hashParams() password.Params {
-	p := password.DefaultParams()
-	if c.FastHashing {
-		p.Memory, p.Iterations = 64, 1
-	}
-	return p
 }
 
 // defaultBaseURL is the base URL of a server started without one, from the

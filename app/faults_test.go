@@ -1,69 +1,17 @@
-package app
+package app_test
 
 import (
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"natter/app"
+	"natter/app/apptest"
 	"natter/client"
+	"natter/internal/disktest"
 )
-
-// smallDisk mounts a fresh 2 MB tmpfs and returns its folder; it is
-// unmounted when the test ends. Mounting needs root.
-func smallDisk(t *testing.T) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a 2 MB tmpfs (a full disk)")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs: %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
-	return dir
-}
-
-// fillDisk writes a file into dir until the disk is full, and returns a
-// function that deletes it again.
-func fillDisk(t *testing.T, dir string) (free func()) {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 4096)
-	for {
-		if _, err := f.Write(buf); err != nil {
-			break
-		}
-	}
-	return func() {
-		if err := os.Remove(path); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-// immutable makes path read-only even for root (chattr +i; root ignores
-// chmod), until the returned function or the end of the test undoes it.
-func immutable(t *testing.T, path string) (undo func()) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to make a file read-only for this process (chattr +i)")
-	}
-	if out, err := exec.Command("chattr", "+i", path).CombinedOutput(); err != nil {
-		t.Skipf("chattr +i: %v %s", err, out)
-	}
-	undo = func() { exec.Command("chattr", "-i", path).Run() }
-	t.Cleanup(undo)
-	return undo
-}
 
 // healthz fetches /healthz.
 func healthz(t *testing.T, c *client.Client) *client.Response {
@@ -112,12 +60,12 @@ func waitHealthy(t *testing.T, c *client.Client, what string) {
 // /healthz fails, the log has the error, and all of it recovers once space
 // returns, without a restart.
 func TestFullDiskIsTold(t *testing.T) {
-	disk := smallDisk(t)
-	var logs syncBuffer
-	s := startServerLog(t, func(c *Config) {
+	disk := disktest.Small(t)
+	s := apptest.Start(t, apptest.Config(func(c *app.Config) {
 		c.DBPath = filepath.Join(disk, "natter.db")
 		c.LogLevel = "info"
-	}, &logs)
+	}))
+	logs := s.Log
 	alice, _ := client.New(s.BaseURL())
 	if err := alice.Register("alice", "alice@example.com", "correct horse battery"); err != nil {
 		t.Fatal(err)
@@ -130,7 +78,7 @@ func TestFullDiskIsTold(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	free := fillDisk(t, disk)
+	free := disktest.Fill(t, disk)
 
 	// The sign-up page cannot store its form's token: it says so at once,
 	// rather than on the post.
@@ -175,10 +123,10 @@ func TestFullDiskIsTold(t *testing.T) {
 // keeps them so: the server used to fail until they were recycled, long
 // after the permission came back.
 func TestReadOnlyDatabaseIsTold(t *testing.T) {
-	var logs syncBuffer
-	s := startServerLog(t, nil, &logs)
-	path := s.cfg.DBPath
-	writable := immutable(t, path)
+	s := apptest.Start(t)
+	logs := s.Log
+	path := s.Config.DBPath
+	writable := disktest.Immutable(t, path)
 	// Connections come and go (the pool closes idle ones): the next ones
 	// open the file read-only.
 	s.DB().SQL.SetMaxIdleConns(0)

@@ -1,8 +1,7 @@
-package app
+package app_test
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"io"
 	"log/slog"
@@ -15,25 +14,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"natter/app"
+	"natter/app/apptest"
+	"natter/internal/testlog"
 )
-
-// syncBuffer is a log destination that goroutines may share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestAcceptSurvivesEMFILE lowers this process's descriptor limit until
 // accept fails with EMFILE, and checks that the listener waits and
@@ -45,8 +30,8 @@ func TestAcceptSurvivesEMFILE(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
-	l := newLimitListener(ln, slog.New(slog.NewTextHandler(&logs, nil)), 1000, 1000, nil)
+	var logs testlog.Buffer
+	l := app.NewLimitListener(ln, slog.New(slog.NewTextHandler(&logs, nil)), 1000, 1000, nil)
 	defer l.Close()
 	// The clients connect first: the kernel completes their handshakes and
 	// queues them until the listener accepts.
@@ -164,16 +149,16 @@ func healthzOn(c net.Conn) (string, error) {
 // client address: the 257th is closed at once, the first 256 stay usable,
 // and closing one makes room again.
 func TestConnectionsPerAddress(t *testing.T) {
-	s := startServer(t, nil)
-	conns := openIdle(t, s.Addr(), maxConnsPerAddr+1)
+	s := apptest.Start(t)
+	conns := openIdle(t, s.Addr(), app.MaxConnsPerAddr+1)
 
-	over := conns[maxConnsPerAddr]
+	over := conns[app.MaxConnsPerAddr]
 	over.SetReadDeadline(time.Now().Add(3 * time.Second))
 	if n, err := over.Read(make([]byte, 1)); n != 0 || (err != io.EOF && !errors.Is(err, syscall.ECONNRESET)) {
-		t.Fatalf("connection %d: read %d bytes, %v; want it closed (EOF)", maxConnsPerAddr+1, n, err)
+		t.Fatalf("connection %d: read %d bytes, %v; want it closed (EOF)", app.MaxConnsPerAddr+1, n, err)
 	}
-	if line, err := healthzOn(conns[maxConnsPerAddr-1]); line != "HTTP/1.1 200 OK" {
-		t.Fatalf("connection %d: %q, %v; want HTTP/1.1 200 OK", maxConnsPerAddr, line, err)
+	if line, err := healthzOn(conns[app.MaxConnsPerAddr-1]); line != "HTTP/1.1 200 OK" {
+		t.Fatalf("connection %d: %q, %v; want HTTP/1.1 200 OK", app.MaxConnsPerAddr, line, err)
 	}
 	conns[0].Close()
 	// The slot is given back when the server sees the close; poll briefly.
@@ -198,8 +183,8 @@ func TestConnectionsPerAddress(t *testing.T) {
 // TestTrustedProxyHasNoAddressCap checks that a trusted proxy, which
 // carries every client, is not held to the per-address cap.
 func TestTrustedProxyHasNoAddressCap(t *testing.T) {
-	s := startServer(t, func(c *Config) { c.TrustedProxy = "127.0.0.1" })
-	conns := openIdle(t, s.Addr(), maxConnsPerAddr+20)
+	s := apptest.Start(t, apptest.Config(func(c *app.Config) { c.TrustedProxy = "127.0.0.1" }))
+	conns := openIdle(t, s.Addr(), app.MaxConnsPerAddr+20)
 	if line, err := healthzOn(conns[len(conns)-1]); line != "HTTP/1.1 200 OK" {
 		t.Fatalf("connection %d from the proxy: %q, %v; want HTTP/1.1 200 OK", len(conns), line, err)
 	}
@@ -212,7 +197,7 @@ func TestConnsUnder(t *testing.T) {
 	}{
 		{1024, 960}, {256, 192}, {129, 65}, {128, 64}, {100, 50}, {1, 1}, {1 << 40, 256 * 1024},
 	} {
-		if got := connsUnder(tt.limit); got != tt.want {
+		if got := app.ConnsUnder(tt.limit); got != tt.want {
 			t.Errorf("connsUnder(%d) = %d, want %d", tt.limit, got, tt.want)
 		}
 	}
@@ -225,7 +210,7 @@ func TestAddrKey(t *testing.T) {
 		"2001:db8:1:2:ffff:ffff::9": "2001:db8:1:2::",
 		"2001:db8:1:3::1":           "2001:db8:1:3::",
 	} {
-		if got := addrKey(netip.MustParseAddr(in)).String(); got != want {
+		if got := app.AddrKey(netip.MustParseAddr(in)).String(); got != want {
 			t.Errorf("addrKey(%s) = %s, want %s", in, got, want)
 		}
 	}

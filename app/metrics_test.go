@@ -1,4 +1,4 @@
-package app
+package app_test
 
 import (
 	"bufio"
@@ -6,10 +6,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"natter/app"
+	"natter/app/apptest"
 )
 
 // scrape reads the metrics endpoint into "name{labels}" -> value text.
-func scrape(t *testing.T, s *Server) map[string]string {
+func scrape(t *testing.T, s *apptest.Server) map[string]string {
 	t.Helper()
 	st, body := status(t, "http://"+s.MetricsAddr()+"/metrics")
 	if st != 200 {
@@ -31,17 +34,17 @@ func scrape(t *testing.T, s *Server) map[string]string {
 // The metrics move with real traffic: sign-ups, page views by route
 // pattern, sockets opened and closed.
 func TestMetricsFollowTraffic(t *testing.T) {
-	s := startServer(t, func(c *Config) { c.MetricsAddr = "127.0.0.1:0" })
+	s := apptest.Start(t, apptest.Config(func(c *app.Config) { c.MetricsAddr = "127.0.0.1:0" }))
 	if got := scrape(t, s)["natter_sockets_open"]; got != "0" {
 		t.Errorf("sockets before any: %q", got)
 	}
-	ana := user(t, s, "ana")
+	ana := s.User("ana")
 	for _, slug := range []string{"general", "programming"} {
 		if res, err := ana.Get("/rooms/" + slug); err != nil || res.Status != 200 {
 			t.Fatalf("GET /rooms/%s: %v %v", slug, res, err)
 		}
 	}
-	sock := dial(t, ana, "general")
+	sock := apptest.Dial(t, ana, "general")
 	// The first frame (the snapshot) comes once the socket has joined.
 	sock.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, _, err := sock.ReadMessage(); err != nil {

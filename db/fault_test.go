@@ -3,65 +3,12 @@ package db
 import (
 	"context"
 	"errors"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"natter/internal/disktest"
 )
-
-// smallDisk mounts a fresh 2 MB tmpfs and returns its folder; it is
-// unmounted when the test ends. Mounting needs root.
-func smallDisk(t *testing.T) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a 2 MB tmpfs (a full disk)")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs: %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
-	return dir
-}
-
-// fillDisk writes a file into dir until the disk is full, and returns a
-// function that deletes it again.
-func fillDisk(t *testing.T, dir string) (free func()) {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 4096)
-	for {
-		if _, err := f.Write(buf); err != nil {
-			break
-		}
-	}
-	return func() {
-		if err := os.Remove(path); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-// immutable makes path read-only even for root (chattr +i), until the
-// returned function or the end of the test undoes it.
-func immutable(t *testing.T, path string) (undo func()) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to make a file immutable (chattr +i); root ignores chmod")
-	}
-	if out, err := exec.Command("chattr", "+i", path).CombinedOutput(); err != nil {
-		t.Skipf("chattr +i: %v %s", err, out)
-	}
-	undo = func() { exec.Command("chattr", "-i", path).Run() }
-	t.Cleanup(undo)
-	return undo
-}
 
 // reopenConnections closes the idle pooled connections, as the pool does
 // when they idle out, so the next ones open the file afresh.
@@ -75,7 +22,7 @@ func TestOpenRefusesUnwritableDatabase(t *testing.T) {
 	t.Run("read-only file", func(t *testing.T) {
 		d, path := openTemp(t)
 		d.Close()
-		immutable(t, path)
+		disktest.Immutable(t, path)
 		d, err := Open(ctx, path)
 		if err == nil {
 			d.Close()
@@ -87,13 +34,13 @@ func TestOpenRefusesUnwritableDatabase(t *testing.T) {
 		}
 	})
 	t.Run("full disk", func(t *testing.T) {
-		path := filepath.Join(smallDisk(t), "natter.db")
+		path := filepath.Join(disktest.Small(t), "natter.db")
 		d, err := Open(ctx, path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		d.Close()
-		fillDisk(t, filepath.Dir(path))
+		disktest.Fill(t, filepath.Dir(path))
 		d, err = Open(ctx, path)
 		if err == nil {
 			d.Close()
@@ -112,13 +59,13 @@ func TestOpenRefusesUnwritableDatabase(t *testing.T) {
 func TestWriteFaultRecovers(t *testing.T) {
 	ctx := context.Background()
 	t.Run("full disk", func(t *testing.T) {
-		path := filepath.Join(smallDisk(t), "natter.db")
+		path := filepath.Join(disktest.Small(t), "natter.db")
 		d, err := Open(ctx, path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer d.Close()
-		free := fillDisk(t, filepath.Dir(path))
+		free := disktest.Fill(t, filepath.Dir(path))
 		_, err = d.CreateUser(ctx, "alice", "alice@example.com", "hash")
 		if !d.WriteFault(err) {
 			t.Fatalf("CreateUser on a full disk: %v, want a write fault", err)
@@ -136,7 +83,7 @@ func TestWriteFaultRecovers(t *testing.T) {
 	})
 	t.Run("read-only file", func(t *testing.T) {
 		d, path := openTemp(t)
-		writable := immutable(t, path)
+		writable := disktest.Immutable(t, path)
 		// Connections opened now open the file read-only, and SQLite keeps
 		// them so.
 		reopenConnections(d)

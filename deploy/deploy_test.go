@@ -36,6 +36,7 @@ import (
 	"github.com/fasthttp/websocket"
 
 	"natter/app"
+	"natter/app/apptest"
 	"natter/client"
 	"natter/mail/mailtest"
 )
@@ -679,9 +680,9 @@ func startNatter(t *testing.T, addr, dbPath, baseURL string) *natter {
 	cfg.TrustedProxy = "127.0.0.1"
 	cfg.LogLevel = "info"
 	cfg.LogFormat = "json"
-	cfg.FastHashing = true
 	logs := &syncBuffer{}
-	srv, err := app.New(context.Background(), cfg, logs)
+	cheap := apptest.CheapHash()
+	srv, err := app.NewTuned(context.Background(), cfg, logs, app.Tuning{Hash: &cheap})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,9 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,7 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"natter/app"
-	"natter/client"
+	"natter/app/apptest"
 	"natter/mail/mailtest"
 )
 
@@ -28,18 +26,14 @@ import (
 // generous because the suite runs under -race on small CI machines.
 const stepTimeout = 30 * time.Second
 
-// env is one real Natter server with its own database and SMTP server.
+// env is one real Natter server (apptest's) and the shared browser.
 type env struct {
 	t    *testing.T
-	srv  *app.Server
+	srv  *apptest.Server
 	mail *mailtest.Server
 	base string
 	// browser is the shared Chromium; users open contexts in it.
 	browser context.Context
-	// cfg is the configuration srv was started with; stop stops srv.
-	cfg  app.Config
-	logw io.Writer
-	stop func()
 }
 
 // startEnv starts Natter on a free loopback port, with a temp database and
@@ -48,62 +42,26 @@ type env struct {
 func startEnv(t *testing.T, edit func(*app.Config)) *env {
 	t.Helper()
 	bctx := needBrowser(t)
-	smtp := mailtest.Start(t)
-	cfg := app.DefaultConfig()
-	cfg.Addr = "127.0.0.1:0"
-	cfg.BaseURL = ""
-	cfg.DBPath = filepath.Join(t.TempDir(), "natter.db")
-	cfg.FastHashing = true
-	cfg.LogLevel = "warn"
-	cfg.RoomGrace = time.Second
-	cfg.SMTPHost = smtp.Host()
-	cfg.SMTPPort = smtp.Port()
-	cfg.SMTPTLS = "none"
-	if edit != nil {
-		edit(&cfg)
-	}
-	var logw io.Writer = io.Discard
+	opts := []apptest.Option{apptest.Config(func(c *app.Config) {
+		c.LogLevel = "warn"
+		c.RoomGrace = time.Second
+		if edit != nil {
+			edit(c)
+		}
+	})}
 	if testing.Verbose() {
-		logw = testLog{t}
+		opts = append(opts, apptest.LogTo(testLog{t}))
 	}
-	e := &env{t: t, mail: smtp, browser: bctx, cfg: cfg, logw: logw}
-	e.serve()
-	t.Cleanup(func() { e.stop() })
-	return e
-}
-
-// serve starts a server with e's configuration and makes it e's server.
-func (e *env) serve() {
-	e.t.Helper()
-	srv, err := app.New(context.Background(), e.cfg, e.logw)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	var once sync.Once
-	e.stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				e.t.Errorf("serve: %v", err)
-			}
-		})
-	}
-	e.srv, e.base = srv, srv.BaseURL()
+	srv := apptest.Start(t, opts...)
+	return &env{t: t, srv: srv, mail: srv.Mail, base: srv.BaseURL(), browser: bctx}
 }
 
 // restart stops the server the way a deploy does (sockets closed with
 // 1012) and starts a new process on the same address and database.
 func (e *env) restart() {
 	e.t.Helper()
-	e.stop()
-	e.cfg.Addr = e.srv.Addr()
-	e.serve()
-	if e.srv.BaseURL() == "" || e.srv.Addr() != e.cfg.Addr {
-		e.t.Fatalf("restarted on %s, want %s", e.srv.Addr(), e.cfg.Addr)
-	}
+	e.srv.Restart()
+	e.base = e.srv.BaseURL()
 }
 
 // testLog sends the server's log lines to the test log (shown with -v or
@@ -351,18 +309,7 @@ func (u *user) enterRoom(slug string) {
 // room that lives while someone is in it.
 func (e *env) holdRoom(slug, host string) {
 	e.t.Helper()
-	c, err := client.New(e.base)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if err := c.Register(host, host+"@example.com", "plum-kettle-orbit-42"); err != nil {
-		e.t.Fatalf("holdRoom: %v", err)
-	}
-	sock, err := c.Dial(slug, nil)
-	if err != nil {
-		e.t.Fatalf("holdRoom %s: %v", slug, err)
-	}
-	e.t.Cleanup(func() { sock.Close() })
+	sock := apptest.Dial(e.t, e.srv.User(host), slug)
 	// The first frame (the snapshot) comes once the socket has joined.
 	sock.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, _, err := sock.ReadMessage(); err != nil {

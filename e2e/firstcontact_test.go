@@ -11,8 +11,8 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
+	"natter/app/apptest"
 	"natter/chat"
-	"natter/client"
 )
 
 // The first hour of a new team (issue 11): an invitation link through
@@ -68,13 +68,7 @@ func TestRoomLinkSurvivesSignUp(t *testing.T) {
 // room, not the lobby, comes next.
 func TestRoomLinkSurvivesPasswordReset(t *testing.T) {
 	e := startEnv(t, nil)
-	bob, err := client.New(e.base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bob.Register("bob", "bob@example.com", "staple tuning fork"); err != nil {
-		t.Fatal(err)
-	}
+	e.srv.User("bob")
 	e.holdRoom("retro", "dana")
 	u := e.newUser("bob")
 	u.open("/rooms/retro", "#f-username")
@@ -260,18 +254,7 @@ func TestLastMemberIsWarnedBeforeLeaving(t *testing.T) {
 	}
 
 	// With Bob in the room, leaving ends nothing: no question.
-	bob, err := client.New(e.base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bob.Register("bob", "bob@example.com", "staple tuning fork"); err != nil {
-		t.Fatal(err)
-	}
-	sock, err := bob.Dial("solo", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sock.Close()
+	apptest.Dial(t, e.srv.User("bob"), "solo")
 	alice.waitFor("two members", `document.getElementById('member-count').dataset.count === '2'`)
 	alice.do("leave", clickAndLoad(`[data-testid="leave"]`), chromedp.WaitVisible(chromedp.ID("room-list")))
 	if got := alice.path(); got != "/rooms" {
@@ -321,18 +304,8 @@ func TestAccessibleFormsAndRoom(t *testing.T) {
 	}
 
 	alice.register()
-	bob, err := client.New(e.base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bob.Register("bob", "bob@example.com", "staple tuning fork"); err != nil {
-		t.Fatal(err)
-	}
-	sock, err := bob.Dial("general", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sock.Close()
+	bob := e.srv.User("bob")
+	sock := apptest.Dial(t, bob, "general")
 	alice.enterRoom("general")
 	if got := eval[string](alice, `document.activeElement.id`); got != "f-message" {
 		t.Errorf("entering a room the focus is on %q, want the message box f-message", got)

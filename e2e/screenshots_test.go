@@ -8,7 +8,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"natter/client"
+	"natter/app/apptest"
 )
 
 // shotSizes are the widths every page is photographed at: a small phone
@@ -49,18 +49,8 @@ func TestScreenshots(t *testing.T) {
 	dir := screenshotDir(t)
 
 	// Bob talks through the Go client, so the room has someone else in it.
-	bob, err := client.New(e.base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bob.Register("bob", "bob@example.com", "staple tuning fork"); err != nil {
-		t.Fatal(err)
-	}
-	bobSocket, err := bob.Dial("general", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bobSocket.Close()
+	bob := e.srv.User("bob")
+	bobSocket := apptest.Dial(t, bob, "general")
 
 	visitor := e.newUser("visitor")
 	visitor.open("/", "h1")

@@ -1,6 +1,7 @@
-package handlers
+package handlers_test
 
 import (
+	"natter/handlers"
 	"net/http"
 	"net/url"
 	"strings"
@@ -348,7 +349,7 @@ func TestInvitations(t *testing.T) {
 	// Expired: 7 days on the database clock.
 	link = invite(t, ana)
 	wantPage(t, get(t, eve, link), http.StatusOK, "Create your account")
-	h.skew.Store(int64(7*24*time.Hour + time.Minute))
+	h.AdvanceClock(7*24*time.Hour + time.Minute)
 	wantPage(t, get(t, eve, link), http.StatusGone, "This invitation has expired")
 	// The form's post, sent after the link expired, is refused too.
 	form2 := post(t, eve, "/register", url.Values{"csrf": {pageCSRF(get(t, eve, "/login").Body)}, "invite": {strings.TrimPrefix(link, "/register?invite=")},
@@ -375,13 +376,13 @@ func TestInvitedSignUpsAreNotLimited(t *testing.T) {
 		return post(t, visitor, "/register", url.Values{"csrf": {tok}, "invite": {invite}, "username": {"cyd"}, "email": {"cyd@example.com"},
 			"password": {adminPW}, "password_confirm": {"not-the-same-42"}}).Status
 	}
-	for i := range failedSignUps + 5 {
+	for i := range handlers.FailedSignUps + 5 {
 		if st := mistake(token); st != http.StatusUnprocessableEntity {
 			t.Fatalf("invited mistake %d: status %d, want 422", i+1, st)
 		}
 	}
 	fake := strings.Repeat("A", 43)
-	for i := range failedSignUps {
+	for i := range handlers.FailedSignUps {
 		if st := mistake(fake); st != http.StatusForbidden {
 			t.Fatalf("made-up invitation %d: status %d, want 403", i+1, st)
 		}
@@ -411,12 +412,12 @@ func TestLastSeen(t *testing.T) {
 	if time.Since(first) > time.Minute {
 		t.Fatalf("last seen %v after signing up", first)
 	}
-	h.skew.Store(int64(4 * time.Minute))
+	h.AdvanceClock(4 * time.Minute)
 	get(t, bo, "/rooms")
 	if got := seen(); !got.Equal(first) {
 		t.Errorf("written again after 4 minutes: %v, was %v", got, first)
 	}
-	h.skew.Store(int64(6 * time.Minute))
+	h.AdvanceClock(2 * time.Minute) // 6 minutes in all
 	get(t, bo, "/rooms")
 	if got := seen(); got.Sub(first) < 6*time.Minute-time.Second {
 		t.Errorf("last seen %v after 6 minutes, was %v", got, first)

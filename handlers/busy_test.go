@@ -1,4 +1,4 @@
-package handlers
+package handlers_test
 
 import (
 	"net/http"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"natter/client"
+	"natter/handlers"
 	"natter/password"
 )
 
@@ -80,7 +81,7 @@ func TestSignInStormIsToldToRetry(t *testing.T) {
 			refused++
 		case http.StatusServiceUnavailable:
 			busy++
-			wantPage(t, res, http.StatusServiceUnavailable, msgBusy)
+			wantPage(t, res, http.StatusServiceUnavailable, handlers.MsgBusy)
 			if got := res.Header.Get("Retry-After"); got != "5" {
 				t.Errorf("Retry-After = %q, want 5", got)
 			}

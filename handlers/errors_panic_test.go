@@ -1,4 +1,4 @@
-package handlers
+package handlers_test
 
 import (
 	"io"
@@ -7,15 +7,17 @@ import (
 	"testing"
 
 	"github.com/gofiber/fiber/v2"
+
+	"natter/handlers"
 )
 
 // A panic in a handler becomes the friendly 500 page with a reference; the
 // panic's text and stack go to the log only, and the process lives on.
 func TestPanicBecomesA500Page(t *testing.T) {
 	h := newHarness(t)
-	s := h.App.srv
-	app := fiber.New(fiber.Config{ErrorHandler: s.errorHandler})
-	app.Use(requestIDs(), s.logRequests, recoverPanics())
+	errorHandler, middleware := handlers.ErrorChain(h.App)
+	app := fiber.New(fiber.Config{ErrorHandler: errorHandler})
+	app.Use(middleware...)
 	app.Get("/boom", func(*fiber.Ctx) error { panic("secret detail: db password hunter2") })
 
 	for i := 0; i < 2; i++ { // the second request shows the server survived

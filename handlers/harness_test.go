@@ -1,59 +1,48 @@
-package handlers
+package handlers_test
 
 import (
-	"bytes"
-	"cmp"
-	"context"
 	"encoding/json"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"golang.org/x/net/html"
 
-	"natter/assets"
+	"natter/app"
+	"natter/app/apptest"
 	"natter/chat"
 	"natter/client"
 	"natter/db"
+	"natter/handlers"
 	"natter/mail"
-	"natter/mail/mailtest"
 	"natter/password"
 )
 
-// The one test harness of package handlers: a real Natter web layer on a
-// loopback port, with a real SQLite file, a real SMTP server (mailtest),
-// the real middleware chain, and a log the test can read.
-
-// cheapParams make a hash take well under a millisecond.
-var cheapParams = password.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
-
-// sharedPolicy decompresses the common-password list once per test binary.
-var sharedPolicy = sync.OnceValues(password.NewPolicy)
+// The harness of the handlers tests: the server apptest.Start runs (the
+// one main runs, on a loopback port, with a real SQLite file, a real SMTP
+// server and a log the test can read), with the web layer's settings that
+// no flag reaches set per test. The tests are in package handlers_test
+// because apptest imports app, which imports handlers (an internal test
+// importing apptest would be an import cycle); the few internals they need
+// are in export_test.go. The unit tests of unexported functions that start
+// no server (clientaddr_test.go, ratelimit_test.go, rooms_fuzz_test.go,
+// render_bench_test.go) stay in package handlers.
 
 // harness is one running server.
 type harness struct {
-	t    *testing.T
-	URL  string // the base URL, http://127.0.0.1:port
-	DB   *db.DB
-	Mail *mailtest.Server
-	Log  *logBuffer
-	App  *App
+	*apptest.Server
+	t   *testing.T
+	DB  *db.DB
+	App *handlers.App
 	// Deps are the services the server runs on, for a second app.
-	Deps Deps
-	// skew moves the database clock (DB.Now) forward: expiry tests.
-	skew atomic.Int64
+	Deps handlers.Deps
 }
 
 // harnessConfig is what a test may change before the server starts.
 type harnessConfig struct {
-	web      Config // BaseURL is always the listen address
+	web      handlers.Config // BaseURL is always the listen address
 	params   password.Params
 	smtpDown bool // point the mailer at a closed port
 	// behindTLSProxy serves as https://<listen address>, trusting
@@ -71,104 +60,46 @@ type harnessConfig struct {
 // newHarness starts a server and stops it when the test ends.
 func newHarness(t *testing.T, opts ...func(*harnessConfig)) *harness {
 	t.Helper()
-	hc := harnessConfig{params: cheapParams}
+	hc := harnessConfig{params: apptest.CheapHash()}
 	// Tests that are not about it should not wait out the sign-in slowdown.
 	hc.web.SlowdownStep, hc.web.SlowdownMax = time.Millisecond, time.Millisecond
 	for _, o := range opts {
 		o(&hc)
 	}
-	h := &harness{t: t, Log: &logBuffer{}}
-	log := slog.New(slog.NewTextHandler(h.Log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-
-	d, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "natter.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.Now = func() time.Time { return time.Now().Add(time.Duration(h.skew.Load())) }
-	h.DB = d
-
-	h.Mail = mailtest.Start(t)
-	mcfg := mail.Config{
-		Host: h.Mail.Host(), Port: h.Mail.Port(), TLS: mail.TLSNone,
-		From:           "Natter <natter@localhost>",
-		ConnectTimeout: 2 * time.Second, SendTimeout: 5 * time.Second,
-		Retries: 2, Backoff: 10 * time.Millisecond,
+	startOpts := []apptest.Option{
+		apptest.Tune(func(tn *app.Tuning) {
+			tn.Hash, tn.Chat = &hc.params, hc.chat
+			if hc.hashSlots > 0 {
+				tn.HashSlots = hc.hashSlots
+			}
+			// A mail that fails is retried once, at once.
+			tn.Mail = func(c *mail.Config) { c.Retries, c.Backoff = 2, 10*time.Millisecond }
+		}),
+		// The web layer takes the test's settings whole; only the base URL
+		// comes from the listen address app.New chose.
+		apptest.Web(func(w *handlers.Config) {
+			localhost := w.BaseURL // http://localhost:<port>
+			port := strings.TrimPrefix(localhost, "http://localhost:")
+			*w = hc.web
+			w.BaseURL = "http://127.0.0.1:" + port
+			if hc.localhostBase {
+				w.BaseURL = localhost
+			}
+			if hc.behindTLSProxy {
+				w.BaseURL = "https://127.0.0.1:" + port
+				w.TrustedProxies = []string{"127.0.0.1"}
+			}
+		}),
 	}
 	if hc.smtpDown {
-		mcfg.Port = closedPort(t)
+		startOpts = append(startOpts, apptest.SMTPDown())
 	}
-	mailer := mail.New(mcfg, log.With("component", "mail"))
-	ccfg := chat.DefaultConfig()
-	if hc.chat != nil {
-		hc.chat(&ccfg)
-	}
-	rooms := chat.New(ccfg, Renderer())
-	policy, err := sharedPolicy()
-	if err != nil {
-		t.Fatal(err)
-	}
-	static, err := assets.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.URL = "http://" + ln.Addr().String()
-	h.Deps = Deps{
-		DB: d, Rooms: rooms, Mailer: mailer,
-		Hasher: password.NewHasher(hc.params, cmp.Or(hc.hashSlots, 4)),
-		Policy: policy, Assets: static, Log: log,
-	}
-	web := hc.web
-	web.BaseURL = h.URL
-	if hc.localhostBase {
-		web.BaseURL = "http://localhost:" + strings.TrimPrefix(h.URL, "http://127.0.0.1:")
-	}
-	if hc.behindTLSProxy {
-		web.BaseURL = "https://" + ln.Addr().String()
-		web.TrustedProxies = []string{"127.0.0.1"}
-	}
-	h.App, err = New(web, h.Deps)
-	if err != nil {
-		ln.Close()
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- h.App.Listener(ln) }()
-	// Wait until it serves: a shutdown that wins the race against Listener
-	// would leave Listener serving forever and the cleanup waiting for it.
-	waitServing(t, h.URL+"/healthz")
-	t.Cleanup(func() {
-		rooms.Close()
-		if err := h.App.ShutdownWithTimeout(5 * time.Second); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		<-served
-		h.App.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		mailer.Close(ctx)
-		cancel()
-		d.Close()
-	})
-	return h
+	s := apptest.Start(t, startOpts...)
+	return &harness{Server: s, t: t, DB: s.DB(), App: s.Web(), Deps: s.Deps()}
 }
 
 // smtpDown points the server's mailer at a port where nothing listens.
 func smtpDown(c *harnessConfig) { c.smtpDown = true }
-
-func closedPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	return port
-}
 
 // client returns a new visitor with its own cookies.
 func (h *harness) client() *client.Client {
@@ -211,57 +142,11 @@ func (h *harness) sessionStored(id string) bool {
 // waitLog waits until the log holds a line containing every one of parts.
 func (h *harness) waitLog(timeout time.Duration, parts ...string) string {
 	h.t.Helper()
-	for end := time.Now().Add(timeout); ; time.Sleep(10 * time.Millisecond) {
-		for _, line := range strings.Split(h.Log.String(), "\n") {
-			if containsAll(line, parts...) {
-				return line
-			}
-		}
-		if time.Now().After(end) {
-			h.t.Fatalf("no log line with %q within %v; log:\n%s", parts, timeout, h.Log.String())
-		}
-	}
+	return h.WaitLog(timeout, parts...)
 }
 
 // mailsTo counts the messages the SMTP server received for to.
-func (h *harness) mailsTo(to string) int {
-	n := 0
-	for _, m := range h.Mail.Messages() {
-		for _, r := range m.To {
-			if r == to {
-				n++
-			}
-		}
-	}
-	return n
-}
-
-func containsAll(s string, parts ...string) bool {
-	for _, p := range parts {
-		if !strings.Contains(s, p) {
-			return false
-		}
-	}
-	return true
-}
-
-// logBuffer is a log destination that tests read while the server writes.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+func (h *harness) mailsTo(to string) int { return h.Mail.Count(to) }
 
 // Request helpers that fail the test on transport errors.
 
@@ -423,20 +308,4 @@ func attr(n *html.Node, key string) string {
 		}
 	}
 	return ""
-}
-
-// waitServing polls url until it answers 200, for at most 10 s.
-func waitServing(t *testing.T, url string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if res, err := http.Get(url); err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("server at %s not serving within 10 s", url)
 }

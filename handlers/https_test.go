@@ -1,4 +1,4 @@
-package handlers
+package handlers_test
 
 import (
 	"io"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"natter/client"
+	"natter/handlers"
 )
 
 // Behind a TLS-terminating proxy (X-Forwarded-Proto: https from a trusted
@@ -58,7 +59,7 @@ func TestBehindTLSProxy(t *testing.T) {
 	cookie := strings.Join(cookies, "; ")
 
 	// Same-origin: the CSRF check passes and the sign-in itself fails.
-	if res, body := send("POST", "/login", cookie, origin+"/login", form); res.StatusCode != http.StatusUnauthorized || !strings.Contains(body, errBadLogin) {
+	if res, body := send("POST", "/login", cookie, origin+"/login", form); res.StatusCode != http.StatusUnauthorized || !strings.Contains(body, handlers.ErrBadLogin) {
 		t.Errorf("same-origin post: status %d, want 401 with the sign-in error", res.StatusCode)
 	}
 	// Another site's Referer, or none at all, is refused before the form.

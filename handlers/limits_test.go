@@ -1,4 +1,4 @@
-package handlers
+package handlers_test
 
 import (
 	"net/http"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"natter/client"
+	"natter/handlers"
 )
 
 // An attacker's wrong passwords from other addresses do not lock the owner
@@ -44,7 +45,7 @@ func TestLoginLimitIsNoLockout(t *testing.T) {
 	// Many addresses: the account's ceiling. 9 failures count so far (one
 	// from each of five addresses, 4 more from one); refused tries do not.
 	counted := 9
-	for i := 0; counted < accountFailures; i++ {
+	for i := 0; counted < handlers.AccountFailures; i++ {
 		res := fail("192.0.2." + strconv.Itoa(i%250+1))
 		if res.Status != http.StatusUnauthorized {
 			t.Fatalf("failure %d from many addresses: status %d, want 401", counted+1, res.Status)
@@ -117,7 +118,7 @@ func TestSixthFailureIsSlowedFromAnyAddress(t *testing.T) {
 }
 
 // A 50-person office behind one NAT address signs up, typos included; a
-// script is still stopped, at failedSignUps failures and at signUpsPerHour
+// script is still stopped, at handlers.FailedSignUps failures and at handlers.SignUpsPerHour
 // sign-ups an hour.
 func TestSignUpLimitsFitAnOffice(t *testing.T) {
 	t.Parallel()
@@ -135,15 +136,15 @@ func TestSignUpLimitsFitAnOffice(t *testing.T) {
 		}
 	}
 	// Failures count apart: 10 so far, 20 more pass, the next is refused.
-	for i := 11; i <= failedSignUps; i++ {
+	for i := 11; i <= handlers.FailedSignUps; i++ {
 		res := submit(t, h.client(), "/register", "/register", url.Values{"username": {"x"}})
 		wantPage(t, res, http.StatusUnprocessableEntity)
 	}
 	wantPage(t, submit(t, h.client(), "/register", "/register", url.Values{"username": {"x"}}), http.StatusTooManyRequests, "Too many attempts")
 
-	// Successes: signUpsPerHour an hour from one address, then refused.
+	// Successes: handlers.SignUpsPerHour an hour from one address, then refused.
 	h = newHarness(t)
-	for i := 1; i <= signUpsPerHour; i++ {
+	for i := 1; i <= handlers.SignUpsPerHour; i++ {
 		name := "colleague" + strconv.Itoa(i)
 		if err := h.client().Register(name, name+"@example.com", "tangerine desk lamp "+strconv.Itoa(i)); err != nil {
 			t.Fatalf("sign-up %d: %v", i, err)
@@ -152,4 +153,34 @@ func TestSignUpLimitsFitAnOffice(t *testing.T) {
 	res := submit(t, h.client(), "/register", "/register", url.Values{"username": {"onemore"}, "email": {"onemore@example.com"},
 		"password": {"tangerine desk lamp 0"}, "password_confirm": {"tangerine desk lamp 0"}})
 	wantPage(t, res, http.StatusTooManyRequests, "Too many attempts")
+}
+
+// TestLoginRateLimit: the sixth failure for one account gets 429 with
+// Retry-After and a page saying when to try again, even with the right
+// password and from a fresh client.
+func TestLoginRateLimit(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.signedUp("alice", "alice@example.com", "correct horse battery")
+	for i := 1; i <= 5; i++ {
+		res := submit(t, h.client(), "/login", "/login", url.Values{"username": {"alice"}, "password": {"guess " + strconv.Itoa(i)}})
+		wantPage(t, res, http.StatusUnauthorized, msgBadLogin)
+	}
+	for _, login := range []string{"alice", "ALICE"} {
+		res := submit(t, h.client(), "/login", "/login", url.Values{"username": {login}, "password": {"correct horse battery"}})
+		wantPage(t, res, http.StatusTooManyRequests, "Too many attempts", "Please wait")
+		retry, err := strconv.Atoi(res.Header.Get("Retry-After"))
+		if err != nil || retry <= 0 || retry > 15*60 {
+			t.Errorf("Retry-After = %q, want seconds within the 15-minute window", res.Header.Get("Retry-After"))
+		}
+		if !strings.Contains(res.Body, "Please wait "+handlers.WaitText(retry)+" and try again.") {
+			t.Errorf("page does not say when to retry (Retry-After %d)", retry)
+		}
+	}
+	// Another account is not affected.
+	h.signedUp("bob", "bob@example.com", "staple tuning fork")
+	if err := h.client().Login("bob", "staple tuning fork"); err != nil {
+		t.Errorf("bob: %v", err)
+	}
+	h.waitLog(time.Second, "rate limited", "path=/login")
 }

@@ -1,4 +1,4 @@
-package handlers
+package handlers_test
 
 import (
 	"net/http"
@@ -16,6 +16,8 @@ const (
 	msgForgotSent   = "If an account uses this address, a link to reset its password is on its way."
 	msgResetInvalid = "The password reset link is invalid, has already been used, or has expired"
 	mailWait        = 5 * time.Second
+	// mailQuiet is how long a test gives mail it expects not to come.
+	mailQuiet = 200 * time.Millisecond
 )
 
 // forgot asks for a reset link for email on a fresh client.
@@ -38,6 +40,16 @@ func resetLinkToken(t *testing.T, h *harness, m mailtest.Received) (link, token 
 		t.Fatalf("token %q has %d characters, want 43", token, len(token))
 	}
 	return link, token
+}
+
+// aliceResetLink signs alice up, asks for a reset link for her and
+// returns the link from the mail.
+func aliceResetLink(t *testing.T, h *harness) string {
+	t.Helper()
+	h.signedUp("alice", "alice@example.com", pwAlice)
+	forgot(t, h, "alice@example.com")
+	link, _ := resetLinkToken(t, h, h.Mail.WaitFor(t, "alice@example.com", mailWait))
+	return link
 }
 
 // followLink opens a reset link as the mail's reader would, and returns the
@@ -133,14 +145,12 @@ func TestResetLinkWhileSignedIn(t *testing.T) {
 func TestResetExpired(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.signedUp("alice", "alice@example.com", pwAlice)
-	forgot(t, h, "alice@example.com")
-	link, _ := resetLinkToken(t, h, h.Mail.WaitFor(t, "alice@example.com", mailWait))
+	link := aliceResetLink(t, h)
 
 	// Followed in time, then left open past the hour.
 	c := h.client()
 	wantPage(t, followLink(t, c, h, link), http.StatusOK, "Choose a new password")
-	h.skew.Store(int64(time.Hour + time.Second))
+	h.AdvanceClock(time.Hour + time.Second)
 	wantPage(t, get(t, c, "/password/reset/set"), http.StatusBadRequest, msgResetInvalid)
 	res := post(t, c, "/password/reset/set", url.Values{"csrf": {c.Cookie("csrf_")}, "password": {"ultraviolet pancake"}, "password_confirm": {"ultraviolet pancake"}})
 	wantPage(t, res, http.StatusBadRequest, msgResetInvalid)
@@ -163,7 +173,7 @@ func TestForgotRevealsNothing(t *testing.T) {
 		t.Errorf("answers differ: %d vs %d\n%s\n---\n%s", unknown.Status, known.Status, unknown.Body, known.Body)
 	}
 	h.Mail.WaitFor(t, "alice@example.com", mailWait)
-	time.Sleep(200 * time.Millisecond)
+	h.Mail.Settle("", 1, mailQuiet)
 	if n := h.mailsTo("nobody@example.com"); n != 0 {
 		t.Errorf("%d mails to the unknown address", n)
 	}
@@ -187,10 +197,7 @@ func TestForgotMailsTheStoredAddress(t *testing.T) {
 	if got := m.Header("To"); !strings.Contains(got, "<Alice@Example.com>") {
 		t.Errorf("To header %q", got)
 	}
-	for end := time.Now().Add(mailWait); len(h.Mail.Messages()) < 2 && time.Now().Before(end); {
-		time.Sleep(10 * time.Millisecond)
-	}
-	time.Sleep(200 * time.Millisecond)
+	h.Mail.Settle("", h.Mail.WaitCount("", 2, mailWait), mailQuiet)
 	msgs := h.Mail.Messages()
 	if len(msgs) != 2 {
 		t.Errorf("%d mails, want 2", len(msgs))
@@ -325,13 +332,11 @@ func TestForgotPerAddressLimit(t *testing.T) {
 			t.Errorf("answer %d differs", i)
 		}
 		if i == 5 {
-			for end := time.Now().Add(mailWait); h.mailsTo("alice@example.com") < 5 && time.Now().Before(end); {
-				time.Sleep(10 * time.Millisecond)
-			}
+			h.Mail.WaitCount("alice@example.com", 5, mailWait)
 		}
 	}
 	h.waitLog(time.Second, "reset request over the limit")
-	time.Sleep(200 * time.Millisecond)
+	h.Mail.Settle("alice@example.com", 5, mailQuiet)
 	if n := h.mailsTo("alice@example.com"); n != 5 {
 		t.Errorf("%d mails sent, want 5", n)
 	}
@@ -340,9 +345,7 @@ func TestForgotPerAddressLimit(t *testing.T) {
 func TestResetFormChecks(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.signedUp("alice", "alice@example.com", pwAlice)
-	forgot(t, h, "alice@example.com")
-	link, _ := resetLinkToken(t, h, h.Mail.WaitFor(t, "alice@example.com", mailWait))
+	link := aliceResetLink(t, h)
 	c := h.client()
 	followLink(t, c, h, link)
 
@@ -383,7 +386,7 @@ func TestForgotBadAddress(t *testing.T) {
 			t.Errorf("%q: error %q", email, got)
 		}
 	}
-	time.Sleep(100 * time.Millisecond)
+	h.Mail.Settle("", 0, mailQuiet/2)
 	if n := len(h.Mail.Messages()); n != 0 {
 		t.Errorf("%d mails sent", n)
 	}
@@ -409,10 +412,7 @@ func TestForgotLimitKeysAreStable(t *testing.T) {
 		}
 	}
 	h.waitLog(time.Second, "reset request over the limit")
-	for end := time.Now().Add(mailWait); h.mailsTo("alice@example.com") < 5 && time.Now().Before(end); {
-		time.Sleep(10 * time.Millisecond)
-	}
-	time.Sleep(200 * time.Millisecond)
+	h.Mail.Settle("alice@example.com", h.Mail.WaitCount("alice@example.com", 5, mailWait), mailQuiet)
 	if n := h.mailsTo("alice@example.com"); n != 5 {
 		t.Errorf("%d mails sent, want 5", n)
 	}

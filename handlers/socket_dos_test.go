@@ -1,4 +1,4 @@
-package handlers
+package handlers_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/fasthttp/websocket"
 
 	"natter/chat"
+	"natter/internal/testlog"
 )
 
 // A member whose socket stops reading in a busy room is evicted once the
@@ -81,7 +82,7 @@ func TestNonReadingSocketIsEvictedAndClosed(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, line := range strings.Split(h.Log.String(), "\n") {
-			if containsAll(line, "socket disconnected", "reason=evicted", slowAttr) {
+			if testlog.ContainsAll(line, "socket disconnected", "reason=evicted", slowAttr) {
 				evicted = line
 			}
 		}

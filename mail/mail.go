@@ -85,6 +85,12 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// DefaultConfig is the configuration Natter starts with: STARTTLS on the
+// submission port, a local sender address, and the Default* limits.
+func DefaultConfig() Config {
+	return Config{From: "Natter <natter@localhost>"}.withDefaults()
+}
+
 func (c Config) withDefaults() Config {
 	if c.TLS == "" {
 		c.TLS = TLSStartTLS

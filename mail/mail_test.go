@@ -1,19 +1,17 @@
 package mail
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"natter/internal/testlog"
 	"natter/mail/mailtest"
 )
 
@@ -30,22 +28,7 @@ var resetMessage = Message{
 }
 
 // logBuffer collects log output written by the worker goroutine.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type logBuffer struct{ testlog.Buffer }
 
 // records decodes the JSON log lines.
 func (b *logBuffer) records(t *testing.T) []map[string]any {
@@ -186,15 +169,4 @@ func TestConfigValidate(t *testing.T) {
 	} else {
 		_ = p.Close(context.Background())
 	}
-}
-
-// deadPort returns a loopback port nothing listens on.
-func deadPort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	return port
 }

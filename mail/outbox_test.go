@@ -1,17 +1,15 @@
 package mail_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"natter/db"
+	"natter/internal/testlog"
 	"natter/mail"
 	"natter/mail/mailtest"
 )
@@ -39,31 +37,13 @@ func message(to string) mail.Message {
 	}
 }
 
-// syncBuffer is a log sink the worker writes while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // run is one "process": the database at path and a Mailer on it, sending
 // to port. stop closes both, as app does at shutdown.
 type run struct {
 	db   *db.DB
 	box  *db.Outbox
 	m    *mail.Mailer
-	logs *syncBuffer
+	logs *testlog.Buffer
 }
 
 func start(t *testing.T, path string, port int, edit func(*mail.Config)) *run {
@@ -85,7 +65,7 @@ func start(t *testing.T, path string, port int, edit func(*mail.Config)) *run {
 	if edit != nil {
 		edit(&cfg)
 	}
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	r := &run{db: d, box: box, m: mail.New(cfg, slog.New(slog.NewTextHandler(logs, nil))), logs: logs}
 	t.Cleanup(func() { r.stop(t, 5*time.Second) })
 	return r
@@ -137,20 +117,9 @@ func attempts(t *testing.T, d *db.Outbox) int {
 	return m.Attempts
 }
 
-// closedPort is a loopback port nothing listens on: SMTP down.
-func closedPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func TestMailQueuedWhileSMTPIsDownIsSentAfterARestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "natter.db")
-	first := start(t, path, closedPort(t), nil)
+	first := start(t, path, mailtest.ClosedPort(t), nil)
 	if !first.m.Enqueue(message("zoe@example.org")) {
 		t.Fatal("Enqueue refused the message")
 	}
@@ -178,7 +147,7 @@ func TestMailQueuedWhileSMTPIsDownIsSentAfterARestart(t *testing.T) {
 
 func TestMailWhoseLinkExpiredIsNotSentAfterARestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "natter.db")
-	first := start(t, path, closedPort(t), nil)
+	first := start(t, path, mailtest.ClosedPort(t), nil)
 	expires := time.Now().Add(300 * time.Millisecond)
 	expiring := message("zoe@example.org")
 	expiring.Expires = expires
@@ -238,7 +207,7 @@ func TestStopDuringASlowSendKeepsTheMail(t *testing.T) {
 
 func TestOutboxIsBounded(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "natter.db")
-	r := start(t, path, closedPort(t), func(c *mail.Config) { c.QueueSize = 2; c.Backoff = time.Minute })
+	r := start(t, path, mailtest.ClosedPort(t), func(c *mail.Config) { c.QueueSize = 2; c.Backoff = time.Minute })
 	for i, want := range []bool{true, true, false} {
 		if got := r.m.Enqueue(message("zoe@example.org")); got != want {
 			t.Errorf("Enqueue #%d = %v, want %v", i+1, got, want)

@@ -53,7 +53,7 @@ func TestSendFailsWithinTimeout(t *testing.T) {
 		timeout time.Duration
 		reason  string
 	}{
-		{"server down", deadPort(t), 2 * time.Second, "connection refused"},
+		{"server down", mailtest.ClosedPort(t), 2 * time.Second, "connection refused"},
 		{"server never answers", silentServer(t), 300 * time.Millisecond, "i/o timeout"},
 	}
 	for _, tt := range tests {
@@ -127,7 +127,7 @@ func TestEnqueueDelivers(t *testing.T) {
 
 func TestEnqueueRetriesThenLogsFailure(t *testing.T) {
 	log, logs := newLogger()
-	m := New(testConfig("127.0.0.1", deadPort(t)), log) // 3 attempts, 10 ms backoff
+	m := New(testConfig("127.0.0.1", mailtest.ClosedPort(t)), log) // 3 attempts, 10 ms backoff
 	if !m.Enqueue(resetMessage) {
 		t.Fatal("Enqueue refused the message")
 	}

@@ -111,3 +111,30 @@ func TestImmediateCleanup(t *testing.T) {
 		t.Run("", func(t *testing.T) { Start(t) })
 	}
 }
+
+// Count, WaitCount and Settle read the server's own count of messages, by
+// recipient or in all.
+func TestCountWaitCountSettle(t *testing.T) {
+	s := Start(t)
+	if n := s.Settle("", 0, 20*time.Millisecond); n != 0 {
+		t.Fatalf("Settle on a fresh server = %d, want 0", n)
+	}
+	send := func(to ...string) {
+		go smtp.SendMail(s.Addr(), nil, "natter@example.org", to, []byte("Subject: hi\r\n\r\nhi\r\n"))
+	}
+	send("zoe@example.org", "bob@example.org")
+	send("zoe@example.org")
+	if n := s.WaitCount("zoe@example.org", 2, 5*time.Second); n != 2 {
+		t.Fatalf("WaitCount(zoe, 2) = %d", n)
+	}
+	if n, all := s.Count("bob@example.org"), s.Count(""); n != 1 || all != 2 {
+		t.Errorf("Count(bob) = %d, Count(\"\") = %d; want 1 and 2", n, all)
+	}
+	if n := s.WaitCount("nobody@example.org", 1, 20*time.Millisecond); n != 0 {
+		t.Errorf("WaitCount(nobody) = %d after its timeout, want 0", n)
+	}
+	send("ann@example.org")
+	if n := s.Settle("", 2, 5*time.Second); n != 3 {
+		t.Errorf("Settle(\"\", 2) = %d, want 3 as soon as the third mail came", n)
+	}
+}

@@ -6,6 +6,7 @@ package mailtest
 import (
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -59,6 +60,19 @@ func Start(t testing.TB) *Server {
 	return s
 }
 
+// ClosedPort is a loopback port where nothing listens: an SMTP server
+// that is down.
+func ClosedPort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("mailtest: listen: %v", err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return port
+}
+
 // Addr is the server's "127.0.0.1:port".
 func (s *Server) Addr() string { return s.addr.String() }
 
@@ -109,6 +123,40 @@ func (s *Server) WaitFor(t testing.TB, to string, timeout time.Duration) Receive
 			return Received{}
 		}
 	}
+}
+
+// Count is how many messages received so far list to among their envelope
+// recipients; to "" counts every message.
+func (s *Server) Count(to string) int {
+	n := 0
+	for _, m := range s.Messages() {
+		if to == "" || slices.Contains(m.To, to) {
+			n++
+		}
+	}
+	return n
+}
+
+// WaitCount waits until Count(to) reaches n, or timeout passes, and
+// returns the count (the test judges it).
+func (s *Server) WaitCount(to string, n int, timeout time.Duration) int {
+	for end := time.Now().Add(timeout); ; time.Sleep(5 * time.Millisecond) {
+		if got := s.Count(to); got >= n || time.Now().After(end) {
+			return got
+		}
+	}
+}
+
+// Settle waits until Count(to) is no longer n, or quiet has passed with
+// none more, and returns the count: how a test gives mail it expects not to
+// come the chance to come, without sleeping the whole wait when it does.
+func (s *Server) Settle(to string, n int, quiet time.Duration) int {
+	for end := time.Now().Add(quiet); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		if got := s.Count(to); got != n {
+			return got
+		}
+	}
+	return s.Count(to)
 }
 
 func (s *Server) release() {

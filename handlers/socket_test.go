@@ -1,7 +1,6 @@
-package app
+package handlers_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -12,36 +11,19 @@ import (
 
 	"github.com/fasthttp/websocket"
 
+	"natter/app"
+	"natter/app/apptest"
 	"natter/chat"
 	"natter/client"
 )
 
-// user registers a fresh account on s and returns its client.
-func user(t *testing.T, s *Server, name string) *client.Client {
+// member signs name up on s and opens a socket to the room slug: the
+// client, the socket and a reader of what it receives.
+func member(t *testing.T, s *apptest.Server, name, slug string) (*client.Client, *client.Socket, *reader) {
 	t.Helper()
-	c, err := client.New(s.BaseURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Register(name, name+"@example.com", "plum-kettle-orbit-42"); err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-// dial opens a room socket and fails the test if it is refused.
-func dial(t *testing.T, c *client.Client, slug string) *client.Socket {
-	t.Helper()
-	s, err := c.Dial(slug, nil)
-	if err != nil {
-		status := 0
-		if s.Response != nil {
-			status = s.Response.StatusCode
-		}
-		t.Fatalf("dial %s: %v (status %d)", slug, err, status)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	c := s.User(name)
+	sock := apptest.Dial(t, c, slug)
+	return c, sock, newReader(t, sock)
 }
 
 // reader collects everything a socket receives.
@@ -97,22 +79,23 @@ func asClose(err error, target **websocket.CloseError) bool {
 	return ok
 }
 
-var textOf = regexp.MustCompile(`<div class="msg-text[^"]*">([^<]*)</div>`)
+var msgText = regexp.MustCompile(`<div class="msg-text[^"]*">([^<]*)</div>`)
 
 // texts lists the message texts in received frames, in order.
 func texts(all string) []string {
 	var out []string
-	for _, m := range textOf.FindAllStringSubmatch(all, -1) {
+	for _, m := range msgText.FindAllStringSubmatch(all, -1) {
 		out = append(out, m[1])
 	}
 	return out
 }
 
 func TestTwoMembersReceiveEachMessageOnceInOrder(t *testing.T) {
-	s := startServer(t, nil)
-	alice, bob, carol := user(t, s, "alice"), user(t, s, "bob"), user(t, s, "carol")
-	as, bs := dial(t, alice, "general"), dial(t, bob, "general")
-	cs := dial(t, carol, "programming")
+	t.Parallel()
+	s := apptest.Start(t)
+	alice, bob, carol := s.User("alice"), s.User("bob"), s.User("carol")
+	as, bs := apptest.Dial(t, alice, "general"), apptest.Dial(t, bob, "general")
+	cs := apptest.Dial(t, carol, "programming")
 	ar, br, cr := newReader(t, as), newReader(t, bs), newReader(t, cs)
 	ar.until("bob's join", func(a string) bool { return strings.Contains(a, "bob joined") })
 	br.until("snapshot", func(a string) bool { return strings.Contains(a, `id="members" hx-swap-oob="innerHTML"`) })
@@ -141,10 +124,9 @@ func TestTwoMembersReceiveEachMessageOnceInOrder(t *testing.T) {
 }
 
 func TestMessagesArriveEscaped(t *testing.T) {
-	s := startServer(t, nil)
-	alice := user(t, s, "alice")
-	as := dial(t, alice, "general")
-	ar := newReader(t, as)
+	t.Parallel()
+	s := apptest.Start(t)
+	_, as, ar := member(t, s, "alice", "general")
 	as.SendMessage(`<script>alert(1)</script> & "quotes"`)
 	all := ar.until("the message", func(a string) bool { return len(texts(a)) == 1 })
 	if tx := texts(all)[0]; tx != `&lt;script&gt;alert(1)&lt;/script&gt; &amp; &#34;quotes&#34;` {
@@ -156,8 +138,9 @@ func TestMessagesArriveEscaped(t *testing.T) {
 }
 
 func TestUpgradeRefusals(t *testing.T) {
-	s := startServer(t, nil)
-	alice := user(t, s, "alice")
+	t.Parallel()
+	s := apptest.Start(t)
+	alice := s.User("alice")
 	anon, _ := client.New(s.BaseURL())
 	host := strings.TrimPrefix(s.BaseURL(), "http://")
 
@@ -197,17 +180,18 @@ func TestUpgradeRefusals(t *testing.T) {
 }
 
 func TestReconnectSnapshotHoldsHistory(t *testing.T) {
-	s := startServer(t, func(c *Config) { c.RoomGrace = 5 * time.Second })
-	alice, bob := user(t, s, "alice"), user(t, s, "bob")
-	as := dial(t, alice, "team-x")
+	t.Parallel()
+	s := apptest.Start(t, apptest.Config(func(c *app.Config) { c.RoomGrace = 5 * time.Second }))
+	alice, bob := s.User("alice"), s.User("bob")
+	as := apptest.Dial(t, alice, "team-x")
 	ar := newReader(t, as)
-	bs := dial(t, bob, "team-x")
+	bs := apptest.Dial(t, bob, "team-x")
 	ar.until("bob", func(a string) bool { return strings.Contains(a, "bob joined") })
 	bs.Close()
 	as.SendMessage("while you were away")
 	ar.until("echo", func(a string) bool { return len(texts(a)) == 1 })
 
-	bs2 := dial(t, bob, "team-x")
+	bs2 := apptest.Dial(t, bob, "team-x")
 	br := newReader(t, bs2)
 	first := br.until("snapshot", func(a string) bool { return strings.Contains(a, "while you were away") })
 	if !strings.HasPrefix(first, `<ol id="messages" hx-swap-oob="innerHTML" data-epoch="`) {
@@ -223,10 +207,9 @@ func TestReconnectSnapshotHoldsHistory(t *testing.T) {
 }
 
 func TestLimitsAnswerWithErrorFragment(t *testing.T) {
-	s := startServer(t, func(c *Config) { c.MessageRate = 1; c.MessageBurst = 2 })
-	alice := user(t, s, "alice")
-	as := dial(t, alice, "general")
-	ar := newReader(t, as)
+	t.Parallel()
+	s := apptest.Start(t, apptest.Config(func(c *app.Config) { c.MessageRate = 1; c.MessageBurst = 2 }))
+	_, as, ar := member(t, s, "alice", "general")
 
 	as.SendMessage(strings.Repeat("é", 2001))
 	got := ar.until("length error", func(a string) bool { return strings.Contains(a, `id="message-error"`) })
@@ -248,9 +231,10 @@ func TestLimitsAnswerWithErrorFragment(t *testing.T) {
 var chatRateText = "You are sending messages too fast; wait a moment and try again."
 
 func TestInvalidUTF8ClosesOnlyThatSocket(t *testing.T) {
-	s := startServer(t, nil)
-	alice, bob := user(t, s, "alice"), user(t, s, "bob")
-	as, bs := dial(t, alice, "general"), dial(t, bob, "general")
+	t.Parallel()
+	s := apptest.Start(t)
+	alice, bob := s.User("alice"), s.User("bob")
+	as, bs := apptest.Dial(t, alice, "general"), apptest.Dial(t, bob, "general")
 	ar, br := newReader(t, as), newReader(t, bs)
 	ar.until("bob", func(a string) bool { return strings.Contains(a, "bob joined") })
 	br.until("snapshot", func(a string) bool { return strings.Contains(a, `id="members"`) })
@@ -267,10 +251,9 @@ func TestInvalidUTF8ClosesOnlyThatSocket(t *testing.T) {
 }
 
 func TestSignOutClosesSockets(t *testing.T) {
-	s := startServer(t, nil)
-	alice := user(t, s, "alice")
-	as := dial(t, alice, "general")
-	ar := newReader(t, as)
+	t.Parallel()
+	s := apptest.Start(t)
+	alice, _, ar := member(t, s, "alice", "general")
 	ar.until("snapshot", func(a string) bool { return strings.Contains(a, `id="members"`) })
 	res, err := alice.Submit("/rooms", "/logout", nil)
 	if err != nil || res.Status != http.StatusSeeOther || res.Location != "/login" {
@@ -282,37 +265,25 @@ func TestSignOutClosesSockets(t *testing.T) {
 }
 
 func TestShutdownSends1012(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.Addr, cfg.BaseURL, cfg.FastHashing, cfg.LogLevel = "127.0.0.1:0", "", true, "warn"
-	cfg.DBPath = t.TempDir() + "/n.db"
-	s, err := New(context.Background(), cfg, nilWriter{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx) }()
-	alice := user(t, s, "alice")
-	as := dial(t, alice, "general")
-	ar := newReader(t, as)
+	t.Parallel()
+	s := apptest.Start(t)
+	_, _, ar := member(t, s, "alice", "general")
 	ar.until("snapshot", func(a string) bool { return strings.Contains(a, `id="members"`) })
-	cancel()
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.Stop() }()
 	if code := ar.closeCode(); code != chat.CloseServiceRestart {
 		t.Errorf("close code %d, want 1012", code)
 	}
-	if err := <-done; err != nil {
+	if err := <-stopped; err != nil {
 		t.Fatal(err)
 	}
 }
 
-type nilWriter struct{}
-
-func (nilWriter) Write(p []byte) (int, error) { return len(p), nil }
-
 func TestPostWithoutSocket(t *testing.T) {
-	s := startServer(t, nil)
-	alice, bob := user(t, s, "alice"), user(t, s, "bob")
-	bs := dial(t, bob, "general")
+	t.Parallel()
+	s := apptest.Start(t)
+	alice, bob := s.User("alice"), s.User("bob")
+	bs := apptest.Dial(t, bob, "general")
 	br := newReader(t, bs)
 	br.until("snapshot", func(a string) bool { return strings.Contains(a, `id="members"`) })
 
@@ -336,6 +307,7 @@ func TestPostWithoutSocket(t *testing.T) {
 }
 
 func TestFrameRefusals(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		kind int
@@ -345,8 +317,8 @@ func TestFrameRefusals(t *testing.T) {
 		{"binary frame", websocket.BinaryMessage, []byte(`{"message":"hi"}`), 1003},
 		{"frame over the read limit", websocket.TextMessage, []byte(`{"message":"` + strings.Repeat("a", 40*1024) + `"}`), websocket.CloseMessageTooBig},
 	}
-	s := startServer(t, nil)
-	alice := user(t, s, "alice")
+	s := apptest.Start(t)
+	alice := s.User("alice")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			// Offer compression: the server must not take it up.
@@ -369,10 +341,9 @@ func TestFrameRefusals(t *testing.T) {
 }
 
 func TestFloodIsAnsweredOnceThenClosed(t *testing.T) {
-	s := startServer(t, func(c *Config) { c.MessageRate = 0.001; c.MessageBurst = 1 })
-	alice := user(t, s, "alice")
-	as := dial(t, alice, "general")
-	ar := newReader(t, as)
+	t.Parallel()
+	s := apptest.Start(t, apptest.Config(func(c *app.Config) { c.MessageRate = 0.001; c.MessageBurst = 1 }))
+	_, as, ar := member(t, s, "alice", "general")
 	ar.until("snapshot", func(a string) bool { return strings.Contains(a, `id="members"`) })
 	as.SendMessage("the burst")
 	ar.until("the message", func(a string) bool { return len(texts(a)) == 1 })
@@ -397,8 +368,9 @@ func TestFloodIsAnsweredOnceThenClosed(t *testing.T) {
 }
 
 func TestPostWithoutSocketRefusals(t *testing.T) {
-	s := startServer(t, func(c *Config) { c.MessageRate = 1; c.MessageBurst = 1 })
-	alice := user(t, s, "alice")
+	t.Parallel()
+	s := apptest.Start(t, apptest.Config(func(c *app.Config) { c.MessageRate = 1; c.MessageBurst = 1 }))
+	alice := s.User("alice")
 	tests := []struct {
 		message string
 		status  int
