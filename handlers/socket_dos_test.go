@@ -15,28 +15,28 @@ import (
 	"github.com/fasthttp/websocket"
 
 	"natter/chat"
+	"natter/client"
 	"natter/internal/testlog"
 )
 
-// A member whose socket stops reading in a busy room is evicted once the
-// bytes queued for it pass the limit, and the server ends the connection
-// at once (well inside the 10 s write deadline, which alone ended it
-// before), logging why.
-func TestNonReadingSocketIsEvictedAndClosed(t *testing.T) {
-	h := newHarness(t, func(c *harnessConfig) {
+// slowMember starts a server whose sockets may queue 256 KB (writeWait,
+// if not 0, is chat's WriteWait) and opens two sockets in general: the
+// slow member's, with a 4 KB receive buffer and never read, so the
+// server's writes soon block on a full window; and a poster's, read by a
+// goroutine till it closes.
+func slowMember(t *testing.T, writeWait time.Duration) (h *harness, slowSock, posterSock *client.Socket) {
+	t.Helper()
+	h = newHarness(t, func(c *harnessConfig) {
 		c.chat = func(cc *chat.Config) {
 			cc.QueueBytes = 256 << 10
 			cc.MessageRate, cc.MessageBurst = 1e6, 1e6
-			// The write in progress at the eviction may take this long
-			// before a peer that never reads is dropped.
-			cc.WriteWait = time.Second
+			if writeWait > 0 {
+				cc.WriteWait = writeWait
+			}
 		}
 	})
 	slow := h.signedUp("slow", "slow@example.com", "plum-kettle-orbit-42")
 	poster := h.signedUp("poster", "poster@example.com", "plum-kettle-orbit-42")
-
-	// The slow client's receive buffer is small, so the server's writes
-	// block soon: a peer with a full window.
 	dialer := &websocket.Dialer{
 		HandshakeTimeout: 5 * time.Second,
 		NetDialContext: (&net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
@@ -45,23 +45,34 @@ func TestNonReadingSocketIsEvictedAndClosed(t *testing.T) {
 			})
 		}}).DialContext,
 	}
-	ss, err := slow.Dial("general", dialer)
+	slowSock, err := slow.Dial("general", dialer)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ss.Close()
-	ps, err := poster.Dial("general", nil)
+	posterSock, err = poster.Dial("general", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ps.Close()
 	go func() { // the poster reads everything
 		for {
-			if _, _, err := ps.ReadMessage(); err != nil {
+			if _, _, err := posterSock.ReadMessage(); err != nil {
 				return
 			}
 		}
 	}()
+	return h, slowSock, posterSock
+}
+
+// A member whose socket stops reading in a busy room is evicted once the
+// bytes queued for it pass the limit, and the server ends the connection
+// within the write deadline of the eviction (it used to wait for a write
+// deadline per megabyte-sized write), logging why.
+func TestNonReadingSocketIsEvictedAndClosed(t *testing.T) {
+	// The write in progress at the eviction may take WriteWait before a
+	// peer that never reads is dropped.
+	h, ss, ps := slowMember(t, time.Second)
+	defer ss.Close()
+	defer ps.Close()
 
 	slowUser, err := h.DB.UserByLogin(context.Background(), "slow")
 	if err != nil {
@@ -117,41 +128,10 @@ func TestNonReadingSocketIsEvictedAndClosed(t *testing.T) {
 // the write deadline, gets the rest of the message in flight and then the
 // 1013 close frame its browser reconnects on, over a real TCP connection.
 func TestEvictedSocketThatReadsAgainGets1013(t *testing.T) {
-	var rooms *chat.Registry
-	h := newHarness(t, func(c *harnessConfig) {
-		c.chat = func(cc *chat.Config) {
-			cc.QueueBytes = 256 << 10
-			cc.MessageRate, cc.MessageBurst = 1e6, 1e6
-		}
-	})
-	rooms = h.Deps.Rooms
-	slow := h.signedUp("slow", "slow@example.com", "plum-kettle-orbit-42")
-	poster := h.signedUp("poster", "poster@example.com", "plum-kettle-orbit-42")
-	dialer := &websocket.Dialer{
-		HandshakeTimeout: 5 * time.Second,
-		NetDialContext: (&net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-			return c.Control(func(fd uintptr) {
-				_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-			})
-		}}).DialContext,
-	}
-	ss, err := slow.Dial("general", dialer)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, ss, ps := slowMember(t, 0)
 	defer ss.Close()
-	ps, err := poster.Dial("general", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer ps.Close()
-	go func() {
-		for {
-			if _, _, err := ps.ReadMessage(); err != nil {
-				return
-			}
-		}
-	}()
+	rooms := h.Deps.Rooms
 	text := strings.TrimSpace(strings.Repeat("http://a.b ", 181))
 	deadline := time.Now().Add(5 * time.Second)
 	for rooms.Counters().Evictions["queue bytes"] == 0 {
