@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fasthttp/websocket"
 	"golang.org/x/net/html"
 
 	"natter/client"
@@ -164,7 +163,6 @@ func TestDisableAndEnable(t *testing.T) {
 	if _, _, err := sock.ReadMessage(); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
 	res := submit(t, ana, "/admin", "/admin/users/2/disable", nil)
 	wantRedirect(t, res, "/admin?done=disabled&user=2")
 	page := get(t, ana, res.Location)
@@ -173,18 +171,7 @@ func TestDisableAndEnable(t *testing.T) {
 	}
 	// The session check runs every 30 s: a close within 5 s is the
 	// disable's own.
-	sock.SetReadDeadline(time.Now().Add(5 * time.Second))
-	for {
-		_, _, err := sock.ReadMessage()
-		if err == nil {
-			continue
-		}
-		ce, ok := err.(*websocket.CloseError)
-		if !ok || ce.Code != 1008 || ce.Text != "Your account has been disabled." {
-			t.Fatalf("socket ended with %v after %v, want close 1008 \"Your account has been disabled.\"", err, time.Since(start))
-		}
-		break
-	}
+	wantClosed(t, sock, 1008, "Your account has been disabled.")
 	if name := signedInAs(t, bo); name != "" {
 		t.Errorf("bo's session still signed in as %q", name)
 	}

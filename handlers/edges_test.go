@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fasthttp/websocket"
 	"golang.org/x/net/html"
 
 	"natter/client"
@@ -220,18 +219,7 @@ func TestSocketClosedAtAbsoluteLifetime(t *testing.T) {
 	}
 	defer sock.Close()
 	opened := time.Now()
-	sock.SetReadDeadline(time.Now().Add(5 * time.Second))
-	for {
-		_, _, err := sock.ReadMessage()
-		if err == nil {
-			continue
-		}
-		ce, ok := err.(*websocket.CloseError)
-		if !ok || ce.Code != 1008 || ce.Text != "Your session has ended." {
-			t.Fatalf("socket ended with %v after %v, want close 1008 \"Your session has ended.\"", err, time.Since(opened))
-		}
-		break
-	}
+	wantClosed(t, sock, 1008, "Your session has ended.")
 	if !h.sessionStored(alice.Cookie("natter_session")) {
 		t.Fatal("the session row is gone: this tests the lifetime, not the row")
 	}

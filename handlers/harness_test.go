@@ -2,12 +2,14 @@ package handlers_test
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/fasthttp/websocket"
 	"golang.org/x/net/html"
 
 	"natter/app"
@@ -308,4 +310,23 @@ func attr(n *html.Node, key string) string {
 		}
 	}
 	return ""
+}
+
+// wantClosed reads sock until it ends and fails the test unless the server
+// closed it with code and text within 5 s.
+func wantClosed(t *testing.T, sock *client.Socket, code int, text string) {
+	t.Helper()
+	start := time.Now()
+	sock.SetReadDeadline(start.Add(5 * time.Second))
+	for {
+		_, _, err := sock.ReadMessage()
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != code || ce.Text != text {
+			t.Fatalf("socket ended with %v after %v, want close %d %q", err, time.Since(start), code, text)
+		}
+		return
+	}
 }

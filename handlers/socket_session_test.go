@@ -5,8 +5,6 @@ import (
 	"net/url"
 	"testing"
 	"time"
-
-	"github.com/fasthttp/websocket"
 )
 
 // A session that ends without this server closing its sockets (it expired,
@@ -23,18 +21,8 @@ func TestEndedSessionLosesItsSockets(t *testing.T) {
 	if _, err := h.DB.SQL.Exec(`DELETE FROM sessions WHERE k = ?`, sid); err != nil {
 		t.Fatal(err)
 	}
-	sock.SetReadDeadline(time.Now().Add(5 * time.Second))
-	for {
-		_, _, err := sock.ReadMessage()
-		if err == nil {
-			continue
-		}
-		ce, ok := err.(*websocket.CloseError)
-		if !ok || ce.Code != 1008 || ce.Text != "Your session has ended." {
-			t.Fatalf("socket ended with %v, want close 1008 \"Your session has ended.\"", err)
-		}
-		return
-	}
+	wantClosed(t, sock, 1008, "Your session has ended.")
+	return
 }
 
 // A visitor's session (the CSRF token of the sign-in form) is stored for
