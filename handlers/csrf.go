@@ -53,7 +53,7 @@ func (s *server) wrongAddress(c *fiber.Ctx, seen string) string {
 	s.mismatchMu.Unlock()
 	if first {
 		s.Log.Warn("opened at another address than the base URL: its forms are refused; set NATTER_BASE_URL",
-			"base_url", s.origin, "opened_at", seen, "ip", c.IP())
+			"base_url", s.origin, "opened_at", seen, "ip", clientIP(c))
 	}
 	return "Natter is set up for " + s.origin + "; you opened it at " + seen + "."
 }
