@@ -1,0 +1,237 @@
+package chat
+
+import (
+	"cmp"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Private rooms, direct rooms, invitation links and removed members. Who
+// may enter a room is kept with the room, in memory, and goes with it:
+// rooms stay ephemeral. A user a room bars is told the same as for a room
+// that does not exist (ErrNoRoom), so that its name and members show to
+// nobody outside it.
+
+// access says who may enter a room. Its fields are guarded by the room's
+// mutex.
+type access struct {
+	allowed map[int64]bool // private rooms: the users admitted
+	removed map[int64]bool // users removed from the room, for its life
+	invite  string         // private, non-direct rooms: the invitation token
+	direct  [2]Member      // direct rooms: the two users; zero otherwise
+}
+
+// Errors of private rooms. Their texts are written for the user.
+var (
+	// ErrNameTaken: a private room cannot take a name in use.
+	ErrNameTaken error = &Error{Limit, "This name is not available; choose another."}
+	// ErrNotOwner: only the room's owner (or an admin) may do this.
+	ErrNotOwner error = &Error{Forbidden, "Only the room's owner can do this."}
+)
+
+// DirectPrefix starts the slug of every direct room; user-made rooms may
+// not use it, so that a direct room's slug cannot be taken by anyone else.
+const DirectPrefix = "dm-"
+
+// newInviteToken returns 32 random bytes, base64url without padding.
+func newInviteToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// makePrivate makes a new room private, admitting only its creator, with a
+// fresh invitation token. The room is not yet in the registry.
+func (rm *room) makePrivate(creator int64) error {
+	tok, err := newInviteToken()
+	if err != nil {
+		return err
+	}
+	rm.private = true
+	rm.access.allowed = map[int64]bool{creator: true}
+	rm.access.invite = tok
+	return nil
+}
+
+// barredLocked reports whether user id may not see or enter rm: they were
+// removed from it, or it is private and they were not admitted. A dead
+// room bars nobody (a joiner looks again). rm.mu must be held.
+func (rm *room) barredLocked(id int64) bool {
+	if rm.dead {
+		return false
+	}
+	return rm.access.removed[id] || (rm.private && !rm.access.allowed[id])
+}
+
+// EnsurePrivate creates private room slug for creator, like Ensure (the
+// same caps, and it dies after Grace if nobody joins it). A name in use
+// gets ErrNameTaken, whoever holds it, unless it is creator's own private
+// room: then nothing changes.
+func (r *Registry) EnsurePrivate(slug string, creator Member) error {
+	if strings.HasPrefix(slug, DirectPrefix) {
+		return ErrNameTaken
+	}
+	rm, created, err := r.lookupOrCreate(slug, creator, false, true)
+	if err != nil {
+		return err
+	}
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	if !created {
+		if rm.private && rm.access.direct[0].ID == 0 && !rm.barredLocked(creator.ID) {
+			return nil
+		}
+		return ErrNameTaken
+	}
+	r.armEmptyLocked(rm)
+	return nil
+}
+
+// Barred reports whether room slug exists and user id may not see it: the
+// handlers then answer as for a room that does not exist.
+func (r *Registry) Barred(slug string, id int64) bool {
+	rm, err := r.lookup(slug)
+	if err != nil {
+		return false
+	}
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	return rm.barredLocked(id)
+}
+
+// RoomView is a room as one user sees it, for the room page.
+type RoomView struct {
+	History []Message
+	Members []Member
+	Owner   int64 // the creator; 0 for a permanent room
+	Private bool
+	// Direct is set for a direct room; With is the other user then.
+	Direct bool
+	With   Member
+	// Invite is the invitation token of a private, non-direct room.
+	Invite string
+}
+
+// RoomFor returns room slug as user id sees it; ok is false if the room
+// does not exist or bars them.
+func (r *Registry) RoomFor(slug string, id int64) (v RoomView, ok bool) {
+	rm, err := r.lookup(slug)
+	if err != nil {
+		return RoomView{}, false
+	}
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	if rm.dead || rm.barredLocked(id) {
+		return RoomView{}, false
+	}
+	v = RoomView{History: rm.history.slice(), Members: rm.memberList(), Owner: rm.creator, Private: rm.private, Invite: rm.access.invite}
+	if d := rm.access.direct; d[0].ID != 0 {
+		v.Direct, v.Invite, v.With = true, "", d[0]
+		if d[0].ID == id {
+			v.With = d[1]
+		}
+	}
+	return v, true
+}
+
+// RoomsFor lists the rooms user id sees in the lobby: Rooms, less those
+// they were removed from, plus the live private rooms that admit them.
+func (r *Registry) RoomsFor(id int64) []RoomInfo {
+	r.mu.Lock()
+	var rooms []*room
+	for _, rm := range r.rooms {
+		if !rm.permanent {
+			rooms = append(rooms, rm)
+		}
+	}
+	r.mu.Unlock()
+	out := make([]RoomInfo, 0, len(r.cfg.Permanent)+len(rooms))
+	for _, rm := range r.permanent {
+		out = append(out, RoomInfo{Slug: rm.slug, Members: int(rm.nmembers.Load()), Permanent: true})
+	}
+	n := len(out)
+	for _, rm := range rooms {
+		rm.mu.Lock()
+		if !rm.dead && !rm.barredLocked(id) {
+			out = append(out, RoomInfo{Slug: rm.slug, Members: int(rm.nmembers.Load()), Private: rm.private, Direct: rm.access.direct[0].ID != 0})
+		}
+		rm.mu.Unlock()
+	}
+	slices.SortFunc(out[n:], func(a, b RoomInfo) int { return cmp.Compare(a.Slug, b.Slug) })
+	return out
+}
+
+// AdmitByInvite admits user id to private room slug for the room's life if
+// token is its invitation token. It reports false, changing nothing, if
+// the room does not exist, is not private, the token is wrong, or the
+// user was removed from it.
+func (r *Registry) AdmitByInvite(slug string, id int64, token string) bool {
+	rm, err := r.lookup(slug)
+	if err != nil {
+		return false
+	}
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	if !r.inviteMatchesLocked(rm, token) || rm.access.removed[id] {
+		return false
+	}
+	rm.access.allowed[id] = true
+	return true
+}
+
+// InviteValid reports whether token is the invitation token of live
+// private room slug, and id could use it (they were not removed).
+func (r *Registry) InviteValid(slug string, id int64, token string) bool {
+	rm, err := r.lookup(slug)
+	if err != nil {
+		return false
+	}
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	return r.inviteMatchesLocked(rm, token) && !rm.access.removed[id]
+}
+
+// inviteMatchesLocked compares token with rm's in constant time.
+func (r *Registry) inviteMatchesLocked(rm *room, token string) bool {
+	if rm.dead || !rm.private || rm.access.invite == "" {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(token), []byte(rm.access.invite)) == 1
+}
+
+// NewInvite gives private room slug a new invitation token, which ends the
+// old one, and returns it. Only the room's owner may: an outsider gets
+// ErrNoRoom, another member ErrNotOwner. Those already admitted stay.
+func (r *Registry) NewInvite(slug string, id int64) (string, error) {
+	rm, err := r.lookup(slug)
+	if err != nil {
+		return "", err
+	}
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	if rm.dead || rm.barredLocked(id) {
+		return "", ErrNoRoom
+	}
+	if !rm.private || rm.access.invite == "" || rm.creator != id {
+		return "", ErrNotOwner
+	}
+	tok, err := newInviteToken()
+	if err != nil {
+		return "", err
+	}
+	rm.access.invite = tok
+	return tok, nil
+}
+
+// DirectSlug is the slug of the direct room of users a and b, the same
+// whichever asks.
+func DirectSlug(a, b int64) string {
+	lo, hi := min(a, b), max(a, b)
+	return DirectPrefix + strconv.FormatInt(lo, 10) + "-" + strconv.FormatInt(hi, 10)
+}

@@ -1,0 +1,107 @@
+package chat
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestPrivateRoomBarsOutsidersAsIfMissing(t *testing.T) {
+	h := newHarness(t, Config{Grace: time.Minute})
+	if err := h.reg.EnsurePrivate("secret", alice); err != nil {
+		t.Fatal(err)
+	}
+	a := h.join("secret", alice, "sa")
+	drain(a)
+
+	if _, err := h.reg.Join("secret", bob, "sb"); !errors.Is(err, ErrNoRoom) {
+		t.Errorf("outsider Join = %v, want ErrNoRoom", err)
+	}
+	if _, err := h.reg.PostVisitor("secret", bob, "hi"); !errors.Is(err, ErrNoRoom) {
+		t.Errorf("outsider PostVisitor = %v, want ErrNoRoom", err)
+	}
+	if err := h.reg.Ensure("secret", bob); !errors.Is(err, ErrNoRoom) {
+		t.Errorf("outsider Ensure = %v, want ErrNoRoom", err)
+	}
+	if err := h.reg.EnsurePrivate("secret", bob); !errors.Is(err, ErrNameTaken) {
+		t.Errorf("outsider EnsurePrivate = %v, want ErrNameTaken", err)
+	}
+	if _, ok := h.reg.RoomFor("secret", bob.ID); ok {
+		t.Error("RoomFor(outsider) ok, want as missing")
+	}
+	if !h.reg.Barred("secret", bob.ID) || h.reg.Barred("secret", alice.ID) || h.reg.Barred("nowhere", bob.ID) {
+		t.Error("Barred: want true for the outsider only")
+	}
+	if got := h.reg.Rooms(); len(got) != 0 {
+		t.Errorf("Rooms() = %v, want the private room left out", got)
+	}
+	if got := h.reg.RoomsFor(bob.ID); len(got) != 0 {
+		t.Errorf("RoomsFor(outsider) = %v, want none", got)
+	}
+	if got, want := h.reg.RoomsFor(alice.ID), []RoomInfo{{Slug: "secret", Members: 1, Private: true}}; !slices.Equal(got, want) {
+		t.Errorf("RoomsFor(owner) = %v, want %v", got, want)
+	}
+	if got := drain(a); got != "" {
+		t.Errorf("the member's socket got %q from the outsider's tries, want nothing", got)
+	}
+}
+
+func TestInviteAdmitsAndNewInviteEndsOld(t *testing.T) {
+	h := newHarness(t, Config{Grace: time.Minute})
+	if err := h.reg.EnsurePrivate("secret", alice); err != nil {
+		t.Fatal(err)
+	}
+	h.join("secret", alice, "sa")
+	v, _ := h.reg.RoomFor("secret", alice.ID)
+	old := v.Invite
+	if len(old) != 43 {
+		t.Fatalf("invite token %q: want 32 bytes in base64url (43 characters)", old)
+	}
+	if h.reg.AdmitByInvite("secret", bob.ID, old[:42]+"x") && old[42] != 'x' {
+		t.Error("a wrong token admitted bob")
+	}
+	if !h.reg.AdmitByInvite("secret", bob.ID, old) {
+		t.Fatal("the room's token did not admit bob")
+	}
+	h.join("secret", bob, "sb")
+	if _, err := h.reg.NewInvite("secret", bob.ID); !errors.Is(err, ErrNotOwner) {
+		t.Errorf("NewInvite by a member = %v, want ErrNotOwner", err)
+	}
+	if _, err := h.reg.NewInvite("secret", carol.ID); !errors.Is(err, ErrNoRoom) {
+		t.Errorf("NewInvite by an outsider = %v, want ErrNoRoom", err)
+	}
+	tok, err := h.reg.NewInvite("secret", alice.ID)
+	if err != nil || tok == old {
+		t.Fatalf("NewInvite = %q, %v; want a new token", tok, err)
+	}
+	if h.reg.AdmitByInvite("secret", carol.ID, old) {
+		t.Error("the old token still admits after a new one was made")
+	}
+	if !h.reg.AdmitByInvite("secret", carol.ID, tok) {
+		t.Error("the new token does not admit")
+	}
+	if h.reg.Barred("secret", bob.ID) {
+		t.Error("bob, admitted with the old token, was barred by the new one")
+	}
+}
+
+func TestPrivateRoomVanishesWithLastMember(t *testing.T) {
+	h := newHarness(t, Config{Grace: 20 * time.Millisecond})
+	if err := h.reg.EnsurePrivate("secret", alice); err != nil {
+		t.Fatal(err)
+	}
+	c := h.join("secret", alice, "sa")
+	h.reg.Leave(c)
+	waitFor(t, "room gone", func() bool { _, _, ok := h.reg.Room("secret"); return !ok })
+	if got := h.reg.Stats(); got != (Stats{}) {
+		t.Errorf("Stats = %+v, want all zero", got)
+	}
+	// The name is free again, and public for whoever takes it now.
+	if err := h.reg.Ensure("secret", bob); err != nil {
+		t.Fatalf("Ensure after the private room ended: %v", err)
+	}
+	if h.reg.Barred("secret", carol.ID) {
+		t.Error("the new room of that name still bars others")
+	}
+}

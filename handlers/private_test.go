@@ -1,0 +1,125 @@
+package handlers_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"natter/app/apptest"
+	"natter/client"
+)
+
+// privateRoom has owner create the private room slug from the lobby's form
+// and open its socket, so that the room lives; it returns the invitation
+// link the room page shows, as a path.
+func privateRoom(t *testing.T, h *harness, owner *client.Client, slug string) (invite string, sock *client.Socket) {
+	t.Helper()
+	res := submit(t, owner, "/rooms", "/rooms", url.Values{"name": {slug}, "private": {"1"}})
+	wantRedirect(t, res, "/rooms/"+slug)
+	sock = apptest.Dial(t, owner, slug)
+	page := get(t, owner, "/rooms/"+slug)
+	wantPage(t, page, http.StatusOK)
+	link := byTestID(page.Body, "invite-link")
+	prefix := h.URL + "/rooms/" + slug + "/join/"
+	if !strings.HasPrefix(link, prefix) || len(link) != len(prefix)+43 {
+		t.Fatalf("invite link %q: want %s plus a 43-character token", link, prefix)
+	}
+	return strings.TrimPrefix(link, h.URL), sock
+}
+
+// csrfOf is the CSRF token of a page the client fetches.
+func csrfOf(t *testing.T, c *client.Client, path string) string {
+	t.Helper()
+	return client.CSRF(get(t, c, "/rooms").Body)
+}
+
+func TestPrivateRoomIsA404ToOutsiders(t *testing.T) {
+	h := newHarness(t)
+	alice, eve := h.User("alice"), h.User("eve")
+	invite, _ := privateRoom(t, h, alice, "secret-plans")
+	tok := url.Values{"csrf": {csrfOf(t, eve, "/rooms")}}
+
+	// The page: exactly what a room that does not exist shows (but its
+	// name, which the asker typed).
+	missing := get(t, eve, "/rooms/no-plans")
+	page := get(t, eve, "/rooms/secret-plans")
+	if page.Status != http.StatusNotFound || strings.ReplaceAll(page.Body, "secret-plans", "no-plans") != missing.Body {
+		t.Errorf("outsider's room page: %d, differs from a missing room's:\n%s\nwant:\n%s", page.Status, page.Body, missing.Body)
+	}
+	// Every other route: the 404 of an address that does not exist.
+	unknown := get(t, eve, "/rooms/no-plans/nothing-here")
+	if unknown.Status != http.StatusNotFound {
+		t.Fatalf("unknown address: %d", unknown.Status)
+	}
+	for _, r := range []struct {
+		name string
+		res  *client.Response
+	}{
+		{"message", post(t, eve, "/rooms/secret-plans/messages", url.Values{"csrf": tok["csrf"], "message": {"hello?"}})},
+		{"new invite", post(t, eve, "/rooms/secret-plans/invite", tok)},
+		{"join page, wrong token", get(t, eve, "/rooms/secret-plans/join/"+strings.Repeat("A", 43))},
+		{"join, wrong token", post(t, eve, "/rooms/secret-plans/join/"+strings.Repeat("A", 43), tok)},
+		{"join page, missing room", get(t, eve, "/rooms/no-plans/join/"+strings.Repeat("A", 43))},
+	} {
+		if r.res.Status != http.StatusNotFound || r.res.Body != unknown.Body {
+			t.Errorf("%s: %d, body differs from an unknown address's:\n%.600s", r.name, r.res.Status, r.res.Body)
+		}
+	}
+	// The socket: refused before the upgrade, as an invalid room is.
+	s, err := eve.Dial("secret-plans", nil)
+	if err == nil || s.Response == nil || s.Response.StatusCode != http.StatusNotFound {
+		t.Fatalf("outsider's socket: err %v, want a 404 before the upgrade", err)
+	}
+	// Nothing in the lobby or its list.
+	for _, path := range []string{"/rooms", "/rooms/list"} {
+		if body := get(t, eve, path).Body; strings.Contains(body, "secret") {
+			t.Errorf("%s shows the private room to an outsider:\n%.2000s", path, body)
+		}
+		if body := get(t, alice, path).Body; !strings.Contains(body, `data-room="secret-plans"`) {
+			t.Errorf("%s does not list the private room to its owner", path)
+		}
+	}
+	// Taking its name: "not available", never the room.
+	res := submit(t, eve, "/rooms", "/rooms", url.Values{"name": {"secret-plans"}})
+	wantPage(t, res, http.StatusUnprocessableEntity)
+	if got := fieldError(res.Body, "name"); got != "This name is not available; choose another." {
+		t.Errorf("taking a private room's name: %q", got)
+	}
+	if strings.Contains(h.Log.String(), strings.TrimPrefix(invite, "/rooms/secret-plans/join/")) {
+		t.Error("the invitation token reached the log")
+	}
+}
+
+func TestInviteLinkAdmitsAndANewOneEndsIt(t *testing.T) {
+	h := newHarness(t)
+	alice, bob, carol := h.User("alice"), h.User("bob"), h.User("carol")
+	invite, _ := privateRoom(t, h, alice, "secret-plans")
+
+	page := get(t, bob, invite)
+	wantPage(t, page, http.StatusOK, "You are invited to")
+	if get(t, bob, "/rooms/secret-plans").Status != http.StatusNotFound {
+		t.Fatal("opening the link admitted bob before he pressed Join")
+	}
+	wantRedirect(t, submit(t, bob, invite, invite, nil), "/rooms/secret-plans")
+	wantPage(t, get(t, bob, "/rooms/secret-plans"), http.StatusOK, "secret")
+	apptest.Dial(t, bob, "secret-plans").Close()
+	if !strings.Contains(get(t, bob, "/rooms/list").Body, `data-room="secret-plans"`) {
+		t.Error("the lobby does not list the private room to an admitted member")
+	}
+
+	// bob may not renew the link: only the owner.
+	res := post(t, bob, "/rooms/secret-plans/invite", url.Values{"csrf": {csrfOf(t, bob, "/rooms")}})
+	wantPage(t, res, http.StatusForbidden, "Only the room&#39;s owner can do this.")
+
+	wantRedirect(t, submit(t, alice, "/rooms/secret-plans", "/rooms/secret-plans/invite", nil), "/rooms/secret-plans?invite=new")
+	fresh := strings.TrimPrefix(byTestID(get(t, alice, "/rooms/secret-plans").Body, "invite-link"), h.URL)
+	if fresh == invite || !strings.HasPrefix(fresh, "/rooms/secret-plans/join/") {
+		t.Fatalf("new link %q, old %q", fresh, invite)
+	}
+	if res := get(t, carol, invite); res.Status != http.StatusNotFound {
+		t.Errorf("the old link still works after a new one: %d", res.Status)
+	}
+	wantRedirect(t, submit(t, carol, fresh, fresh, nil), "/rooms/secret-plans")
+	wantPage(t, get(t, bob, "/rooms/secret-plans"), http.StatusOK) // still in
+}
