@@ -31,7 +31,54 @@ var (
 	ErrNameTaken error = &Error{Limit, "This name is not available; choose another."}
 	// ErrNotOwner: only the room's owner (or an admin) may do this.
 	ErrNotOwner error = &Error{Forbidden, "Only the room's owner can do this."}
+	// ErrRemoveSelf: a member cannot remove themselves.
+	ErrRemoveSelf error = &Error{Forbidden, "You cannot remove yourself; leave the room instead."}
 )
+
+// RemovedReason is the close reason a removed member's sockets get.
+func RemovedReason(slug string) string { return "You were removed from #" + slug + "." }
+
+// Remove takes user target out of room slug for the room's life, on behalf
+// of user by, who must be its owner (its creator) or, with admin set, an
+// admin: target's connections to it close with 1008 and RemovedReason,
+// the others are told they left, and target cannot enter it again (Join,
+// PostVisitor, RoomFor and the invitation link all refuse them). Someone
+// the room bars gets ErrNoRoom; another member ErrNotOwner.
+func (r *Registry) Remove(slug string, by int64, admin bool, target int64) error {
+	rm, err := r.lookup(slug)
+	if err != nil {
+		return err
+	}
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	switch {
+	case rm.dead || rm.barredLocked(by):
+		return ErrNoRoom
+	case !admin && (rm.permanent || rm.creator != by):
+		return ErrNotOwner
+	case target == by:
+		return ErrRemoveSelf
+	}
+	if rm.access.removed == nil {
+		rm.access.removed = make(map[int64]bool)
+	}
+	rm.access.removed[target] = true
+	delete(rm.access.allowed, target)
+	reason := RemovedReason(slug)
+	for _, c := range slices.Clone(rm.clients) {
+		if c.member.ID == target {
+			c.closeFor(EndRemoved, ClosePolicyViolation, reason)
+			// Out of the room now, so that Leave (when Serve ends) finds
+			// nothing left to do.
+			rm.removeClient(c)
+			r.forget(c)
+		}
+	}
+	if mem := rm.members[target]; mem != nil {
+		r.removeMemberLocked(rm, mem, true)
+	}
+	return nil
+}
 
 // DirectPrefix starts the slug of every direct room; user-made rooms may
 // not use it, so that a direct room's slug cannot be taken by anyone else.

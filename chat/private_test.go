@@ -3,6 +3,7 @@ package chat
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -104,4 +105,55 @@ func TestPrivateRoomVanishesWithLastMember(t *testing.T) {
 	if h.reg.Barred("secret", carol.ID) {
 		t.Error("the new room of that name still bars others")
 	}
+}
+
+func TestRemoveClosesSocketsAndBarsReentry(t *testing.T) {
+	h := newHarness(t, Config{}) // no grace: the room ends with alice's Leave
+	a := h.join("r", alice, "sa")
+	b1, b2 := h.join("r", bob, "sb1"), h.join("r", bob, "sb2")
+	sa, sb1, sb2 := h.pump(a), h.pump(b1), h.pump(b2)
+	waitFor(t, "bob's join seen", func() bool { return strings.Contains(sa.text(), "r:joined:bob:2|") })
+
+	if err := h.reg.Remove("r", carol.ID, false, bob.ID); !errors.Is(err, ErrNotOwner) {
+		t.Errorf("Remove by a non-owner = %v, want ErrNotOwner", err)
+	}
+	if err := h.reg.Remove("r", alice.ID, false, alice.ID); !errors.Is(err, ErrRemoveSelf) {
+		t.Errorf("Remove of oneself = %v, want ErrRemoveSelf", err)
+	}
+	if err := h.reg.Remove("r", alice.ID, false, bob.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*fakeSocket{sb1, sb2} {
+		waitFor(t, "bob's close frame", func() bool { return len(s.closeFrames()) > 0 })
+		if got := s.closeFrames(); !slices.Equal(got, []string{"1008 You were removed from #r."}) {
+			t.Errorf("bob's close frames = %q", got)
+		}
+	}
+	waitFor(t, "alice told", func() bool { return strings.Contains(sa.text(), "r:left:bob:1|") })
+	if b1.Cause() != EndRemoved {
+		t.Errorf("cause = %q, want %q", b1.Cause(), EndRemoved)
+	}
+	h.reg.Leave(b1) // as Serve does: nothing left to undo
+	h.reg.Leave(b2)
+	if _, members, _ := h.reg.Room("r"); !slices.Equal(members, []Member{alice}) {
+		t.Errorf("members = %v, want alice only", members)
+	}
+	if _, err := h.reg.Join("r", bob, "sb3"); !errors.Is(err, ErrNoRoom) {
+		t.Errorf("re-Join = %v, want ErrNoRoom", err)
+	}
+	if _, err := h.reg.PostVisitor("r", bob, "back"); !errors.Is(err, ErrNoRoom) {
+		t.Errorf("re-post = %v, want ErrNoRoom", err)
+	}
+	if got := h.reg.RoomsFor(bob.ID); len(got) != 0 {
+		t.Errorf("RoomsFor(removed) = %v, want none", got)
+	}
+	if got := h.reg.Stats(); got.Connections != 1 || got.Members != 1 || got.Sessions != 1 {
+		t.Errorf("Stats = %+v, want alice's one connection only", got)
+	}
+	// The bar goes with the room: a new room of that name admits bob.
+	h.reg.Leave(a)
+	if got := h.reg.Stats(); got != (Stats{}) {
+		t.Fatalf("Stats after the last Leave = %+v, want all zero", got)
+	}
+	h.reg.Leave(h.join("r", bob, "sb4"))
 }

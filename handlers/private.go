@@ -51,6 +51,22 @@ func (s *server) newInvite(c *fiber.Ctx) error {
 	return c.Redirect("/rooms/"+slug+"?invite=new", fiber.StatusSeeOther)
 }
 
+// removeMember takes a member out of the room for its life, by its owner
+// or an admin; chat closes their sockets with 1008 and the reason.
+func (s *server) removeMember(c *fiber.Ctx) error {
+	slug := c.Params("slug")
+	id, ok := idParam(c.Params("id"))
+	if !validSlug(slug) || !ok {
+		return fiber.ErrNotFound
+	}
+	u := currentUser(c)
+	if err := s.Rooms.Remove(slug, u.ID, u.IsAdmin, id); err != nil {
+		return roomError(err)
+	}
+	s.Log.Info("member removed", "room", slug, "user", id, "by", u.ID)
+	return c.Redirect("/rooms/"+slug, fiber.StatusSeeOther)
+}
+
 // roomError answers a refusal of a room action: ErrNoRoom as an unknown
 // address, ErrNotOwner as 403 with its text; the rest as errorResponse
 // says.
@@ -58,7 +74,7 @@ func roomError(err error) error {
 	switch {
 	case errors.Is(err, chat.ErrNoRoom):
 		return fiber.ErrNotFound
-	case errors.Is(err, chat.ErrNotOwner):
+	case errors.Is(err, chat.ErrNotOwner), errors.Is(err, chat.ErrRemoveSelf):
 		return fiber.NewError(fiber.StatusForbidden, err.Error())
 	}
 	return err

@@ -3,8 +3,12 @@ package handlers_test
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/fasthttp/websocket"
 
 	"natter/app/apptest"
 	"natter/client"
@@ -122,4 +126,52 @@ func TestInviteLinkAdmitsAndANewOneEndsIt(t *testing.T) {
 	}
 	wantRedirect(t, submit(t, carol, fresh, fresh, nil), "/rooms/secret-plans")
 	wantPage(t, get(t, bob, "/rooms/secret-plans"), http.StatusOK) // still in
+}
+
+func TestRemovedMemberIsClosedAndCannotComeBack(t *testing.T) {
+	h := newHarness(t)
+	alice, bob, carol := h.User("alice"), h.User("bob"), h.User("carol")
+	wantRedirect(t, submit(t, alice, "/rooms", "/rooms", url.Values{"name": {"crew42"}}), "/rooms/crew42")
+	as := apptest.Dial(t, alice, "crew42")
+	bs, cs := apptest.Dial(t, bob, "crew42"), apptest.Dial(t, carol, "crew42")
+	bobID := strconv.FormatInt(userID(t, h, "bob"), 10)
+	ar := newReader(t, as)
+	ar.until("carol's join", func(all string) bool { return strings.Contains(all, `data-member="carol"`) })
+
+	// carol is a member, not the owner: 403, and nothing happens.
+	res := post(t, carol, "/rooms/crew42/members/"+bobID+"/remove", url.Values{"csrf": {csrfOf(t, carol, "/rooms")}})
+	wantPage(t, res, http.StatusForbidden, "Only the room&#39;s owner can do this.")
+	// An outsider of a private room gets its 404 (see the test above); a
+	// room that does not exist, the same.
+	if res := post(t, carol, "/rooms/nowhere/members/"+bobID+"/remove", url.Values{"csrf": {csrfOf(t, carol, "/rooms")}}); res.Status != http.StatusNotFound {
+		t.Errorf("remove in a missing room: %d", res.Status)
+	}
+
+	wantRedirect(t, post(t, alice, "/rooms/crew42/members/"+bobID+"/remove", url.Values{"csrf": {csrfOf(t, alice, "/rooms")}}), "/rooms/crew42")
+	bs.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var err error
+	for err == nil {
+		_, _, err = bs.ReadMessage()
+	}
+	var ce *websocket.CloseError
+	if !asClose(err, &ce) || ce.Code != 1008 || ce.Text != "You were removed from #crew42." {
+		t.Errorf("bob's socket ended with %v, want 1008 \"You were removed from #crew42.\"", err)
+	}
+	ar.until("bob's leave", func(all string) bool { return strings.Contains(all, `id="member-`+bobID+`" hx-swap-oob="delete"`) })
+	cs.Close()
+
+	// He cannot come back while the room lives: page, socket, messages.
+	missing := get(t, bob, "/rooms/void42")
+	if res := get(t, bob, "/rooms/crew42"); res.Status != http.StatusNotFound || strings.ReplaceAll(res.Body, "crew42", "void42") != missing.Body {
+		t.Errorf("removed member's room page: %d\n%.600s", res.Status, res.Body)
+	}
+	if s, err := bob.Dial("crew42", nil); err == nil || s.Response == nil || s.Response.StatusCode != http.StatusNotFound {
+		t.Errorf("removed member's socket: %v, want a 404 before the upgrade", err)
+	}
+	if res := post(t, bob, "/rooms/crew42/messages", url.Values{"csrf": {csrfOf(t, bob, "/rooms")}, "message": {"back"}}); res.Status != http.StatusNotFound {
+		t.Errorf("removed member's post: %d, want 404", res.Status)
+	}
+	if strings.Contains(get(t, bob, "/rooms/list").Body, `data-room="crew42"`) {
+		t.Error("the lobby still lists the room to the removed member")
+	}
 }

@@ -60,6 +60,7 @@ func (s *server) routes(app *fiber.App) {
 	app.Get("/rooms/:slug/join/:token", requireUser, noStore, s.joinPage)
 	app.Post("/rooms/:slug/join/:token", requireUser, noStore, s.joinRoom)
 	app.Post("/rooms/:slug/invite", requireUser, noStore, s.newInvite)
+	app.Post("/rooms/:slug/members/:id/remove", requireUser, noStore, s.removeMember)
 
 	// Every /admin route is a 404, as for an unknown page, to anyone but
 	// an admin.
