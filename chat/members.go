@@ -39,7 +39,7 @@ type member struct {
 // Leave when the connection ends.
 func (r *Registry) Join(slug string, m Member, session string) (*Client, error) {
 	for {
-		rm, created, err := r.lookupOrCreate(slug, m, true, false)
+		rm, created, err := r.lookupOrCreate(slug, m, true, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -124,7 +124,7 @@ func (r *Registry) EnsurePrivate(slug string, creator Member) error {
 	if strings.HasPrefix(slug, DirectPrefix) {
 		return ErrNameTaken
 	}
-	rm, created, err := r.lookupOrCreate(slug, creator, false, true)
+	rm, created, err := r.lookupOrCreate(slug, creator, false, func(rm *room) error { return rm.makePrivate(creator.ID) })
 	if err != nil {
 		return err
 	}
@@ -206,7 +206,14 @@ func (r *Registry) RoomsFor(id int64) []RoomInfo {
 	for _, rm := range rooms {
 		rm.mu.Lock()
 		if !rm.dead && !rm.barredLocked(id) {
-			out = append(out, RoomInfo{Slug: rm.slug, Members: int(rm.nmembers.Load()), Private: rm.private, Direct: rm.access.direct[0].ID != 0})
+			info := RoomInfo{Slug: rm.slug, Members: int(rm.nmembers.Load()), Private: rm.private}
+			if d := rm.access.direct; d[0].ID != 0 {
+				info.Direct, info.With = true, d[0].Name
+				if d[0].ID == id {
+					info.With = d[1].Name
+				}
+			}
+			out = append(out, info)
 		}
 		rm.mu.Unlock()
 	}
@@ -281,4 +288,56 @@ func (r *Registry) NewInvite(slug string, id int64) (string, error) {
 func DirectSlug(a, b int64) string {
 	lo, hi := min(a, b), max(a, b)
 	return DirectPrefix + strconv.FormatInt(lo, 10) + "-" + strconv.FormatInt(hi, 10)
+}
+
+// Direct returns the slug of the direct room of a and b (DirectSlug),
+// creating it for a if none lives: a private room that admits exactly the
+// two of them, has no invitation link, and dies like any room (after
+// Grace if nobody joins it). created tells whether it is new. A user
+// removed from it gets ErrNoRoom while it lives.
+func (r *Registry) Direct(a, b Member) (slug string, created bool, err error) {
+	slug = DirectSlug(a.ID, b.ID)
+	setup := func(rm *room) error {
+		rm.private = true
+		rm.access.allowed = map[int64]bool{a.ID: true, b.ID: true}
+		rm.access.direct = [2]Member{a, b}
+		return nil
+	}
+	for {
+		rm, created, err := r.lookupOrCreate(slug, a, false, setup)
+		if err != nil {
+			return "", false, err
+		}
+		rm.mu.Lock()
+		switch {
+		case rm.dead:
+			rm.mu.Unlock()
+			continue // its last member just left: make a new one
+		case created:
+			r.armEmptyLocked(rm)
+		case rm.barredLocked(a.ID):
+			rm.mu.Unlock()
+			return "", false, ErrNoRoom
+		}
+		rm.mu.Unlock()
+		return slug, created, nil
+	}
+}
+
+// SendUser queues frame to every connection of user id, in whatever room,
+// and returns how many took it (a notice; see Client.Send).
+func (r *Registry) SendUser(id int64, frame []byte) int {
+	r.mu.Lock()
+	var clients []*Client
+	if u := r.users[id]; u != nil {
+		clients = slices.Clone(u.clients)
+	}
+	r.mu.Unlock()
+	n := 0
+	for _, c := range clients {
+		if c.Send(frame) {
+			n++
+		}
+	}
+	return n
 }

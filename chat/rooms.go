@@ -19,6 +19,7 @@ type RoomInfo struct {
 	// Direct ones are a direct conversation of two users.
 	Private bool
 	Direct  bool
+	With    string // a direct room's other user, for the user who asks
 }
 
 // Ensure makes sure room slug exists, creating it for creator (counted
@@ -27,7 +28,7 @@ type RoomInfo struct {
 // connects. A room that nobody joins is destroyed after Grace (with Grace
 // zero, at once but asynchronously: Room may then report it missing).
 func (r *Registry) Ensure(slug string, creator Member) error {
-	rm, created, err := r.lookupOrCreate(slug, creator, false, false)
+	rm, created, err := r.lookupOrCreate(slug, creator, false, nil)
 	if err != nil {
 		return err
 	}
@@ -46,9 +47,10 @@ func (r *Registry) Ensure(slug string, creator Member) error {
 // lookupOrCreate returns room slug, creating it for creator if it does not
 // exist. forJoin first checks the creator's connection cap, so a Join that
 // is bound to fail creates nothing. A created room has no timer yet: the
-// caller arms one (under the room lock) unless it joins the room. A room
-// created private admits only its creator until others are let in.
-func (r *Registry) lookupOrCreate(slug string, creator Member, forJoin, private bool) (rm *room, created bool, err error) {
+// caller arms one (under the room lock) unless it joins the room. setup,
+// if not nil, prepares a new room (makes it private) before anyone can see
+// it.
+func (r *Registry) lookupOrCreate(slug string, creator Member, forJoin bool, setup func(*room) error) (rm *room, created bool, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
@@ -68,8 +70,8 @@ func (r *Registry) lookupOrCreate(slug string, creator Member, forJoin, private 
 		return nil, false, ErrTooManyRoomsForUser
 	}
 	rm = newRoom(slug, false, creator.ID, &r.cfg)
-	if private {
-		if err := rm.makePrivate(creator.ID); err != nil {
+	if setup != nil {
+		if err := setup(rm); err != nil {
 			return nil, false, err
 		}
 	}

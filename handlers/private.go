@@ -2,10 +2,12 @@ package handlers
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
 	"natter/chat"
+	"natter/db"
 	"natter/views"
 )
 
@@ -64,6 +66,43 @@ func (s *server) removeMember(c *fiber.Ctx) error {
 		return roomError(err)
 	}
 	s.Log.Info("member removed", "room", slug, "user", id, "by", u.ID)
+	if c.Get("HX-Request") == "true" {
+		return c.SendStatus(fiber.StatusNoContent) // the socket tells the list
+	}
+	return c.Redirect("/rooms/"+slug, fiber.StatusSeeOther)
+}
+
+// directMessage opens the direct room of the signed-in user and the user
+// named in the form (the same room while it lives), and sends there. The
+// other user, if connected anywhere, gets a notice linking to it when the
+// room is new. From htmx (the member list's Message button) it answers 204
+// with HX-Redirect.
+func (s *server) directMessage(c *fiber.Ctx) error {
+	me := currentUser(c)
+	name := strings.TrimSpace(c.FormValue("username"))
+	other, err := s.DB.UserByLogin(c.UserContext(), name)
+	switch {
+	case errors.Is(err, db.ErrNotFound) || (err == nil && (db.FoldKey(other.Username) != db.FoldKey(name) || other.Disabled())):
+		// By user name only: an address typed here tells nothing.
+		return fiber.NewError(fiber.StatusUnprocessableEntity, "There is no user called "+name+".")
+	case err != nil:
+		return err
+	case other.ID == me.ID:
+		return fiber.NewError(fiber.StatusUnprocessableEntity, "A direct message needs someone else: pick another member.")
+	}
+	from := chat.Member{ID: me.ID, Name: me.Username}
+	slug, created, err := s.Rooms.Direct(from, chat.Member{ID: other.ID, Name: other.Username})
+	if err != nil {
+		return roomError(err)
+	}
+	if created {
+		// Rendered once, queued to each of their connections.
+		s.Rooms.SendUser(other.ID, renderBytes(views.DirectNoticeFrame(me.Username, slug)))
+	}
+	if c.Get("HX-Request") == "true" {
+		c.Set("HX-Redirect", "/rooms/"+slug)
+		return c.SendStatus(fiber.StatusNoContent)
+	}
 	return c.Redirect("/rooms/"+slug, fiber.StatusSeeOther)
 }
 

@@ -175,3 +175,46 @@ func TestRemovedMemberIsClosedAndCannotComeBack(t *testing.T) {
 		t.Error("the lobby still lists the room to the removed member")
 	}
 }
+
+func TestDirectMessageRoomAndNotice(t *testing.T) {
+	h := newHarness(t)
+	alice, bob, carol := h.User("alice"), h.User("bob"), h.User("carol")
+	aliceID, bobID := userID(t, h, "alice"), userID(t, h, "bob")
+	slug := "dm-" + strconv.FormatInt(min(aliceID, bobID), 10) + "-" + strconv.FormatInt(max(aliceID, bobID), 10)
+	// bob is in another room: the notice reaches him there.
+	br := newReader(t, apptest.Dial(t, bob, "general"))
+	br.until("bob's snapshot", func(all string) bool { return strings.Contains(all, `data-member="bob"`) })
+
+	wantRedirect(t, post(t, alice, "/dm", url.Values{"csrf": {csrfOf(t, alice, "/rooms")}, "username": {"BOB"}}), "/rooms/"+slug)
+	all := br.until("the notice", func(all string) bool { return strings.Contains(all, `data-notice="dm"`) })
+	if !strings.Contains(all, `alice sent you a direct message. <a href="/rooms/`+slug+`"`) {
+		t.Errorf("notice: %s", all)
+	}
+	// The same room while it lives, from either side; no second notice.
+	apptest.Dial(t, alice, slug)
+	wantRedirect(t, post(t, bob, "/dm", url.Values{"csrf": {csrfOf(t, bob, "/rooms")}, "username": {"alice"}}), "/rooms/"+slug)
+	wantRedirect(t, post(t, alice, "/dm", url.Values{"csrf": {csrfOf(t, alice, "/rooms")}, "username": {"bob"}}), "/rooms/"+slug)
+	wantPage(t, get(t, bob, "/rooms/"+slug), http.StatusOK)
+	if body := get(t, bob, "/rooms/list").Body; !strings.Contains(body, `data-room="`+slug+`"`) || !strings.Contains(body, "alice") {
+		t.Errorf("bob's lobby does not list his direct room with alice:\n%.2000s", body)
+	}
+	// carol sees nothing of it, and cannot take its name.
+	if res := get(t, carol, "/rooms/"+slug); res.Status != http.StatusNotFound {
+		t.Errorf("carol opens the direct room: %d", res.Status)
+	}
+	if strings.Contains(get(t, carol, "/rooms/list").Body, slug) {
+		t.Error("carol's lobby lists alice and bob's direct room")
+	}
+	res := submit(t, carol, "/rooms", "/rooms", url.Values{"name": {"dm-9-10"}})
+	if got := fieldError(res.Body, "name"); got != "Names starting with dm- are kept for direct messages; choose another." {
+		t.Errorf("creating a dm- room: %d %q", res.Status, got)
+	}
+	// Refusals: nobody of that name (an address is not a name), oneself.
+	for name, want := range map[string]string{"nobody": "There is no user called nobody.", "carol@example.com": "There is no user called carol@example.com.", "alice": "A direct message needs someone else: pick another member."} {
+		res := post(t, alice, "/dm", url.Values{"csrf": {csrfOf(t, alice, "/rooms")}, "username": {name}})
+		wantPage(t, res, http.StatusUnprocessableEntity, want)
+	}
+	if n := strings.Count(br.all(), `data-notice="dm"`); n != 1 {
+		t.Errorf("bob got %d notices, want 1", n)
+	}
+}

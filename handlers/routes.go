@@ -61,6 +61,7 @@ func (s *server) routes(app *fiber.App) {
 	app.Post("/rooms/:slug/join/:token", requireUser, noStore, s.joinRoom)
 	app.Post("/rooms/:slug/invite", requireUser, noStore, s.newInvite)
 	app.Post("/rooms/:slug/members/:id/remove", requireUser, noStore, s.removeMember)
+	app.Post("/dm", requireUser, noStore, s.limit(30, time.Minute, false, byIP("dm")), s.directMessage)
 
 	// Every /admin route is a 404, as for an unknown page, to anyone but
 	// an admin.
