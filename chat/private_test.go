@@ -157,3 +157,48 @@ func TestRemoveClosesSocketsAndBarsReentry(t *testing.T) {
 	}
 	h.reg.Leave(h.join("r", bob, "sb4"))
 }
+
+func TestDirectRoomOfTwoAndUserNotice(t *testing.T) {
+	h := newHarness(t, Config{Grace: 20 * time.Millisecond})
+	b := h.join("general", bob, "sb") // bob is elsewhere
+	drain(b)
+
+	slug, created, err := h.reg.Direct(alice, bob)
+	if err != nil || !created || slug != "dm-1-2" {
+		t.Fatalf("Direct = %q, %v, %v; want dm-1-2, created", slug, created, err)
+	}
+	if n := h.reg.SendUser(bob.ID, []byte("notice|")); n != 1 {
+		t.Errorf("SendUser reached %d connections, want 1", n)
+	}
+	if got := drain(b); got != "notice|" {
+		t.Errorf("bob's socket in another room got %q", got)
+	}
+	if again, created, err := h.reg.Direct(bob, alice); again != slug || created || err != nil {
+		t.Errorf("Direct from bob = %q, %v, %v; want the same room", again, created, err)
+	}
+	a := h.join(slug, alice, "sa")
+	bd := h.join(slug, bob, "sb2")
+	if _, err := h.reg.Join(slug, carol, "sc"); !errors.Is(err, ErrNoRoom) {
+		t.Errorf("carol joins the direct room: %v", err)
+	}
+	v, _ := h.reg.RoomFor(slug, bob.ID)
+	if !v.Direct || v.With != alice || v.Invite != "" {
+		t.Errorf("RoomFor(bob) = %+v, want direct with alice, no invitation", v)
+	}
+	want := []RoomInfo{{Slug: slug, Members: 2, Private: true, Direct: true, With: "alice"}, {Slug: "general", Members: 1}}
+	if got := h.reg.RoomsFor(bob.ID); !slices.Equal(got, want) {
+		t.Errorf("RoomsFor(bob) = %v, want %v", got, want)
+	}
+	if _, err := h.reg.NewInvite(slug, alice.ID); !errors.Is(err, ErrNotOwner) {
+		t.Errorf("NewInvite on a direct room = %v, want ErrNotOwner", err)
+	}
+
+	// Gone with its last member, and with it every trace.
+	h.reg.Leave(a)
+	h.reg.Leave(bd)
+	h.reg.Leave(b)
+	waitFor(t, "all gone", func() bool { return h.reg.Stats() == (Stats{}) })
+	if _, ok := h.reg.RoomFor(slug, alice.ID); ok {
+		t.Error("the direct room outlived its members")
+	}
+}
