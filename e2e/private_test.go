@@ -12,6 +12,7 @@ import (
 // they have open.
 func TestPrivateRoomAndDirectMessage(t *testing.T) {
 	e := startEnv(t, nil)
+	dir := screenshotDir(t)
 	ana, bo, cy := e.newUser("ana"), e.newUser("bob"), e.newUser("cyd")
 	ana.register()
 	bo.register()
@@ -32,6 +33,7 @@ func TestPrivateRoomAndDirectMessage(t *testing.T) {
 	bo.do("join with the link", clickAndLoad(`[data-testid="join"]`), chromedp.WaitVisible(chromedp.ID("f-message")))
 	bo.waitLive()
 	ana.waitFor("bob in ana's member list", `!!document.querySelector('#members [data-member="bob"]')`)
+	ana.shoot(dir, "24-private-room-owner")
 
 	cy.open("/rooms", "#room-list")
 	if eval[bool](cy, `!!document.querySelector('[data-room="plans"]')`) {
@@ -48,6 +50,7 @@ func TestPrivateRoomAndDirectMessage(t *testing.T) {
 	if got := ana.text(`#notices [data-notice="dm"]`); got != "bob sent you a direct message. Open it" {
 		t.Errorf("notice reads %q", got)
 	}
+	ana.shoot(dir, "25-direct-message-notice")
 	ana.do("open the direct room", clickAndLoad(`#notices [data-notice="dm"] a`), chromedp.WaitVisible(chromedp.ID("f-message")))
 	ana.waitLive()
 	if eval[bool](ana, `!!document.querySelector('#members [data-member="ana"] .member-actions')`) {
@@ -55,6 +58,8 @@ func TestPrivateRoomAndDirectMessage(t *testing.T) {
 	}
 	ana.send("hello bob")
 	bo.waitMessage("hello bob")
+	bo.open("/rooms", "#room-list")
+	bo.shoot(dir, "26-lobby-direct-room")
 	for _, u := range []*user{ana, bo, cy} {
 		u.noDialogs()
 		u.noScriptErrors()
