@@ -218,3 +218,32 @@ func TestDirectMessageRoomAndNotice(t *testing.T) {
 		t.Errorf("bob got %d notices, want 1", n)
 	}
 }
+
+func TestAdminRemovesFromAnotherOwnersRoom(t *testing.T) {
+	h := newHarness(t)
+	ana := h.User("ana") // the first account: the admin
+	bob, cyd := h.User("bob"), h.User("cyd")
+	wantRedirect(t, submit(t, bob, "/rooms", "/rooms", url.Values{"name": {"bobs-room"}}), "/rooms/bobs-room")
+	apptest.Dial(t, bob, "bobs-room")
+	cs := apptest.Dial(t, cyd, "bobs-room")
+	cydID := strconv.FormatInt(userID(t, h, "cyd"), 10)
+
+	wantRedirect(t, post(t, ana, "/rooms/bobs-room/members/"+cydID+"/remove", url.Values{"csrf": {csrfOf(t, ana, "/rooms")}}), "/rooms/bobs-room")
+	cs.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var err error
+	for err == nil {
+		_, _, err = cs.ReadMessage()
+	}
+	var ce *websocket.CloseError
+	if !asClose(err, &ce) || ce.Code != 1008 || ce.Text != "You were removed from #bobs-room." {
+		t.Errorf("cyd's socket ended with %v", err)
+	}
+	// The owner removing someone already removed changes nothing and
+	// fails nothing.
+	res := post(t, bob, "/rooms/bobs-room/members/"+cydID+"/remove", url.Values{"csrf": {csrfOf(t, bob, "/rooms")}})
+	wantRedirect(t, res, "/rooms/bobs-room")
+	// One cannot remove oneself.
+	bobID := strconv.FormatInt(userID(t, h, "bob"), 10)
+	wantPage(t, post(t, bob, "/rooms/bobs-room/members/"+bobID+"/remove", url.Values{"csrf": {csrfOf(t, bob, "/rooms")}}),
+		http.StatusForbidden, "You cannot remove yourself; leave the room instead.")
+}
