@@ -194,7 +194,9 @@ func TestDirectMessageRoomAndNotice(t *testing.T) {
 	apptest.Dial(t, alice, slug)
 	wantRedirect(t, post(t, bob, "/dm", url.Values{"csrf": {csrfOf(t, bob, "/rooms")}, "username": {"alice"}}), "/rooms/"+slug)
 	wantRedirect(t, post(t, alice, "/dm", url.Values{"csrf": {csrfOf(t, alice, "/rooms")}, "username": {"bob"}}), "/rooms/"+slug)
-	wantPage(t, get(t, bob, "/rooms/"+slug), http.StatusOK)
+	if got := byTestID(get(t, bob, "/rooms/"+slug).Body, "direct-with"); got != "Direct messages with alice" {
+		t.Errorf("bob's direct room says %q", got)
+	}
 	if body := get(t, bob, "/rooms/list").Body; !strings.Contains(body, `data-room="`+slug+`"`) || !strings.Contains(body, "alice") {
 		t.Errorf("bob's lobby does not list his direct room with alice:\n%.2000s", body)
 	}
