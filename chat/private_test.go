@@ -202,3 +202,20 @@ func TestDirectRoomOfTwoAndUserNotice(t *testing.T) {
 		t.Error("the direct room outlived its members")
 	}
 }
+
+func TestRemovalFromPermanentRoomEndsWhenItEmpties(t *testing.T) {
+	h := newHarness(t, Config{Permanent: []string{"general"}})
+	a, b := h.join("general", alice, "sa"), h.join("general", bob, "sb")
+	if err := h.reg.Remove("general", alice.ID, false, bob.ID); !errors.Is(err, ErrNotOwner) {
+		t.Errorf("a member removes in a permanent room: %v, want ErrNotOwner", err)
+	}
+	if err := h.reg.Remove("general", alice.ID, true, bob.ID); err != nil {
+		t.Fatalf("an admin removes in a permanent room: %v", err)
+	}
+	h.reg.Leave(b)
+	if _, err := h.reg.Join("general", bob, "sb2"); !errors.Is(err, ErrNoRoom) {
+		t.Errorf("re-Join while the room lives = %v, want ErrNoRoom", err)
+	}
+	h.reg.Leave(a) // the room empties: its history and removals end
+	h.reg.Leave(h.join("general", bob, "sb3"))
+}

@@ -153,10 +153,12 @@ func (r *Registry) expireEmpty(rm *room, gen uint64) {
 
 // destroyLocked ends an empty room: a user room leaves the registry (a
 // joiner holding it will see dead and look again); a permanent room only
-// loses its history. Calling it twice is harmless.
+// loses its history and the members removed from it. Calling it twice is
+// harmless.
 func (r *Registry) destroyLocked(rm *room) {
 	if rm.permanent {
 		rm.resetHistory()
+		rm.access.removed = nil // a removal lasts while the room lives
 		return
 	}
 	if rm.dead {
