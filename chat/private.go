@@ -63,6 +63,7 @@ func (r *Registry) Remove(slug string, by int64, admin bool, target int64) error
 		rm.access.removed = make(map[int64]bool)
 	}
 	rm.access.removed[target] = true
+	rm.removals.Store(true)
 	delete(rm.access.allowed, target)
 	reason := RemovedReason(slug)
 	for _, c := range slices.Clone(rm.clients) {
@@ -204,6 +205,11 @@ func (r *Registry) RoomsFor(id int64) []RoomInfo {
 	}
 	n := len(out)
 	for _, rm := range rooms {
+		if !rm.private && !rm.removals.Load() {
+			// Most rooms: public, nobody removed; no lock, as in Rooms.
+			out = append(out, RoomInfo{Slug: rm.slug, Members: int(rm.nmembers.Load())})
+			continue
+		}
 		rm.mu.Lock()
 		if !rm.dead && !rm.barredLocked(id) {
 			info := RoomInfo{Slug: rm.slug, Members: int(rm.nmembers.Load()), Private: rm.private}

@@ -19,6 +19,9 @@ type room struct {
 	// nmembers mirrors len(members) so the lobby can read it without
 	// taking the room lock.
 	nmembers atomic.Int32
+	// removals is set while access.removed holds someone, so the lobby
+	// lists a public room without its lock unless it must check.
+	removals atomic.Bool
 
 	mu      sync.Mutex
 	dead    bool // destroyed: out of the registry; a joiner must look again

@@ -159,6 +159,7 @@ func (r *Registry) destroyLocked(rm *room) {
 	if rm.permanent {
 		rm.resetHistory()
 		rm.access.removed = nil // a removal lasts while the room lives
+		rm.removals.Store(false)
 		return
 	}
 	if rm.dead {
