@@ -39,11 +39,15 @@ type member struct {
 // Leave when the connection ends.
 func (r *Registry) Join(slug string, m Member, session string) (*Client, error) {
 	for {
-		rm, created, err := r.lookupOrCreate(slug, m, true)
+		rm, created, err := r.lookupOrCreate(slug, m, true, nil)
 		if err != nil {
 			return nil, err
 		}
 		rm.mu.Lock()
+		if rm.barredLocked(m.ID) {
+			rm.mu.Unlock()
+			return nil, ErrNoRoom // as if the room did not exist
+		}
 		snap, tail, ok := r.snapshotLocked(rm) // may unlock and lock again
 		if !ok {
 			rm.mu.Unlock()

@@ -113,7 +113,7 @@ func (r *Registry) PostVisitor(slug string, m Member, text string) (Message, err
 	limiter := r.visitorLimiter(m.ID)
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
-	if rm.dead {
+	if rm.dead || rm.barredLocked(m.ID) {
 		return Message{}, ErrNoRoom
 	}
 	now := r.cfg.Now()

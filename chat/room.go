@@ -13,9 +13,15 @@ type room struct {
 	slug      string
 	permanent bool
 	creator   int64 // counted against this user's MaxRoomsPerUser; unused if permanent
+	// private is set at creation and never changes: only the users in
+	// access.allowed may see or enter the room (see private.go).
+	private bool
 	// nmembers mirrors len(members) so the lobby can read it without
 	// taking the room lock.
 	nmembers atomic.Int32
+	// removals is set while access.removed holds someone, so the lobby
+	// lists a public room without its lock unless it must check.
+	removals atomic.Bool
 
 	mu      sync.Mutex
 	dead    bool // destroyed: out of the registry; a joiner must look again
@@ -24,6 +30,7 @@ type room struct {
 	members map[int64]*member
 	order   []*member // members in join order: the member list of every view
 	clients []*Client // joined connections; Client.idx is the position
+	access  access    // who may enter; see private.go
 
 	// version counts changes of the history and the member list: the
 	// snapshot is a function of it. snap is the snapshot rendered at

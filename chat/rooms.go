@@ -15,6 +15,11 @@ type RoomInfo struct {
 	// Members counts members, including those inside their grace period.
 	Members   int
 	Permanent bool
+	// Private rooms are listed only to those they admit (RoomsFor);
+	// Direct ones are a direct conversation of two users.
+	Private bool
+	Direct  bool
+	With    string // a direct room's other user, for the user who asks
 }
 
 // Ensure makes sure room slug exists, creating it for creator (counted
@@ -23,21 +28,29 @@ type RoomInfo struct {
 // connects. A room that nobody joins is destroyed after Grace (with Grace
 // zero, at once but asynchronously: Room may then report it missing).
 func (r *Registry) Ensure(slug string, creator Member) error {
-	rm, created, err := r.lookupOrCreate(slug, creator, false)
-	if err != nil || !created {
+	rm, created, err := r.lookupOrCreate(slug, creator, false, nil)
+	if err != nil {
 		return err
 	}
 	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	if !created {
+		if rm.barredLocked(creator.ID) {
+			return ErrNoRoom // a private room is not there for outsiders
+		}
+		return nil
+	}
 	r.armEmptyLocked(rm)
-	rm.mu.Unlock()
 	return nil
 }
 
 // lookupOrCreate returns room slug, creating it for creator if it does not
 // exist. forJoin first checks the creator's connection cap, so a Join that
 // is bound to fail creates nothing. A created room has no timer yet: the
-// caller arms one (under the room lock) unless it joins the room.
-func (r *Registry) lookupOrCreate(slug string, creator Member, forJoin bool) (rm *room, created bool, err error) {
+// caller arms one (under the room lock) unless it joins the room. setup,
+// if not nil, prepares a new room (makes it private) before anyone can see
+// it.
+func (r *Registry) lookupOrCreate(slug string, creator Member, forJoin bool, setup func(*room) error) (rm *room, created bool, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
@@ -57,6 +70,11 @@ func (r *Registry) lookupOrCreate(slug string, creator Member, forJoin bool) (rm
 		return nil, false, ErrTooManyRoomsForUser
 	}
 	rm = newRoom(slug, false, creator.ID, &r.cfg)
+	if setup != nil {
+		if err := setup(rm); err != nil {
+			return nil, false, err
+		}
+	}
 	r.userLocked(creator.ID).created++
 	r.userRooms++
 	r.rooms[slug] = rm
@@ -78,7 +96,7 @@ func (r *Registry) lookup(slug string) (*room, error) {
 
 // Room returns copies of room slug's history (oldest first) and members
 // (in join order) for rendering the room page; ok is false if the room
-// does not exist.
+// does not exist. It does not check who asks: the handlers use RoomFor.
 func (r *Registry) Room(slug string) (history []Message, members []Member, ok bool) {
 	rm, err := r.lookup(slug)
 	if err != nil {
@@ -92,8 +110,9 @@ func (r *Registry) Room(slug string) (history []Message, members []Member, ok bo
 	return rm.history.slice(), rm.memberList(), true
 }
 
-// Rooms lists the rooms for the lobby: the permanent ones first, in Config
-// order, even when empty; then the live user rooms by slug.
+// Rooms lists the public rooms for the lobby: the permanent ones first, in
+// Config order, even when empty; then the live public user rooms by slug.
+// Private rooms are left out: RoomsFor adds those a user may see.
 func (r *Registry) Rooms() []RoomInfo {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -103,7 +122,7 @@ func (r *Registry) Rooms() []RoomInfo {
 	}
 	n := len(out)
 	for _, rm := range r.rooms {
-		if !rm.permanent {
+		if !rm.permanent && !rm.private {
 			out = append(out, RoomInfo{Slug: rm.slug, Members: int(rm.nmembers.Load())})
 		}
 	}
@@ -134,10 +153,13 @@ func (r *Registry) expireEmpty(rm *room, gen uint64) {
 
 // destroyLocked ends an empty room: a user room leaves the registry (a
 // joiner holding it will see dead and look again); a permanent room only
-// loses its history. Calling it twice is harmless.
+// loses its history and the members removed from it. Calling it twice is
+// harmless.
 func (r *Registry) destroyLocked(rm *room) {
 	if rm.permanent {
 		rm.resetHistory()
+		rm.access.removed = nil // a removal lasts while the room lives
+		rm.removals.Store(false)
 		return
 	}
 	if rm.dead {

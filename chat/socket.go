@@ -76,6 +76,9 @@ const (
 	// EndSignedOut: CloseSession or CloseUser (sign-out, an expired
 	// session, a password change).
 	EndSignedOut = "signed out"
+	// EndRemoved: the room's owner or an admin removed the member
+	// (Registry.Remove).
+	EndRemoved = "removed"
 	// EndClientClosed: the peer sent a close frame or closed the connection.
 	EndClientClosed = "client closed"
 	// EndPingTimeout: nothing came, not even a pong, within PongWait.

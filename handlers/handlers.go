@@ -19,6 +19,7 @@
 //	account.go     the profile and password forms
 //	admin.go       /admin: accounts, sign-up mode, invitations
 //	rooms.go       the lobby, room pages and posting without a socket
+//	private.go     private rooms' invitation links, removing members, direct messages
 //	socket.go      the room's live connection
 //	health.go      /healthz and /readyz
 //	validate.go    form rules and message cleaning

@@ -59,6 +59,10 @@ func logPath(c *fiber.Ctx) string {
 	if len(p) > len(prefix) && strings.EqualFold(p[:len(prefix)], prefix) && p != resetPath {
 		return prefix + "[token]"
 	}
+	// A private room's invitation link admits whoever holds it.
+	if i := strings.Index(strings.ToLower(p), "/join/"); i > 0 && strings.HasPrefix(strings.ToLower(p), "/rooms/") {
+		return p[:i] + "/join/[token]"
+	}
 	return p
 }
 

@@ -72,16 +72,16 @@ func (frames) Message(_ string, m chat.Message) []byte {
 	return renderBytes(views.MessageFrame(m))
 }
 
-func (frames) MemberJoined(_ string, m chat.Member, count int) []byte {
-	return renderBytes(views.MemberJoinedFrame(m, count))
+func (frames) MemberJoined(slug string, m chat.Member, count int) []byte {
+	return renderBytes(views.MemberJoinedFrame(slug, m, count))
 }
 
 func (frames) MemberLeft(_ string, m chat.Member, count int) []byte {
 	return renderBytes(views.MemberLeftFrame(m, count))
 }
 
-func (f frames) Snapshot(_ string, history []chat.Message, members []chat.Member) []byte {
-	return renderBytes(views.SnapshotFrame(f.epoch, history, members))
+func (f frames) Snapshot(slug string, history []chat.Message, members []chat.Member) []byte {
+	return renderBytes(views.SnapshotFrame(f.epoch, slug, history, members))
 }
 
 // nextPage is the layout data of a sign-in, sign-up or reset page that

@@ -1,6 +1,9 @@
 package handlers
 
 import (
+	"errors"
+	"strings"
+
 	"github.com/gofiber/fiber/v2"
 
 	"natter/chat"
@@ -25,25 +28,40 @@ func (s *server) lobby(c *fiber.Ctx) error {
 		}
 		p.AdminWelcome = n == 1
 	}
-	return render(c, fiber.StatusOK, views.LobbyPage(p, s.Rooms.Rooms(), views.Form{}))
+	return render(c, fiber.StatusOK, views.LobbyPage(p, s.Rooms.RoomsFor(currentUser(c).ID), views.Form{}))
 }
 
 // roomList is the lobby's self-refreshing list of rooms.
 func (s *server) roomList(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	return render(c, fiber.StatusOK, views.RoomList(s.Rooms.Rooms()))
+	return render(c, fiber.StatusOK, views.RoomList(s.Rooms.RoomsFor(currentUser(c).ID)))
 }
 
-// createRoom turns a typed name into a slug and opens the room, or shows
-// the lobby again with the name kept and what is wrong with it (a room
-// cap, in the registry's words).
+// createRoom turns a typed name into a slug and opens the room (a private
+// one with private=1), or shows the lobby again with the name kept and
+// what is wrong with it (a room cap, in the registry's words). A name held
+// by a private room the user is not in is "not available", as a private
+// room asked for a name in use is: what a name in use shows anyway, and
+// nothing of the room.
 func (s *server) createRoom(c *fiber.Ctx) error {
 	name := c.FormValue("name")
+	private := c.FormValue("private") == "1"
 	slug, problem := roomSlug(name)
+	if problem == "" && strings.HasPrefix(slug, chat.DirectPrefix) {
+		problem = "Names starting with " + chat.DirectPrefix + " are kept for direct messages; choose another."
+	}
 	if problem == "" {
-		err := s.Rooms.Ensure(slug, member(c))
+		var err error
+		if private {
+			err = s.Rooms.EnsurePrivate(slug, member(c))
+		} else {
+			err = s.Rooms.Ensure(slug, member(c))
+		}
 		if err == nil {
 			return c.Redirect("/rooms/"+slug, fiber.StatusSeeOther)
+		}
+		if errors.Is(err, chat.ErrNoRoom) {
+			err = chat.ErrNameTaken
 		}
 		r := s.errorResponse(err)
 		if !r.public {
@@ -52,7 +70,10 @@ func (s *server) createRoom(c *fiber.Ctx) error {
 		problem = r.text
 	}
 	f := views.Form{Values: map[string]string{"name": name}, Errors: map[string]string{"name": problem}}
-	return render(c, fiber.StatusUnprocessableEntity, views.LobbyPage(s.page(c, "Rooms"), s.Rooms.Rooms(), f))
+	if private {
+		f.Values["private"] = "1"
+	}
+	return render(c, fiber.StatusUnprocessableEntity, views.LobbyPage(s.page(c, "Rooms"), s.Rooms.RoomsFor(currentUser(c).ID), f))
 }
 
 // roomPage shows a room that lives (the permanent ones always do). A GET
@@ -68,13 +89,20 @@ func (s *server) roomPage(c *fiber.Ctx) error {
 		return fiber.ErrNotFound
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	history, members, ok := s.Rooms.Room(slug)
+	// A private room that does not admit the user is answered as a room
+	// that does not exist, byte for byte.
+	v, ok := s.Rooms.RoomFor(slug, currentUser(c).ID)
 	if !ok {
 		return render(c, fiber.StatusNotFound, views.RoomClosedPage(s.page(c, "#"+views.RoomTitle(slug)), slug))
 	}
 	p := s.page(c, "#"+views.RoomTitle(slug))
 	p.FullHeight = true
-	return render(c, fiber.StatusOK, views.RoomPage(p, slug, s.link("/rooms/"+slug), history, members))
+	share := s.link("/rooms/" + slug)
+	if v.Invite != "" {
+		share = s.link("/rooms/" + slug + "/join/" + v.Invite)
+	}
+	room := views.RoomAccess{Private: v.Private, Direct: v.Direct, With: v.With.Name, Owner: v.Owner == currentUser(c).ID}
+	return render(c, fiber.StatusOK, views.RoomPage(p, slug, share, room, v.History, v.Members))
 }
 
 // postMessage posts a message without a socket: a plain form (redirect back
@@ -95,6 +123,9 @@ func (s *server) postMessage(c *fiber.Ctx) error {
 		err := s.Rooms.Ensure(slug, member(c))
 		if err == nil {
 			_, err = s.Rooms.PostVisitor(slug, member(c), text)
+		}
+		if errors.Is(err, chat.ErrNoRoom) {
+			return fiber.ErrNotFound // a private room's outsider, or a room just gone
 		}
 		if err != nil {
 			return err // errorHandler answers it through errorResponse

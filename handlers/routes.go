@@ -55,6 +55,13 @@ func (s *server) routes(app *fiber.App) {
 	app.Get("/rooms/:slug", requireUser, s.roomPage)
 	app.Get("/rooms/:slug/ws", s.limit(600, time.Minute, false, byIP("ws")), s.socketGate, s.roomSocket())
 	app.Post("/rooms/:slug/messages", requireUser, s.postMessage)
+	// Private rooms (private.go): an invitation link shows a page whose
+	// button admits (a GET changes nothing); the owner makes a new link.
+	app.Get("/rooms/:slug/join/:token", requireUser, noStore, s.joinPage)
+	app.Post("/rooms/:slug/join/:token", requireUser, noStore, s.joinRoom)
+	app.Post("/rooms/:slug/invite", requireUser, noStore, s.newInvite)
+	app.Post("/rooms/:slug/members/:id/remove", requireUser, noStore, s.removeMember)
+	app.Post("/dm", requireUser, noStore, s.limit(30, time.Minute, false, byIP("dm")), s.directMessage)
 
 	// Every /admin route is a 404, as for an unknown page, to anyone but
 	// an admin.

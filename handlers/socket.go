@@ -33,6 +33,10 @@ func (s *server) socketGate(c *fiber.Ctx) error {
 		s.Log.Warn("socket refused", "reason", "not signed in", "ip", clientIP(c))
 		return fiber.NewError(fiber.StatusUnauthorized, "Sign in first.")
 	}
+	if s.Rooms.Barred(c.Params("slug"), currentUser(c).ID) {
+		// As for an invalid room: a private room shows nothing of itself.
+		return fiber.ErrNotFound
+	}
 	return c.Next()
 }
 

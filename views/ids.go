@@ -6,6 +6,7 @@ package views
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"strconv"
 )
 
@@ -20,6 +21,7 @@ const (
 	IDMessageForm  = "message-form"
 	IDRoomList     = "room-list"
 	IDConnState    = "conn-state"
+	IDNotices      = "notices" // where notices to the user (a direct message) appear
 )
 
 // MessageID is the element id of the message with sequence number seq.
@@ -33,4 +35,11 @@ func MemberID(userID int64) string { return "member-" + strconv.FormatInt(userID
 func RoomCardID(slug string) string {
 	h := sha256.Sum256([]byte(slug))
 	return "room-" + hex.EncodeToString(h[:6])
+}
+
+// dmVals is the member list's Message button's form: the member's name,
+// as JSON for hx-vals.
+func dmVals(name string) string {
+	b, _ := json.Marshal(map[string]string{"username": name})
+	return string(b)
 }

@@ -13,6 +13,12 @@
     root.querySelectorAll('.msg').forEach(function (li) {
       if (me && li.dataset.author === me) li.classList.add('mine');
     });
+    // The member list's actions (one rendering for every viewer) make no
+    // sense on one's own entry.
+    root.querySelectorAll('.member').forEach(function (li) {
+      var acts = li.querySelector('.member-actions');
+      if (me && acts && li.dataset.account === me) acts.remove();
+    });
     root.querySelectorAll('time[datetime]').forEach(function (t) {
       var d = new Date(t.getAttribute('datetime'));
       if (!isNaN(d)) t.textContent = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
@@ -167,10 +173,14 @@
     if (!panel) return;
     panel.querySelector('[data-session-reason]').textContent = ev.reason ||
       (policy ? 'Your session has ended.' : 'The server closed the connection.');
+    var again = panel.querySelector('a');
     if (!policy) {
-      var again = panel.querySelector('a');
       again.textContent = 'Reconnect';
       again.setAttribute('href', location.pathname);
+    } else if (/^You were removed from /.test(ev.reason || '')) {
+      // Removed from the room: signing in again would not bring them back.
+      again.textContent = 'Back to rooms';
+      again.setAttribute('href', '/rooms');
     }
     panel.classList.remove('hidden');
   });
