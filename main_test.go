@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"natter/app/apptest"
+	"natter/internal/testenv"
 )
 
 // TestMain lets a test run the real main() in a child process (the child
@@ -196,7 +197,7 @@ func waitHealthy(t *testing.T, url string, done <-chan error) {
 func TestSurvivesDescriptorLimit(t *testing.T) {
 	prlimit, err := exec.LookPath("prlimit")
 	if err != nil {
-		t.Skip("prlimit (util-linux) not installed: cannot run Natter under a low descriptor limit")
+		testenv.Missing(t, "prlimit (util-linux) not installed: cannot run Natter under a low descriptor limit")
 	}
 	const fdLimit, idle = 256, 400
 	addr := freeAddr(t)
@@ -285,7 +286,7 @@ func TestSurvivesDescriptorLimit(t *testing.T) {
 // serving forms that all fail.
 func TestMainRefusesReadOnlyDatabase(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to make a file read-only for this process (chattr +i; root ignores chmod)")
+		testenv.Missing(t, "needs root to make a file read-only for this process (chattr +i; root ignores chmod)")
 	}
 	path := filepath.Join(t.TempDir(), "natter.db")
 	// A first run creates the database.
@@ -301,7 +302,7 @@ func TestMainRefusesReadOnlyDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command("chattr", "+i", path).CombinedOutput(); err != nil {
-		t.Skipf("chattr +i: %v %s", err, out)
+		testenv.Missing(t, "chattr +i: %v %s", err, out)
 	}
 	defer exec.Command("chattr", "-i", path).Run()
 

@@ -38,6 +38,7 @@ import (
 	"natter/app"
 	"natter/app/apptest"
 	"natter/client"
+	"natter/internal/testenv"
 	"natter/mail/mailtest"
 )
 
@@ -55,7 +56,7 @@ const clientIP = "127.0.0.2"
 func TestNginx(t *testing.T) {
 	bin := lookPath("nginx", "/usr/sbin/nginx")
 	if bin == "" {
-		t.Skip("nginx is not installed (apt-get install nginx-light): deploy/nginx.conf is not checked")
+		testenv.Missing(t, "nginx is not installed (apt-get install nginx-light): deploy/nginx.conf is not checked")
 	}
 	dir := t.TempDir()
 	cert, key, pool := selfSigned(t, dir, host)
@@ -120,7 +121,7 @@ http {
 func TestCaddy(t *testing.T) {
 	bin := lookPath("caddy", "/usr/bin/caddy")
 	if bin == "" {
-		t.Skip("caddy is not installed (apt-get install caddy): deploy/Caddyfile is not checked")
+		testenv.Missing(t, "caddy is not installed (apt-get install caddy): deploy/Caddyfile is not checked")
 	}
 	dir := t.TempDir()
 	cert, key, pool := selfSigned(t, dir, host)
@@ -270,7 +271,7 @@ func restartBehindProxy(t *testing.T, b *browser, old *natter, dbPath, base stri
 func TestSystemdUnit(t *testing.T) {
 	bin := lookPath("systemd-analyze", "/usr/bin/systemd-analyze")
 	if bin == "" {
-		t.Skip("systemd-analyze is not installed: deploy/natter.service is not checked")
+		testenv.Missing(t, "systemd-analyze is not installed: deploy/natter.service is not checked")
 	}
 	// verify wants ExecStart to exist; natter is not installed here, so
 	// the unit points at this test binary instead.

@@ -1,6 +1,7 @@
 // Package disktest makes the disk faults that tests of the database and of
 // the whole server need: a disk that fills up, a file that cannot be
-// written. Both need root; without it the test is skipped.
+// written. Both need root; without it the test is skipped (it fails
+// under CI, which runs as root).
 package disktest
 
 import (
@@ -8,6 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"natter/internal/testenv"
 )
 
 // Small mounts a fresh 2 MB tmpfs and returns its folder; it is unmounted
@@ -15,11 +18,11 @@ import (
 func Small(t testing.TB) string {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a 2 MB tmpfs (a full disk)")
+		testenv.Missing(t, "needs root to mount a 2 MB tmpfs (a full disk)")
 	}
 	dir := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs: %v %s", err, out)
+		testenv.Missing(t, "cannot mount a tmpfs: %v %s", err, out)
 	}
 	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
 	return dir
@@ -53,10 +56,10 @@ func Fill(t testing.TB, dir string) (free func()) {
 func Immutable(t testing.TB, path string) (undo func()) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to make a file read-only for this process (chattr +i)")
+		testenv.Missing(t, "needs root to make a file read-only for this process (chattr +i)")
 	}
 	if out, err := exec.Command("chattr", "+i", path).CombinedOutput(); err != nil {
-		t.Skipf("chattr +i: %v %s", err, out)
+		testenv.Missing(t, "chattr +i: %v %s", err, out)
 	}
 	undo = func() { exec.Command("chattr", "-i", path).Run() }
 	t.Cleanup(undo)
