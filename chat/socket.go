@@ -69,7 +69,8 @@ const (
 	EndEvicted = "evicted"
 	// EndWriteTimeout: a write did not finish within WriteWait.
 	EndWriteTimeout = "write timeout"
-	// EndWriteError: a write failed otherwise (the peer reset the connection).
+	// EndWriteError: a write failed otherwise than by a timeout or the
+	// peer's closing the connection.
 	EndWriteError = "write error"
 	// EndShutdown: Registry.Close.
 	EndShutdown = "shutdown"
@@ -79,7 +80,8 @@ const (
 	// EndRemoved: the room's owner or an admin removed the member
 	// (Registry.Remove).
 	EndRemoved = "removed"
-	// EndClientClosed: the peer sent a close frame or closed the connection.
+	// EndClientClosed: the peer sent a close frame or closed the connection
+	// (a write found it closed or reset).
 	EndClientClosed = "client closed"
 	// EndPingTimeout: nothing came, not even a pong, within PongWait.
 	EndPingTimeout = "ping timeout"

@@ -3,6 +3,7 @@ package chat
 import (
 	"errors"
 	"net"
+	"syscall"
 	"time"
 	"unicode/utf8"
 )
@@ -69,12 +70,17 @@ func (c *Client) writePump(s socketWriter) (closeSent bool) {
 }
 
 // fail closes the client after a failed write, without a close frame (the
-// connection is broken), recording whether the write timed out.
+// connection is broken), recording why: the write timed out, the peer had
+// closed or reset the connection (a close frame may be unread behind it),
+// or something else failed.
 func (c *Client) fail(err error) {
 	cause := EndWriteError
 	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
 		cause = EndWriteTimeout
+	case errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNRESET):
+		cause = EndClientClosed
 	}
 	c.closeFor(cause, 0, "")
 }
