@@ -854,7 +854,9 @@
     closeReactPicker(true);
   }
   document.addEventListener('click', function (e) {
-    var opener = e.target.closest('#messages [data-action="react"]');
+    // The React of a message (a details whose quick set is the no-picker
+    // fallback, or a button) opens this page's one picker instead.
+    var opener = e.target.closest('#messages [data-action="react"] > summary, #messages button[data-action="react"]');
     if (opener) {
       e.preventDefault();
       e.stopPropagation();
