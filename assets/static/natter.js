@@ -588,7 +588,7 @@
   function updateMentions(box) {
     var at = mentionAt(box);
     if (!at || !mentionList()) { closeMentions(); return; }
-    var names = memberNames().filter(function (n) { return n.toLowerCase().indexOf(at.query) === 0; });
+    var names = memberNames().filter(function (n) { return n.toLowerCase().indexOf(at.query) === 0; }).slice(0, 8);
     if (names.length === 0) { closeMentions(); return; }
     var keep = picker.open ? picker.names[picker.active] : null;
     picker.open = true;
