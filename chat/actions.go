@@ -209,3 +209,18 @@ func (r *Registry) updateLocked(rm *room, i int, msg Message) {
 	rm.changed()
 	r.fanoutLocked(rm, frame)
 }
+
+// MessageFor returns text message seq of room slug for user id, who must
+// not be barred from the room (ErrNoRoom): for the pages that edit,
+// delete or react without JavaScript. ErrNoMessage if the history holds no
+// such message (or it was deleted).
+func (r *Registry) MessageFor(slug string, id int64, seq uint64) (Message, error) {
+	rm, err := r.lookup(slug)
+	if err != nil {
+		return Message{}, err
+	}
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	_, msg, err := r.findLocked(rm, Member{ID: id}, seq)
+	return msg, err
+}
