@@ -81,7 +81,7 @@ func (u *user) messageAction(li, action string) {
 			sel += " button"
 		}
 	}
-	u.do(action+" "+li, chromedp.Focus(chromedp.CSS(sel)), chromedp.KeyEvent(kb.Enter))
+	u.do(action+" "+li, chromedp.Focus(chromedp.CSS(sel)), pressEnter(false))
 }
 
 // liOf is the selector of the message whose text is exactly text in u's list.
@@ -164,7 +164,7 @@ func TestMentionReachesHiddenTab(t *testing.T) {
 	}
 	// The first message while away has the "New" divider before it.
 	if got := eval[string](bob, `(function(){var d=document.querySelector('#messages .new-divider');
-		return d ? d.innerText + ' before ' + d.nextElementSibling.querySelector('.msg-text').innerText : 'none';})()`); got != "New before Morning! Coffee is ready." {
+		return d ? d.textContent + ' before ' + d.nextElementSibling.querySelector('.msg-text').innerText : 'none';})()`); got != "New before Morning! Coffee is ready." {
 		t.Errorf("divider: %q", got)
 	}
 
