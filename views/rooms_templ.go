@@ -1387,7 +1387,7 @@ func reactPicker() templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 105, "</div><form id=\"react-any\" class=\"mt-2 flex gap-1\"><label for=\"f-react-any\" class=\"sr-only\">Any emoji</label> <input id=\"f-react-any\" type=\"text\" maxlength=\"32\" autocomplete=\"off\" placeholder=\"Any emoji…\" class=\"min-w-0 flex-1 rounded-lg border border-slate-300 bg-white px-2 py-1 text-sm text-slate-900 focus:outline-none focus:ring-2 focus:ring-indigo-500 dark:border-slate-700 dark:bg-slate-950 dark:text-slate-100\"> <button type=\"submit\" class=\"rounded-lg bg-indigo-600 px-3 py-1 text-sm font-medium text-white hover:bg-indigo-500\">React</button></form></div>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 105, "</div><form id=\"react-any\" class=\"mt-2 flex gap-1\"><label for=\"f-react-any\" class=\"sr-only\">Any emoji</label> <input id=\"f-react-any\" type=\"text\" maxlength=\"32\" autocomplete=\"off\" placeholder=\"Any emoji…\" class=\"min-w-0 flex-1 rounded-lg border border-slate-300 bg-white px-2 py-1 text-sm text-slate-900 focus:outline-none focus:ring-2 focus:ring-indigo-500 dark:border-slate-700 dark:bg-slate-950 dark:text-slate-100\"> <button type=\"submit\" class=\"rounded-lg bg-indigo-600 px-3 py-1 text-sm font-medium text-white hover:bg-indigo-500\">Add</button></form></div>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

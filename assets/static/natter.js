@@ -828,23 +828,35 @@
     var li = opener.closest('.msg');
     if (!p || !li) return;
     reactFor = { seq: li.dataset.seq, opener: opener };
+    // The message keeps its actions shown while the picker is open for it.
+    closeActions(li);
+    li.classList.add('actions-open');
     p.classList.remove('hidden');
-    var r = opener.getBoundingClientRect();
+    placeReactPicker();
+    var field = p.querySelector('input');
+    if (field) field.value = '';
+    var first = p.querySelector('[data-react-emoji]');
+    if (first) first.focus();
+  }
+  // placeReactPicker puts the picker above its React button (below it
+  // when there is no room above), inside the window.
+  function placeReactPicker() {
+    var p = reactPicker();
+    if (!p || !reactFor || p.classList.contains('hidden')) return;
+    var r = reactFor.opener.getBoundingClientRect();
     var w = p.offsetWidth;
     var h = p.offsetHeight;
     var left = Math.min(Math.max(8, r.right - w), window.innerWidth - w - 8);
     var top = r.top - h - 6 < 8 ? r.bottom + 6 : r.top - h - 6;
     p.style.left = left + 'px';
     p.style.top = top + 'px';
-    var field = p.querySelector('input');
-    if (field) field.value = '';
-    var first = p.querySelector('[data-react-emoji]');
-    if (first) first.focus();
   }
+  window.addEventListener('resize', placeReactPicker);
   function closeReactPicker(refocus) {
     var p = reactPicker();
     if (!p || p.classList.contains('hidden')) return;
     p.classList.add('hidden');
+    closeActions(null);
     if (refocus && reactFor && reactFor.opener.isConnected) reactFor.opener.focus();
     reactFor = null;
   }
