@@ -701,6 +701,10 @@
       var text = li.querySelector('.msg-text');
       if (text) text.classList.add('hidden');
       li.classList.add('editing');
+      var hint = document.createElement('p');
+      hint.className = 'edit-hint';
+      hint.textContent = 'Enter saves · Shift+Enter for a new line · Escape cancels';
+      form.appendChild(hint);
       (text || li.lastElementChild).after(form);
       htmx.process(form);
       var ta = form.querySelector('textarea');
