@@ -67,8 +67,8 @@ func recordAlerts(u *user) {
 		return true;})()`)
 }
 
-// messageAction shows message li's actions the way the keyboard does (focus
-// inside the message) and presses Enter on the one named.
+// messageAction shows message li's actions the way the keyboard does
+// (focus on the message) and presses Enter on the one named.
 func (u *user) messageAction(li, action string) {
 	u.t.Helper()
 	sel := li + ` [data-action="` + action + `"]`
@@ -81,7 +81,9 @@ func (u *user) messageAction(li, action string) {
 			sel += " button"
 		}
 	}
-	u.do(action+" "+li, chromedp.Focus(chromedp.CSS(sel)), pressEnter(false))
+	// Focus on the message (a tab stop) shows its actions; Tab goes on
+	// into them.
+	u.do(action+" "+li, chromedp.Focus(chromedp.CSS(li)), chromedp.Focus(chromedp.CSS(sel)), pressEnter(false))
 }
 
 // liOf is the selector of the message whose text is exactly text in u's list.

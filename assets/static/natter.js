@@ -12,6 +12,9 @@
     var me = r && r.dataset.me;
     root.querySelectorAll('.msg').forEach(function (li) {
       if (me && li.dataset.author === me) li.classList.add('mine');
+      // A tab stop per message: focusing it shows its actions (CSS), the
+      // next Tab goes into them.
+      if (!li.hasAttribute('tabindex')) li.tabIndex = 0;
     });
     // The member list's actions (one rendering for every viewer) make no
     // sense on one's own entry.
