@@ -771,7 +771,13 @@
     var form = e.detail.elt && e.detail.elt.closest && e.detail.elt.closest('.edit-form');
     if (!form) return;
     var xhr = e.detail.xhr;
-    if (e.detail.successful) { if (form.isConnected) endEdit(form, true); return; }
+    if (e.detail.successful) {
+      // The socket's new text may have replaced the message (and the
+      // focused form) already.
+      if (form.isConnected) endEdit(form, true);
+      else if (messageBox() && document.activeElement === document.body) messageBox().focus();
+      return;
+    }
     var again = xhr && fragmentForm(xhr.responseText || '');
     if (again && form.isConnected) {
       form.replaceWith(again);
