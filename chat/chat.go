@@ -77,8 +77,9 @@ type Renderer interface {
 	// Typing renders the room's typing line naming who types, in the
 	// order they started: none (an empty line), one, two, or three and
 	// more, which all read alike ("several people"), so chat renders one
-	// frame for every view with three or more names. The names are those
-	// a view shows: chat leaves each typer out of their own view.
+	// frame for every view with three or more names (given the names of
+	// the first such view). The names are those a view shows: chat leaves
+	// each typer out of their own view.
 	Typing(room string, names []string) []byte
 	// Mentioned renders the notice a mentioned user gets in their other
 	// rooms: it links to m and must not depend on who is mentioned.
