@@ -209,11 +209,15 @@ func TestDelete(t *testing.T) {
 
 	// Bob neither wrote it nor owns the room.
 	sendFrame(t, bs, map[string]string{"delete": seq})
-	br.until("the refusal", func(a string) bool { return strings.Contains(a, errorFragment("You can delete only your own messages.")) })
+	br.until("the refusal", func(a string) bool {
+		return strings.Contains(a, errorFragment("You can delete only your own messages."))
+	})
 	path := "/rooms/general/messages/" + seq + "/delete"
 	wantPage(t, submit(t, bob, path, path, nil), http.StatusForbidden, "You can delete only your own messages.")
 	sendFrame(t, bs, map[string]string{"delete": "999"})
-	br.until("the refusal", func(a string) bool { return strings.Contains(a, errorFragment("That message is no longer in the room.")) })
+	br.until("the refusal", func(a string) bool {
+		return strings.Contains(a, errorFragment("That message is no longer in the room."))
+	})
 
 	sendFrame(t, as, map[string]string{"delete": seq})
 	tomb := `<li id="msg-` + seq + `" data-seq="` + seq + `" data-deleted hx-swap-oob="true" class="msg-deleted`
@@ -240,7 +244,9 @@ func TestDelete(t *testing.T) {
 	}
 	// A deleted message is gone for every action.
 	sendFrame(t, as, map[string]string{"edit": seq, "message": "back"})
-	ar.until("the refusal", func(a string) bool { return strings.Contains(a, errorFragment("That message is no longer in the room.")) })
+	ar.until("the refusal", func(a string) bool {
+		return strings.Contains(a, errorFragment("That message is no longer in the room."))
+	})
 
 	// An admin deletes anyone's message (a plain form, after the page
 	// that confirms); so does a room's owner in their room.
@@ -262,7 +268,9 @@ func TestDelete(t *testing.T) {
 	if res := htmxPost(t, carol, "/rooms/carols", "/rooms/carols/messages/"+oseq+"/delete", nil); res.Status != http.StatusNoContent {
 		t.Fatalf("owner's delete: %d %s", res.Status, res.Body)
 	}
-	cr2.until("the owner's deletion", func(a string) bool { return strings.Contains(a, `<li id="msg-`+oseq+`" data-seq="`+oseq+`" data-deleted`) })
+	cr2.until("the owner's deletion", func(a string) bool {
+		return strings.Contains(a, `<li id="msg-`+oseq+`" data-seq="`+oseq+`" data-deleted`)
+	})
 }
 
 func TestReactions(t *testing.T) {
@@ -315,7 +323,9 @@ func TestReactions(t *testing.T) {
 	wantRedirect(t, submit(t, bob, path, path, url.Values{"emoji": {"🇫🇷"}}), "/rooms/general#msg-"+seq)
 	ar.until("a flag", func(a string) bool { return strings.Contains(a, `data-emoji="🇫🇷" data-count="1"`) })
 	sendFrame(t, bs, map[string]string{"react": "999", "emoji": "👍"})
-	br.until("the refusal", func(a string) bool { return strings.Contains(a, errorFragment("That message is no longer in the room.")) })
+	br.until("the refusal", func(a string) bool {
+		return strings.Contains(a, errorFragment("That message is no longer in the room."))
+	})
 	wantPage(t, post(t, bob, "/rooms/general/messages/999/reactions", url.Values{"emoji": {"👍"}, "csrf": {client.CSRF(get(t, bob, "/rooms/general").Body)}}),
 		http.StatusNotFound, "That message is no longer in the room.")
 }
@@ -329,7 +339,7 @@ func newFakeClock() *fakeClock {
 	return c
 }
 
-func (c *fakeClock) now() time.Time           { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
 func (c *fakeClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 // typingLine is the typing element as a socket sends it.
