@@ -100,14 +100,29 @@ func marker(t *testing.T, s *client.Socket, r *reader, text string) string {
 	return r.until(text, func(a string) bool { return strings.Contains(a, text+"</div>") })
 }
 
+// pair is alice and bob, both in general (after root, the admin), each
+// with a socket and its reader, alice's reader past bob's join.
+type pair struct {
+	alice, bob *client.Client
+	as, bs     *client.Socket
+	ar, br     *reader
+}
+
+func newPair(t *testing.T, h *harness) pair {
+	t.Helper()
+	h.User("root") // the first account is the admin
+	p := pair{alice: h.User("alice"), bob: h.User("bob")}
+	p.as, p.bs = apptest.Dial(t, p.alice, "general"), apptest.Dial(t, p.bob, "general")
+	p.ar, p.br = newReader(t, p.as), newReader(t, p.bs)
+	p.ar.until("bob", func(a string) bool { return strings.Contains(a, "bob joined") })
+	return p
+}
+
 func TestEditOverSocket(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.User("root") // the first account is the admin
-	alice, bob := h.User("alice"), h.User("bob")
-	as, bs := apptest.Dial(t, alice, "general"), apptest.Dial(t, bob, "general")
-	ar, br := newReader(t, as), newReader(t, bs)
-	ar.until("bob", func(a string) bool { return strings.Contains(a, "bob joined") })
+	p := newPair(t, h)
+	as, bs, ar, br := p.as, p.bs, p.ar, p.br
 	seq := postAndSeq(t, as, ar, "first draft")
 	br.until("the message", func(a string) bool { return strings.Contains(a, "first draft") })
 
@@ -147,10 +162,8 @@ func TestEditOverSocket(t *testing.T) {
 func TestEditOverHTTP(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.User("root")
-	alice, bob := h.User("alice"), h.User("bob")
-	as, bs := apptest.Dial(t, alice, "general"), apptest.Dial(t, bob, "general")
-	ar, br := newReader(t, as), newReader(t, bs)
+	p := newPair(t, h)
+	alice, bob, as, ar, br := p.alice, p.bob, p.as, p.ar, p.br
 	seq := postAndSeq(t, as, ar, "typo heer")
 	path := "/rooms/general/messages/" + seq + "/edit"
 
@@ -276,11 +289,8 @@ func TestDelete(t *testing.T) {
 func TestReactions(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.User("root")
-	alice, bob := h.User("alice"), h.User("bob")
-	as, bs := apptest.Dial(t, alice, "general"), apptest.Dial(t, bob, "general")
-	ar, br := newReader(t, as), newReader(t, bs)
-	ar.until("bob", func(a string) bool { return strings.Contains(a, "bob joined") })
+	p := newPair(t, h)
+	alice, bob, as, bs, ar, br := p.alice, p.bob, p.as, p.bs, p.ar, p.br
 	seq := postAndSeq(t, as, ar, "ship it?")
 	aliceID, bobID := fmt.Sprint(userID(t, h, "alice")), fmt.Sprint(userID(t, h, "bob"))
 	reactions := func(body string) string {
