@@ -332,6 +332,11 @@ func TestReactions(t *testing.T) {
 	// Without JavaScript: the page's quick reactions and any emoji.
 	wantRedirect(t, submit(t, bob, path, path, url.Values{"emoji": {"🇫🇷"}}), "/rooms/general#msg-"+seq)
 	ar.until("a flag", func(a string) bool { return strings.Contains(a, `data-emoji="🇫🇷" data-count="1"`) })
+	// The message's own field, without JavaScript, leads to that page with
+	// the emoji filled in.
+	if v := inputValue(t, get(t, bob, path+"?emoji=%F0%9F%8E%89").Body, path, "emoji"); v != "🎉" {
+		t.Errorf("the reaction page holds %q, want the emoji typed", v)
+	}
 	sendFrame(t, bs, map[string]string{"react": "999", "emoji": "👍"})
 	br.until("the refusal", func(a string) bool {
 		return strings.Contains(a, errorFragment("That message is no longer in the room."))

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"time"
 
@@ -144,7 +145,7 @@ func (s *server) reactFrame(client *chat.Client, seqText string, emoji *string) 
 func (s *server) refuse(client *chat.Client, err error, refusedBefore int) bool {
 	r := s.errorResponse(err)
 	if r.status == fiber.StatusTooManyRequests {
-		if refusedBefore == 0 && err != chat.ErrTypingRateLimited {
+		if refusedBefore == 0 && !errors.Is(err, chat.ErrTypingRateLimited) {
 			client.Send(renderBytes(views.MessageErrorFrame(r.text)))
 		}
 		return true

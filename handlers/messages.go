@@ -102,14 +102,15 @@ func (s *server) deleteMessage(c *fiber.Ctx) error {
 	return s.actionDone(c, m)
 }
 
-// reactPage offers the reactions (the no-JavaScript path).
+// reactPage offers the reactions (the no-JavaScript path), with the emoji
+// typed in the message's own field (which sends it here) filled in.
 func (s *server) reactPage(c *fiber.Ctx) error {
 	m, err := s.roomMessage(c)
 	if err != nil {
 		return s.actionError(c, err)
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	return render(c, fiber.StatusOK, views.ReactPage(s.page(c, "React"), m, "", ""))
+	return render(c, fiber.StatusOK, views.ReactPage(s.page(c, "React"), m, c.Query("emoji"), ""))
 }
 
 // reactMessage toggles the user's reaction, one emoji, on a message.
