@@ -482,3 +482,28 @@ func TestMentions(t *testing.T) {
 		t.Errorf("bob was told twice:\n%s", all)
 	}
 }
+
+// Outsiders of a private room get a missing room's 404 on every message
+// route, whatever the message.
+func TestPrivateRoomMessageRoutesAre404(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	root, alice := h.User("root"), h.User("alice") // root is an admin, and an outsider too
+	wantRedirect(t, submit(t, alice, "/rooms", "/rooms", url.Values{"name": {"hush"}, "private": {"1"}}), "/rooms/hush")
+	as := apptest.Dial(t, alice, "hush")
+	seq := postAndSeq(t, as, newReader(t, as), "private words")
+	unknown := get(t, root, "/rooms/no-such-room/messages/1/edit")
+	for _, action := range []string{"edit", "delete", "reactions"} {
+		path := "/rooms/hush/messages/" + seq + "/" + action
+		res := get(t, root, path)
+		if res.Status != http.StatusNotFound || withoutCSRF(res.Body) != withoutCSRF(unknown.Body) || strings.Contains(res.Body, "private words") {
+			t.Errorf("GET %s by an outsider: %d\n%s", path, res.Status, res.Body)
+		}
+		res = post(t, root, path, url.Values{"message": {"x"}, "emoji": {"👍"}, "csrf": {client.CSRF(get(t, root, "/rooms").Body)}})
+		if res.Status != http.StatusNotFound {
+			t.Errorf("POST %s by an outsider: %d", path, res.Status)
+		}
+	}
+	// Nothing was changed: alice still sees her words.
+	wantPage(t, get(t, alice, "/rooms/hush"), http.StatusOK, "private words")
+}
