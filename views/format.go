@@ -180,6 +180,9 @@ func (linkParser) Parse(parent ast.Node, block text.Reader, _ parser.Context) as
 	if len(line) > 0 && line[0] != 'h' {
 		skip = 1 // the trigger: a space or punctuation, one byte
 	}
+	if !bytes.HasPrefix(line[skip:], []byte("http")) {
+		return nil // most punctuation is not before a link: no regexp
+	}
 	loc := linkAt.FindIndex(line[skip:])
 	if loc == nil {
 		return nil
