@@ -252,15 +252,6 @@ func containsString(list []string, s string) bool {
 	return false
 }
 
-// Class lists of the formatted elements.
-const (
-	classCodeBlock = "code my-1 block max-w-full overflow-x-auto whitespace-pre rounded-lg bg-slate-100 p-2 font-mono text-[0.85rem] leading-snug text-slate-800 dark:bg-slate-900 dark:text-slate-100"
-	classCodeSpan  = "rounded bg-slate-100 px-1 font-mono text-[0.85em] dark:bg-slate-900"
-	classMention   = "mention rounded bg-indigo-50 px-0.5 font-medium text-indigo-800 dark:bg-indigo-950 dark:text-indigo-200"
-	classLink      = "underline decoration-1 underline-offset-2"
-	classLinkMark  = "link-hidden-chars text-red-600 dark:text-red-400"
-)
-
 // messageHTML renders the nodes whose markup is ours; goldmark's renderer
 // does emphasis. No renderer writes a newline between elements: the
 // message text keeps its white space (pre-wrap), so a newline would show.
