@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -509,4 +510,42 @@ func TestPrivateRoomMessageRoutesAre404(t *testing.T) {
 	}
 	// Nothing was changed: alice still sees her words.
 	wantPage(t, get(t, alice, "/rooms/hush"), http.StatusOK, "private words")
+}
+
+// Each refusal of a frame comes back to its sender, in words, and the
+// socket stays open; the rate limits answer the first refusal in a row.
+func TestActionFrameRefusals(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *harnessConfig) {
+		c.chat = func(cc *chat.Config) { cc.EditBurst, cc.EditRate, cc.ReactBurst, cc.ReactRate = 1, 0.001, 1, 0.001 }
+	})
+	p := newPair(t, h)
+	seq := postAndSeq(t, p.as, p.ar, "target")
+	for i, tt := range []struct{ frame, want string }{
+		{`{"edit": ` + seq + `, "message": "x"}`, "This message could not be read; reload the page and try again."},
+		{`{"edit": "` + seq + `"}`, "This message could not be read; reload the page and try again."},
+		{`{"edit": "` + seq + `", "message": " "}`, "A message needs some text; to remove it, delete it."},
+		{`{"edit": "-1", "message": "x"}`, "That message is no longer in the room."},
+		{`{"react": "` + seq + `"}`, "Choose one emoji."},
+		{`{"delete": "x"}`, "That message is no longer in the room."},
+		{`{"HEADERS": {"HX-Request": "true"}}`, "This message could not be read; reload the page and try again."},
+		{`{"edit": "` + seq + `", "message": "one"}`, ""}, // the one edit of the bucket
+		{`{"edit": "` + seq + `", "message": "two"}`, "You are editing too fast; wait a moment and try again."},
+		{`{"react": "` + seq + `", "emoji": "👍"}`, ""},
+		{`{"react": "` + seq + `", "emoji": "👍"}`, "Too many reactions at once; wait a moment."},
+	} {
+		p.ar.frames = nil
+		if err := p.as.WriteMessage(websocket.TextMessage, []byte(tt.frame)); err != nil {
+			t.Fatal(err)
+		}
+		all := marker(t, p.as, p.ar, "after frame "+strconv.Itoa(i))
+		got := ""
+		if i := strings.Index(all, `<p id="message-error"`); i >= 0 {
+			got = all[i:]
+			got = got[strings.Index(got, ">")+1 : strings.Index(got, "</p>")]
+		}
+		if got != tt.want {
+			t.Errorf("%s: refusal %q, want %q", tt.frame, got, tt.want)
+		}
+	}
 }
