@@ -329,7 +329,7 @@ func messageEntry(m chat.Message, oob bool) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 24, "<div class=\"msg-text bubble max-w-[85%] whitespace-pre-wrap break-words rounded-2xl bg-white px-3 py-2 text-[0.95rem] leading-relaxed shadow-sm ring-1 ring-slate-200 [overflow-wrap:anywhere] dark:bg-slate-800 dark:ring-slate-700\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 24, "<div class=\"msg-text bubble max-w-[85%] whitespace-pre-wrap break-words rounded-2xl bg-white px-3 py-2 text-[0.95rem] leading-relaxed shadow-sm ring-1 ring-slate-200 [overflow-wrap:anywhere] [&>p+p]:mt-2 dark:bg-slate-800 dark:ring-slate-700\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
