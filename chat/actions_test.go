@@ -3,6 +3,7 @@ package chat
 import (
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -301,5 +302,26 @@ func TestMentionNotices(t *testing.T) {
 	}
 	if got := drain(d); got != "" {
 		t.Errorf("dave got %q from a private room he may not enter", got)
+	}
+}
+
+// A joiner whose snapshot was being rendered while a message was deleted
+// does not get the old snapshot (with the text) followed by the
+// tombstone: the deleted text reaches no one after the deletion.
+func TestDeletedTextReachesNoJoiner(t *testing.T) {
+	h := newHarness(t, Config{Grace: time.Minute})
+	h.join("a", alice, "s1")
+	m := h.post("a", alice, "secret")
+	var once sync.Once
+	h.rend.beforeSnap = func() {
+		once.Do(func() {
+			if err := h.reg.Delete("a", alice, false, m.Seq); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	b := h.join("a", bob, "s2")
+	if got, want := drain(b), "a:snap:seqs=1,2:members=alice|a:msg:3:join:bob:|a:joined:bob:2|"; got != want {
+		t.Errorf("the joiner got %q, want %q: a snapshot rendered after the deletion", got, want)
 	}
 }
