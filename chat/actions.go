@@ -105,6 +105,7 @@ func (r *Registry) delete(rm *room, by Member, admin bool, seq uint64) error {
 	}
 	rm.changed()
 	r.fanoutLocked(rm, frames...)
+	rm.forgetOldFrames()
 	return nil
 }
 
@@ -208,6 +209,16 @@ func (r *Registry) updateLocked(rm *room, i int, msg Message) {
 	rm.history.replace(i, msg, len(frame), react)
 	rm.changed()
 	r.fanoutLocked(rm, frame)
+	rm.forgetOldFrames()
+}
+
+// forgetOldFrames drops the shared snapshot and the delta log after an
+// edit or a deletion: both may hold the old text, which no joiner may get
+// any more, even to be replaced at once. The next joiner renders a
+// snapshot of the history as it is. rm.mu must be held.
+func (rm *room) forgetOldFrames() {
+	rm.snap = nil
+	rm.resetDeltas()
 }
 
 // MessageFor returns text message seq of room slug for user id, who must

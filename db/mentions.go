@@ -22,8 +22,13 @@ func (d *DB) UsersByNames(ctx context.Context, names []string) ([]User, error) {
 	for i, n := range names {
 		args[i] = FoldKey(n)
 	}
-	rows, err := d.SQL.QueryContext(ctx, `SELECT `+userColumns+` FROM users WHERE disabled_at IS NULL AND username_key IN (?`+
+	return d.queryUsers(ctx, `SELECT `+userColumns+` FROM users WHERE disabled_at IS NULL AND username_key IN (?`+
 		strings.Repeat(", ?", len(names)-1)+`)`, args...)
+}
+
+// queryUsers runs a query of userColumns and returns its users.
+func (d *DB) queryUsers(ctx context.Context, query string, args ...any) ([]User, error) {
+	rows, err := d.SQL.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}

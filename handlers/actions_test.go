@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -100,14 +101,29 @@ func marker(t *testing.T, s *client.Socket, r *reader, text string) string {
 	return r.until(text, func(a string) bool { return strings.Contains(a, text+"</div>") })
 }
 
+// pair is alice and bob, both in general (after root, the admin), each
+// with a socket and its reader, alice's reader past bob's join.
+type pair struct {
+	alice, bob *client.Client
+	as, bs     *client.Socket
+	ar, br     *reader
+}
+
+func newPair(t *testing.T, h *harness) pair {
+	t.Helper()
+	h.User("root") // the first account is the admin
+	p := pair{alice: h.User("alice"), bob: h.User("bob")}
+	p.as, p.bs = apptest.Dial(t, p.alice, "general"), apptest.Dial(t, p.bob, "general")
+	p.ar, p.br = newReader(t, p.as), newReader(t, p.bs)
+	p.ar.until("bob", func(a string) bool { return strings.Contains(a, "bob joined") })
+	return p
+}
+
 func TestEditOverSocket(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.User("root") // the first account is the admin
-	alice, bob := h.User("alice"), h.User("bob")
-	as, bs := apptest.Dial(t, alice, "general"), apptest.Dial(t, bob, "general")
-	ar, br := newReader(t, as), newReader(t, bs)
-	ar.until("bob", func(a string) bool { return strings.Contains(a, "bob joined") })
+	p := newPair(t, h)
+	as, bs, ar, br := p.as, p.bs, p.ar, p.br
 	seq := postAndSeq(t, as, ar, "first draft")
 	br.until("the message", func(a string) bool { return strings.Contains(a, "first draft") })
 
@@ -147,10 +163,8 @@ func TestEditOverSocket(t *testing.T) {
 func TestEditOverHTTP(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.User("root")
-	alice, bob := h.User("alice"), h.User("bob")
-	as, bs := apptest.Dial(t, alice, "general"), apptest.Dial(t, bob, "general")
-	ar, br := newReader(t, as), newReader(t, bs)
+	p := newPair(t, h)
+	alice, bob, as, ar, br := p.alice, p.bob, p.as, p.ar, p.br
 	seq := postAndSeq(t, as, ar, "typo heer")
 	path := "/rooms/general/messages/" + seq + "/edit"
 
@@ -209,11 +223,15 @@ func TestDelete(t *testing.T) {
 
 	// Bob neither wrote it nor owns the room.
 	sendFrame(t, bs, map[string]string{"delete": seq})
-	br.until("the refusal", func(a string) bool { return strings.Contains(a, errorFragment("You can delete only your own messages.")) })
+	br.until("the refusal", func(a string) bool {
+		return strings.Contains(a, errorFragment("You can delete only your own messages."))
+	})
 	path := "/rooms/general/messages/" + seq + "/delete"
 	wantPage(t, submit(t, bob, path, path, nil), http.StatusForbidden, "You can delete only your own messages.")
 	sendFrame(t, bs, map[string]string{"delete": "999"})
-	br.until("the refusal", func(a string) bool { return strings.Contains(a, errorFragment("That message is no longer in the room.")) })
+	br.until("the refusal", func(a string) bool {
+		return strings.Contains(a, errorFragment("That message is no longer in the room."))
+	})
 
 	sendFrame(t, as, map[string]string{"delete": seq})
 	tomb := `<li id="msg-` + seq + `" data-seq="` + seq + `" data-deleted hx-swap-oob="true" class="msg-deleted`
@@ -240,7 +258,9 @@ func TestDelete(t *testing.T) {
 	}
 	// A deleted message is gone for every action.
 	sendFrame(t, as, map[string]string{"edit": seq, "message": "back"})
-	ar.until("the refusal", func(a string) bool { return strings.Contains(a, errorFragment("That message is no longer in the room.")) })
+	ar.until("the refusal", func(a string) bool {
+		return strings.Contains(a, errorFragment("That message is no longer in the room."))
+	})
 
 	// An admin deletes anyone's message (a plain form, after the page
 	// that confirms); so does a room's owner in their room.
@@ -262,17 +282,16 @@ func TestDelete(t *testing.T) {
 	if res := htmxPost(t, carol, "/rooms/carols", "/rooms/carols/messages/"+oseq+"/delete", nil); res.Status != http.StatusNoContent {
 		t.Fatalf("owner's delete: %d %s", res.Status, res.Body)
 	}
-	cr2.until("the owner's deletion", func(a string) bool { return strings.Contains(a, `<li id="msg-`+oseq+`" data-seq="`+oseq+`" data-deleted`) })
+	cr2.until("the owner's deletion", func(a string) bool {
+		return strings.Contains(a, `<li id="msg-`+oseq+`" data-seq="`+oseq+`" data-deleted`)
+	})
 }
 
 func TestReactions(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.User("root")
-	alice, bob := h.User("alice"), h.User("bob")
-	as, bs := apptest.Dial(t, alice, "general"), apptest.Dial(t, bob, "general")
-	ar, br := newReader(t, as), newReader(t, bs)
-	ar.until("bob", func(a string) bool { return strings.Contains(a, "bob joined") })
+	p := newPair(t, h)
+	alice, bob, as, bs, ar, br := p.alice, p.bob, p.as, p.bs, p.ar, p.br
 	seq := postAndSeq(t, as, ar, "ship it?")
 	aliceID, bobID := fmt.Sprint(userID(t, h, "alice")), fmt.Sprint(userID(t, h, "bob"))
 	reactions := func(body string) string {
@@ -289,13 +308,13 @@ func TestReactions(t *testing.T) {
 		t.Errorf("reactions frame:\n%s", all)
 	}
 	path := "/rooms/general/messages/" + seq + "/reactions"
-	if res := htmxPost(t, alice, "/rooms/general", path, url.Values{"emoji": {"👍"}}); res.Status != http.StatusNoContent {
+	if res := htmxPost(t, alice, "/rooms/general", path, url.Values{"emoji": {"👍", ""}}); res.Status != http.StatusNoContent {
 		t.Fatalf("htmx reaction: %d %s", res.Status, res.Body)
 	}
 	br.until("alice's reaction", func(a string) bool { return strings.Contains(a, chip("2", bobID+","+aliceID, "bob, alice")) })
 	sendFrame(t, bs, map[string]string{"react": seq, "emoji": "👍"}) // toggles bob's off
 	br.until("bob's reaction gone", func(a string) bool { return strings.Contains(a, chip("1", aliceID, "alice")) })
-	if res := htmxPost(t, alice, "/rooms/general", path, url.Values{"emoji": {"👍"}}); res.Status != http.StatusNoContent {
+	if res := htmxPost(t, alice, "/rooms/general", path, url.Values{"emoji": {"", "👍"}}); res.Status != http.StatusNoContent {
 		t.Fatalf("htmx reaction: %d", res.Status)
 	}
 	br.until("no reactions", func(a string) bool { return strings.Contains(a, reactions("")) })
@@ -314,8 +333,15 @@ func TestReactions(t *testing.T) {
 	// Without JavaScript: the page's quick reactions and any emoji.
 	wantRedirect(t, submit(t, bob, path, path, url.Values{"emoji": {"🇫🇷"}}), "/rooms/general#msg-"+seq)
 	ar.until("a flag", func(a string) bool { return strings.Contains(a, `data-emoji="🇫🇷" data-count="1"`) })
+	// The message's own field, without JavaScript, leads to that page with
+	// the emoji filled in.
+	if v := inputValue(t, get(t, bob, path+"?emoji=%F0%9F%8E%89").Body, path, "emoji"); v != "🎉" {
+		t.Errorf("the reaction page holds %q, want the emoji typed", v)
+	}
 	sendFrame(t, bs, map[string]string{"react": "999", "emoji": "👍"})
-	br.until("the refusal", func(a string) bool { return strings.Contains(a, errorFragment("That message is no longer in the room.")) })
+	br.until("the refusal", func(a string) bool {
+		return strings.Contains(a, errorFragment("That message is no longer in the room."))
+	})
 	wantPage(t, post(t, bob, "/rooms/general/messages/999/reactions", url.Values{"emoji": {"👍"}, "csrf": {client.CSRF(get(t, bob, "/rooms/general").Body)}}),
 		http.StatusNotFound, "That message is no longer in the room.")
 }
@@ -329,7 +355,7 @@ func newFakeClock() *fakeClock {
 	return c
 }
 
-func (c *fakeClock) now() time.Time           { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
 func (c *fakeClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 // typingLine is the typing element as a socket sends it.
@@ -408,10 +434,13 @@ func TestTypingExpires(t *testing.T) {
 	ar.until("bob", func(a string) bool { return strings.Contains(a, "bob joined") })
 	ar.frames = nil
 	start := time.Now()
-	sendFrame(t, bs, map[string]string{"typing": "1"})
+	// Any value says so, and the frame never posts.
+	if err := bs.WriteMessage(websocket.TextMessage, []byte(`{"typing": true, "message": "not posted"}`)); err != nil {
+		t.Fatal(err)
+	}
 	ar.until("bob typing", func(a string) bool { return strings.Contains(a, typingLine("bob is typing…")) })
 	all := ar.until("the line cleared", func(a string) bool { return strings.HasSuffix(a, typingLine("")) })
-	if d := time.Since(start); d < 300*time.Millisecond || strings.Contains(all, "<li") {
+	if d := time.Since(start); d < 300*time.Millisecond || strings.Contains(all, "<li") || strings.Contains(all, "not posted") {
 		t.Errorf("cleared after %v, frames:\n%s", d, all)
 	}
 	if chat.DefaultConfig().TypingExpiry != 6*time.Second || chat.DefaultConfig().TypingThrottle != 2*time.Second {
@@ -455,5 +484,68 @@ func TestMentions(t *testing.T) {
 	cr.until("the edit", func(a string) bool { return strings.Contains(a, `data-edited`) })
 	if all := marker(t, bs, br, "bob here"); strings.Count(all, `data-notice="mention"`) != 1 {
 		t.Errorf("bob was told twice:\n%s", all)
+	}
+}
+
+// Outsiders of a private room get a missing room's 404 on every message
+// route, whatever the message.
+func TestPrivateRoomMessageRoutesAre404(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	root, alice := h.User("root"), h.User("alice") // root is an admin, and an outsider too
+	wantRedirect(t, submit(t, alice, "/rooms", "/rooms", url.Values{"name": {"hush"}, "private": {"1"}}), "/rooms/hush")
+	as := apptest.Dial(t, alice, "hush")
+	seq := postAndSeq(t, as, newReader(t, as), "private words")
+	unknown := get(t, root, "/rooms/no-such-room/messages/1/edit")
+	for _, action := range []string{"edit", "delete", "reactions"} {
+		path := "/rooms/hush/messages/" + seq + "/" + action
+		res := get(t, root, path)
+		if res.Status != http.StatusNotFound || withoutCSRF(res.Body) != withoutCSRF(unknown.Body) || strings.Contains(res.Body, "private words") {
+			t.Errorf("GET %s by an outsider: %d\n%s", path, res.Status, res.Body)
+		}
+		res = post(t, root, path, url.Values{"message": {"x"}, "emoji": {"👍"}, "csrf": {client.CSRF(get(t, root, "/rooms").Body)}})
+		if res.Status != http.StatusNotFound {
+			t.Errorf("POST %s by an outsider: %d", path, res.Status)
+		}
+	}
+	// Nothing was changed: alice still sees her words.
+	wantPage(t, get(t, alice, "/rooms/hush"), http.StatusOK, "private words")
+}
+
+// Each refusal of a frame comes back to its sender, in words, and the
+// socket stays open; the rate limits answer the first refusal in a row.
+func TestActionFrameRefusals(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *harnessConfig) {
+		c.chat = func(cc *chat.Config) { cc.EditBurst, cc.EditRate, cc.ReactBurst, cc.ReactRate = 1, 0.001, 1, 0.001 }
+	})
+	p := newPair(t, h)
+	seq := postAndSeq(t, p.as, p.ar, "target")
+	for i, tt := range []struct{ frame, want string }{
+		{`{"edit": ` + seq + `, "message": "x"}`, "This message could not be read; reload the page and try again."},
+		{`{"edit": "` + seq + `"}`, "This message could not be read; reload the page and try again."},
+		{`{"edit": "` + seq + `", "message": " "}`, "A message needs some text; to remove it, delete it."},
+		{`{"edit": "-1", "message": "x"}`, "That message is no longer in the room."},
+		{`{"react": "` + seq + `"}`, "Choose one emoji."},
+		{`{"delete": "x"}`, "That message is no longer in the room."},
+		{`{"HEADERS": {"HX-Request": "true"}}`, "This message could not be read; reload the page and try again."},
+		{`{"edit": "` + seq + `", "message": "one"}`, ""}, // the one edit of the bucket
+		{`{"edit": "` + seq + `", "message": "two"}`, "You are editing too fast; wait a moment and try again."},
+		{`{"react": "` + seq + `", "emoji": "👍"}`, ""},
+		{`{"react": "` + seq + `", "emoji": "👍"}`, "Too many reactions at once; wait a moment."},
+	} {
+		p.ar.frames = nil
+		if err := p.as.WriteMessage(websocket.TextMessage, []byte(tt.frame)); err != nil {
+			t.Fatal(err)
+		}
+		all := marker(t, p.as, p.ar, "after frame "+strconv.Itoa(i))
+		got := ""
+		if i := strings.Index(all, `<p id="message-error"`); i >= 0 {
+			got = all[i:]
+			got = got[strings.Index(got, ">")+1 : strings.Index(got, "</p>")]
+		}
+		if got != tt.want {
+			t.Errorf("%s: refusal %q, want %q", tt.frame, got, tt.want)
+		}
 	}
 }

@@ -24,8 +24,10 @@ func oneEmoji(s string) (string, bool) {
 	first := runes[0]
 	if first == '#' || first == '*' || ('0' <= first && first <= '9') {
 		// A keycap: the character, an optional emoji selector, U+20E3.
-		ok := len(runes) >= 2 && runes[len(runes)-1] == 0x20E3 && (len(runes) == 2 || (len(runes) == 3 && runes[1] == 0xFE0F))
-		return s, ok
+		if len(runes) >= 2 && runes[len(runes)-1] == 0x20E3 && (len(runes) == 2 || (len(runes) == 3 && runes[1] == 0xFE0F)) {
+			return s, true
+		}
+		return "", false
 	}
 	if !emojiRune(first) {
 		return "", false

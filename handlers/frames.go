@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"time"
 
@@ -25,14 +26,15 @@ import (
 // A refusal comes back to the sender only, as the message-error fragment;
 // it never closes the socket (a flood of refusals does, see chat.Serve).
 
-// wsFrame is a frame's fields; a missing field is nil.
+// wsFrame is a frame's fields; a missing field is nil. typing may hold any
+// value (DESIGN.md): its presence is the signal.
 type wsFrame struct {
-	Message *string `json:"message"`
-	Typing  *string `json:"typing"`
-	Edit    *string `json:"edit"`
-	Delete  *string `json:"delete"`
-	React   *string `json:"react"`
-	Emoji   *string `json:"emoji"`
+	Message *string         `json:"message"`
+	Typing  json.RawMessage `json:"typing"`
+	Edit    *string         `json:"edit"`
+	Delete  *string         `json:"delete"`
+	React   *string         `json:"react"`
+	Emoji   *string         `json:"emoji"`
 }
 
 // frameTimeout bounds the database look-ups one frame makes (mentions,
@@ -51,7 +53,7 @@ func (s *server) handleFrame(client *chat.Client, data []byte, refusedBefore int
 	defer cancel()
 	var err error
 	switch {
-	case f.Typing != nil:
+	case len(f.Typing) > 0:
 		err = client.Typing()
 	case f.Edit != nil:
 		err = s.editFrame(ctx, client, *f.Edit, f.Message)
@@ -144,7 +146,7 @@ func (s *server) reactFrame(client *chat.Client, seqText string, emoji *string) 
 func (s *server) refuse(client *chat.Client, err error, refusedBefore int) bool {
 	r := s.errorResponse(err)
 	if r.status == fiber.StatusTooManyRequests {
-		if refusedBefore == 0 && err != chat.ErrTypingRateLimited {
+		if refusedBefore == 0 && !errors.Is(err, chat.ErrTypingRateLimited) {
 			client.Send(renderBytes(views.MessageErrorFrame(r.text)))
 		}
 		return true

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -102,14 +103,15 @@ func (s *server) deleteMessage(c *fiber.Ctx) error {
 	return s.actionDone(c, m)
 }
 
-// reactPage offers the reactions (the no-JavaScript path).
+// reactPage offers the reactions (the no-JavaScript path), with the emoji
+// typed in the message's own field (which sends it here) filled in.
 func (s *server) reactPage(c *fiber.Ctx) error {
 	m, err := s.roomMessage(c)
 	if err != nil {
 		return s.actionError(c, err)
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	return render(c, fiber.StatusOK, views.ReactPage(s.page(c, "React"), m, "", ""))
+	return render(c, fiber.StatusOK, views.ReactPage(s.page(c, "React"), m, firstFilled(c.Request().URI().QueryArgs().PeekMulti("emoji")), ""))
 }
 
 // reactMessage toggles the user's reaction, one emoji, on a message.
@@ -118,7 +120,7 @@ func (s *server) reactMessage(c *fiber.Ctx) error {
 	if err != nil {
 		return s.actionError(c, err)
 	}
-	typed := c.FormValue("emoji")
+	typed := firstFilled(c.Request().PostArgs().PeekMulti("emoji"))
 	emoji, ok := oneEmoji(typed)
 	if !ok {
 		if isHTMX(c) {
@@ -185,6 +187,18 @@ func (s *server) mentions(ctx context.Context, text string) ([]chat.Member, erro
 		out[i] = chat.Member{ID: u.ID, Name: u.Username}
 	}
 	return out, nil
+}
+
+// firstFilled returns the first of a field's values that is not blank:
+// a message's reaction form sends the quick reaction's button and the
+// field for any emoji under one name, one of them empty.
+func firstFilled(values [][]byte) string {
+	for _, v := range values {
+		if s := string(v); strings.TrimSpace(s) != "" {
+			return s
+		}
+	}
+	return ""
 }
 
 // isHTMX reports whether htmx made the request.

@@ -180,6 +180,9 @@ func (linkParser) Parse(parent ast.Node, block text.Reader, _ parser.Context) as
 	if len(line) > 0 && line[0] != 'h' {
 		skip = 1 // the trigger: a space or punctuation, one byte
 	}
+	if !bytes.HasPrefix(line[skip:], []byte("http")) {
+		return nil // most punctuation is not before a link: no regexp
+	}
 	loc := linkAt.FindIndex(line[skip:])
 	if loc == nil {
 		return nil
@@ -248,15 +251,6 @@ func containsString(list []string, s string) bool {
 	}
 	return false
 }
-
-// Class lists of the formatted elements.
-const (
-	classCodeBlock = "code my-1 block max-w-full overflow-x-auto whitespace-pre rounded-lg bg-slate-100 p-2 font-mono text-[0.85rem] leading-snug text-slate-800 dark:bg-slate-900 dark:text-slate-100"
-	classCodeSpan  = "rounded bg-slate-100 px-1 font-mono text-[0.85em] dark:bg-slate-900"
-	classMention   = "mention rounded bg-indigo-50 px-0.5 font-medium text-indigo-800 dark:bg-indigo-950 dark:text-indigo-200"
-	classLink      = "underline decoration-1 underline-offset-2"
-	classLinkMark  = "link-hidden-chars text-red-600 dark:text-red-400"
-)
 
 // messageHTML renders the nodes whose markup is ours; goldmark's renderer
 // does emphasis. No renderer writes a newline between elements: the
