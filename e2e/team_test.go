@@ -1,10 +1,15 @@
 package e2e
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 )
@@ -84,6 +89,25 @@ func (u *user) messageAction(li, action string) {
 	// Focus on the message (a tab stop) shows its actions; Tab goes on
 	// into them.
 	u.do(action+" "+li, chromedp.Focus(chromedp.CSS(li)), chromedp.Focus(chromedp.CSS(sel)), pressEnter(false))
+}
+
+// longPress holds a finger on the middle of the element sel for 700 ms,
+// with touch emulated in u's tab (a phone).
+func (u *user) longPress(sel string) {
+	u.t.Helper()
+	box := eval[[]float64](u, `(function(){var r=document.querySelector(`+jsString(sel)+`).getBoundingClientRect();return [r.left+r.width/2, r.top+r.height/2];})()`)
+	u.do("long press "+sel, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, t, emulation.SetTouchEmulationEnabled, emulation.SetTouchEmulationEnabledParams{Enabled: true, MaxTouchPoints: 1}); err != nil {
+			return err
+		}
+		start := input.DispatchTouchEventParams{Type: input.DispatchTouchEventTypeTouchStart, TouchPoints: []*input.TouchPoint{{X: box[0], Y: box[1]}}}
+		if _, err := cdp.Call(ctx, t, input.DispatchTouchEvent, start); err != nil {
+			return err
+		}
+		time.Sleep(700 * time.Millisecond)
+		_, err := cdp.Call(ctx, t, input.DispatchTouchEvent, input.DispatchTouchEventParams{Type: input.DispatchTouchEventTypeTouchEnd, TouchPoints: []*input.TouchPoint{}})
+		return err
+	}))
 }
 
 // liOf is the selector of the message whose text is exactly text in u's list.
@@ -282,6 +306,28 @@ func TestEditDeleteReactLive(t *testing.T) {
 	bob.do("take his back", chromedp.Click(chromedp.CSS(chip)))
 	ana.waitFor("👍 1 again", `document.querySelector(`+jsString(chip)+`).dataset.count === '1'`)
 	bob.waitFor("bob's chip released", `document.querySelector(`+jsString(chip)+`).getAttribute('aria-pressed') === 'false'`)
+
+	// On a phone a long press on her message shows ana its actions.
+	ana.view(390, 844, "light")
+	ana.do("focus the box, the mouse away", chromedp.Focus(chromedp.ID("f-message")),
+		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			_, err := cdp.Call(ctx, t, input.DispatchMouseEvent, input.DispatchMouseEventParams{Type: input.DispatchMouseEventTypeMouseMoved, X: 1, Y: 1})
+			return err
+		}))
+	visible := func(sel string) string {
+		return eval[string](ana, `getComputedStyle(document.querySelector(`+jsString(sel)+`)).visibility`)
+	}
+	ana.waitFor("the actions hidden", `getComputedStyle(document.querySelector(`+jsString(plan+" .msg-actions")+`)).visibility === 'hidden'`)
+	ana.longPress(plan + " .bubble")
+	ana.waitFor("the actions shown", `getComputedStyle(document.querySelector(`+jsString(plan+" .msg-actions")+`)).visibility === 'visible'`)
+	if got := visible(plan + ` [data-action="edit"]`); got != "visible" {
+		t.Errorf("after the long press Edit is %s", got)
+	}
+	for _, scheme := range []string{"light", "dark"} {
+		ana.view(390, 844, scheme)
+		ana.saveShot(dir, "38-long-press-phone-"+scheme)
+	}
+	ana.view(1280, 800, "light")
 	for _, u := range []*user{ana, bob} {
 		u.noDialogs()
 		u.noScriptErrors()
