@@ -376,3 +376,50 @@ func TestTypingLineAndCodeBlock(t *testing.T) {
 		u.noScriptErrors()
 	}
 }
+
+// A mention reaches a person who is in another room: a notice there links
+// to the message, which the room page then shows, marked.
+func TestMentionNoticeInAnotherRoom(t *testing.T) {
+	e := startEnv(t, nil)
+	dir := screenshotDir(t)
+	ana, bob := e.newUser("ana"), e.newUser("bob")
+	ana.register()
+	bob.register()
+	ana.enterRoom("general")
+	bob.openClosedRoom("random")
+
+	// Enough lines to scroll: the link must bring the message into view.
+	for i := range 6 {
+		ana.sendRaw("Filler " + itoa(i+1) + "\nwith a second line\nand a third")
+	}
+	ana.waitMessage("Filler 6\nwith a second line\nand a third")
+	ana.send("@bob the release notes are ready")
+	text := "@bob the release notes are ready"
+	ana.waitMessage(text)
+	seq := strings.TrimPrefix(ana.liOf(text), "#msg-")
+	for i := range 6 {
+		ana.sendRaw("After " + itoa(i+1) + "\nwith a second line\nand a third")
+	}
+	ana.waitMessage("After 6\nwith a second line\nand a third")
+
+	bob.waitFor("the mention notice", `!!document.querySelector('#notices [data-notice="mention"]')`)
+	if got := bob.text(`#notices [data-notice="mention"]`); got != "ana mentioned you in #general. See the message" {
+		t.Errorf("notice reads %q", got)
+	}
+	if got := eval[string](bob, `document.querySelector('#notices [data-notice="mention"] a').getAttribute('href')`); got != "/rooms/general#msg-"+seq {
+		t.Errorf("notice links to %q", got)
+	}
+	bob.shoot(dir, "39-mention-notice")
+	bob.do("follow the notice", clickAndLoad(`#notices [data-notice="mention"] a`), chromedp.WaitVisible(chromedp.ID("f-message")))
+	bob.waitLive()
+	bob.waitFor("the linked message marked", `(function(){var li=document.getElementById('msg-`+seq+`');return li && li.classList.contains('linked');})()`)
+	if !eval[bool](bob, `(function(){var r=document.getElementById('msg-`+seq+`').getBoundingClientRect(),s=document.getElementById('message-scroller').getBoundingClientRect();
+		return r.top >= s.top && r.bottom <= s.bottom;})()`) {
+		t.Error("the linked message is not in view")
+	}
+	bob.shoot(dir, "40-linked-message")
+	for _, u := range []*user{ana, bob} {
+		u.noDialogs()
+		u.noScriptErrors()
+	}
+}

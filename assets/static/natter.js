@@ -143,8 +143,10 @@
     putBackKept();
     decorate(document);
     var frame = (e.detail && e.detail.message) || '';
-    countNew(typeof frame === 'string' && frame.indexOf('data-epoch=') !== -1);
+    var snapshot = typeof frame === 'string' && frame.indexOf('data-epoch=') !== -1;
+    countNew(snapshot);
     if (stick) toBottom();
+    if (snapshot) showLinkedMessage();
     var r = room();
     if (pending === null || typeof frame !== 'string') return;
     if (frame.indexOf('id="message-error"') !== -1) {
@@ -537,6 +539,21 @@
       if (mentioned) notifyMention(li);
       showTitle();
     });
+  }
+
+  // A link to one message (a mention notice's /rooms/{slug}#msg-12) shows
+  // that message, marked, once the history is on screen; the list then
+  // stays where it is rather than following new messages.
+  var linkedShown = false;
+  function showLinkedMessage() {
+    if (linkedShown || !/^#msg-\d+$/.test(location.hash)) return;
+    var li = document.getElementById(location.hash.slice(1));
+    if (!li) return;
+    linkedShown = true;
+    document.querySelectorAll('#messages .linked').forEach(function (el) { el.classList.remove('linked'); });
+    li.classList.add('linked');
+    li.scrollIntoView({ block: 'center' });
+    stick = nearBottom();
   }
 
   // ---- Mention autocomplete: @ in the box offers the room's members.
