@@ -596,7 +596,10 @@
       opt.setAttribute('aria-selected', i === picker.active ? 'true' : 'false');
       opt.dataset.name = name;
       opt.className = 'mention-option';
-      opt.textContent = '@' + name;
+      // The member's badge from the member list, then the name.
+      var member = document.querySelector('#members [data-member="' + CSS.escape(name) + '"] .author-mark');
+      if (member) opt.appendChild(member.cloneNode(true));
+      opt.appendChild(document.createTextNode('@' + name));
       list.appendChild(opt);
     });
     list.classList.remove('hidden');
