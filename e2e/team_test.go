@@ -303,6 +303,13 @@ func TestEditDeleteReactLive(t *testing.T) {
 	ana.do("type any emoji", chromedp.WaitVisible(chromedp.ID("f-react-any")), chromedp.SendKeys(chromedp.ID("f-react-any"), "🦄"), chromedp.KeyEvent(kb.Enter))
 	bob.waitFor("🦄", `!!document.querySelector(`+jsString(`#reactions-`+strings.TrimPrefix(plan, "#msg-")+` [data-emoji="🦄"]`)+`)`)
 	bob.shoot(dir, "35-reactions")
+	// Something that is not one emoji is refused, in words, under the box.
+	ana.messageAction(plan, "react")
+	ana.do("type a word", chromedp.WaitVisible(chromedp.ID("f-react-any")), chromedp.SendKeys(chromedp.ID("f-react-any"), "yes"), chromedp.KeyEvent(kb.Enter))
+	ana.waitFor("the refusal", `document.getElementById('message-error').innerText.trim() !== ''`)
+	if got := ana.text("#message-error"); got != "Choose one emoji." {
+		t.Errorf("refusal reads %q", got)
+	}
 	bob.do("take his back", chromedp.Click(chromedp.CSS(chip)))
 	ana.waitFor("👍 1 again", `document.querySelector(`+jsString(chip)+`).dataset.count === '1'`)
 	bob.waitFor("bob's chip released", `document.querySelector(`+jsString(chip)+`).getAttribute('aria-pressed') === 'false'`)
