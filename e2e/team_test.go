@@ -430,3 +430,31 @@ func TestMentionNoticeInAnotherRoom(t *testing.T) {
 		u.noScriptErrors()
 	}
 }
+
+// Without scripts a person still edits their message: the room page shows
+// each message's actions as links, and Edit opens a page with the form.
+func TestEditWithoutScripts(t *testing.T) {
+	e := startEnv(t, nil)
+	plain := e.newUser("plain")
+	plain.register()
+	plain.do("disable scripts", chromedp.Func(disableScripts))
+	plain.open("/rooms/general", "#f-message")
+	plain.do("post a message",
+		chromedp.SendKeys(chromedp.ID("f-message"), "Lunch at noon?"),
+		clickAndLoad(`#message-form button[type=submit]`),
+		chromedp.WaitVisible(chromedp.ID("f-message")))
+	li := plain.liOf("Lunch at noon?")
+	if got := eval[string](plain, `getComputedStyle(document.querySelector(`+jsString(li+` [data-action="edit"]`)+`)).visibility`); got != "visible" {
+		t.Fatalf("without scripts Edit is %s", got)
+	}
+	plain.do("open Edit", clickAndLoad(li+` [data-action="edit"]`), chromedp.WaitVisible(chromedp.CSS(`form.edit-form textarea`)))
+	plain.do("change the text",
+		chromedp.Clear(chromedp.CSS(`form.edit-form textarea`)),
+		chromedp.SendKeys(chromedp.CSS(`form.edit-form textarea`), "Lunch at one?"),
+		clickAndLoad(`form.edit-form button[type=submit]`),
+		chromedp.WaitVisible(chromedp.ID("f-message")))
+	plain.waitMessage("Lunch at one?")
+	if !eval[bool](plain, `document.querySelector(`+jsString(li)+`).hasAttribute('data-edited')`) {
+		t.Error("the edited message is not marked edited")
+	}
+}
