@@ -1,9 +1,10 @@
-/** Tailwind for Natter: scans the templ views and the page script, so only
+/** Tailwind for Natter: scans the views (templ, and Go code such as the
+ *  Markdown renderer that writes classes) and the page script, so only
  *  classes the pages use end up in assets/static/app.css. */
 module.exports = {
   content: {
     relative: true,
-    files: ['./views/**/*.templ', './assets/static/natter.js'],
+    files: ['./views/**/*.templ', './views/**/*.go', './assets/static/natter.js'],
   },
   darkMode: 'media',
   theme: {

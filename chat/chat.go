@@ -26,6 +26,17 @@
 // order. The history is bounded in entries and in rendered bytes, so a
 // snapshot stays small.
 //
+// # Message actions
+//
+// A text message may be edited by its author, deleted by its author, the
+// room's owner or an admin, and reacted to (actions.go); each change
+// replaces the message in the history (a deleted one keeps only its
+// tombstone) and is told to every connection with one frame. Mentions are
+// resolved by the handler and stored with the message; those mentioned
+// with no connection in the room are told in their other rooms
+// (mentions.go). The typing line (typing.go) is the one frame that is
+// not the same for everyone: a typer's own view leaves them out.
+//
 // # A socket's life
 //
 // Each connection has one reader and one writer, both run by Client.Serve:
@@ -67,4 +78,21 @@ type Renderer interface {
 	// shared by every joiner of the same room state; chat never modifies
 	// them.
 	Snapshot(room string, history []Message, members []Member) []byte
+	// Update renders a frame that replaces one entry of the message list
+	// in place (an edited or deleted message, or one no longer grouped
+	// under a deleted one).
+	Update(room string, m Message) []byte
+	// Reactions renders a frame that replaces the reactions of one
+	// message.
+	Reactions(room string, m Message) []byte
+	// Typing renders the room's typing line naming who types, in the
+	// order they started: none (an empty line), one, two, or three and
+	// more, which all read alike ("several people"), so chat renders one
+	// frame for every view with three or more names (given the names of
+	// the first such view). The names are those a view shows: chat leaves
+	// each typer out of their own view.
+	Typing(room string, names []string) []byte
+	// Mentioned renders the notice a mentioned user gets in their other
+	// rooms: it links to m and must not depend on who is mentioned.
+	Mentioned(room string, m Message) []byte
 }

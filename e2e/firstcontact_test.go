@@ -11,6 +11,7 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
+	"natter/app"
 	"natter/app/apptest"
 	"natter/chat"
 )
@@ -107,7 +108,10 @@ func TestRoomLinkSurvivesPasswordReset(t *testing.T) {
 // "reconnecting", says why, sends nothing, and "Sign in again" brings the
 // person back to the room with what they had typed.
 func TestSignedOutTabSaysSoAndKeepsTheDraft(t *testing.T) {
-	e := startEnv(t, nil)
+	// The room must outlive alice's signing in again (its member lingers
+	// one grace after her last connection): the suite's 1 s grace is
+	// shorter than the screenshots and the sign-in take on a busy machine.
+	e := startEnv(t, func(c *app.Config) { c.RoomGrace = 10 * time.Second })
 	alice := e.newUser("alice")
 	alice.register()
 	alice.openClosedRoom("standup")

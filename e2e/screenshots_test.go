@@ -11,12 +11,12 @@ import (
 	"natter/app/apptest"
 )
 
-// shotSizes are the widths every page is photographed at: a small phone
-// and a laptop.
+// shotSizes are the widths every page is photographed at: a phone and a
+// laptop.
 var shotSizes = []struct {
 	name          string
 	width, height int64
-}{{"phone", 360, 800}, {"desktop", 1280, 800}}
+}{{"phone", 390, 844}, {"desktop", 1280, 800}}
 
 // shoot photographs the page u is on at every size in both color schemes,
 // into dir as name-size-scheme.png.

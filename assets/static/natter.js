@@ -12,6 +12,9 @@
     var me = r && r.dataset.me;
     root.querySelectorAll('.msg').forEach(function (li) {
       if (me && li.dataset.author === me) li.classList.add('mine');
+      // A tab stop per message: focusing it shows its actions (CSS), the
+      // next Tab goes into them.
+      if (!li.hasAttribute('tabindex')) li.tabIndex = 0;
     });
     // The member list's actions (one rendering for every viewer) make no
     // sense on one's own entry.
@@ -23,6 +26,7 @@
       var d = new Date(t.getAttribute('datetime'));
       if (!isNaN(d)) t.textContent = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
     });
+    decorateTeam(root);
   }
 
   function scroller() { return document.getElementById('message-scroller'); }
@@ -138,8 +142,11 @@
   document.addEventListener('htmx:wsAfterMessage', function (e) {
     putBackKept();
     decorate(document);
-    if (stick) toBottom();
     var frame = (e.detail && e.detail.message) || '';
+    var snapshot = typeof frame === 'string' && frame.indexOf('data-epoch=') !== -1;
+    countNew(snapshot);
+    if (stick) toBottom();
+    if (snapshot) showLinkedMessage();
     var r = room();
     if (pending === null || typeof frame !== 'string') return;
     if (frame.indexOf('id="message-error"') !== -1) {
@@ -200,7 +207,9 @@
 
   // After a send: clear the box (back to one line) and any earlier error.
   document.addEventListener('htmx:wsAfterSend', function (e) {
-    var form = e.target.closest('form');
+    var form = e.target.closest('#message-form');
+    if (!form) return;
+    lastTyping = 0; // the message ends the typing; the next keystroke says so again
     var box = document.getElementById('f-message');
     if (box) pending = box.value;
     if (form) form.reset();
@@ -339,9 +348,591 @@
     if (e.key === 'Escape') closeLeave();
   });
 
+  // ---- Mentions, unread count, alerts, edit, delete, reactions, typing ----
+  // Frames are the same bytes for every member; everything here that
+  // differs per viewer comes from #room's data-me and the data attributes
+  // in the messages.
+
+  function me() { var r = room(); return (r && r.dataset.me) || ''; }
+  function isHidden() { return document.visibilityState === 'hidden'; }
+  function messageBox() { return document.getElementById('f-message'); }
+
+  // The socket, from htmx-ext-ws's events, for frames that are not a form:
+  // the typing signal and the reaction picker's choice.
+  var socket = null;
+  var live = false;
+  document.addEventListener('htmx:wsOpen', function (e) { socket = e.detail && e.detail.socketWrapper; live = true; });
+  document.addEventListener('htmx:wsClose', function () { live = false; });
+  function sendFrame(obj) {
+    if (!socket || !live || ended) return false;
+    socket.send(JSON.stringify(obj));
+    return true;
+  }
+
+  // showError puts a refusal under the message box, as the server's do.
+  function showError(text) {
+    var err = document.getElementById('message-error');
+    if (err) err.textContent = text;
+  }
+
+  // Per-viewer marks: mentions of me (span and message), my reactions.
+  function decorateTeam(root) {
+    var id = me();
+    if (!id) return;
+    root.querySelectorAll('.mention[data-mention]').forEach(function (m) {
+      var mine = m.dataset.mention === id;
+      m.classList.toggle('mention-me', mine);
+      var li = m.closest('.msg');
+      if (li && mine) li.classList.add('mention-me');
+    });
+    root.querySelectorAll('.reactions [data-reactors]').forEach(function (chip) {
+      var mine = chip.dataset.reactors.split(',').indexOf(id) !== -1;
+      chip.classList.toggle('reacted', mine);
+      chip.setAttribute('aria-pressed', mine ? 'true' : 'false');
+    });
+  }
+
+  // ---- Settings: notify of mentions, sound; remembered in this browser.
+  var settingKeys = { notify: 'natter-notify-mentions', sound: 'natter-mention-sound' };
+  function setting(name) {
+    try { return localStorage.getItem(settingKeys[name]) === '1'; } catch (err) { return false; }
+  }
+  function remember(name, on) {
+    try { localStorage.setItem(settingKeys[name], on ? '1' : '0'); } catch (err) { /* private mode: for this page only */ }
+  }
+  function settingNote(text) {
+    var note = document.getElementById('alerts-note');
+    if (note) note.textContent = text;
+  }
+  function canNotify() { return 'Notification' in window && Notification.permission === 'granted'; }
+  function initSettings() {
+    var panel = document.getElementById('alerts');
+    if (!panel) return;
+    panel.classList.remove('hidden'); // the settings need this script
+    var notify = document.getElementById('f-notify');
+    var sound = document.getElementById('f-sound');
+    if (notify) notify.checked = setting('notify') && canNotify();
+    if (sound) sound.checked = setting('sound');
+  }
+  var blockedText = 'Notifications are blocked for this site: allow them in the browser’s site settings, then tick the box again.';
+  document.addEventListener('change', function (e) {
+    var box = e.target;
+    if (!box.dataset || !box.dataset.setting) return;
+    var name = box.dataset.setting;
+    settingNote('');
+    if (name === 'notify' && box.checked) {
+      // The permission is asked here, on the click, never on load.
+      if (!('Notification' in window)) {
+        box.checked = false;
+        settingNote('This browser cannot show notifications.');
+        return;
+      }
+      if (Notification.permission === 'granted') { remember('notify', true); return; }
+      if (Notification.permission === 'denied') { box.checked = false; settingNote(blockedText); return; }
+      Notification.requestPermission().then(function (answer) {
+        var ok = answer === 'granted';
+        box.checked = ok;
+        remember('notify', ok);
+        if (!ok) settingNote(blockedText);
+      });
+      return;
+    }
+    remember(name, box.checked);
+    if (name === 'sound' && box.checked) chime(); // a preview, and the click lets audio play later
+  });
+
+  // chime is a short two-note sound made with WebAudio (no file to fetch).
+  // Browsers let a page play sound only after a click or key on it, so the
+  // audio context is made on the first one.
+  var audio = null;
+  function audioContext() {
+    var AC = window.AudioContext || window.webkitAudioContext;
+    if (!audio && AC) {
+      try { audio = new AC(); } catch (err) { audio = null; }
+    }
+    if (audio && audio.state === 'suspended') audio.resume();
+    return audio;
+  }
+  ['pointerdown', 'keydown'].forEach(function (type) {
+    document.addEventListener(type, function () { if (setting('sound')) audioContext(); }, { once: true, capture: true });
+  });
+  function chime() {
+    var ctx = audioContext();
+    if (!ctx) return;
+    var t = ctx.currentTime;
+    [880, 1318.5].forEach(function (freq, i) {
+      var osc = ctx.createOscillator();
+      var gain = ctx.createGain();
+      var at = t + i * 0.11;
+      osc.type = 'sine';
+      osc.frequency.value = freq;
+      gain.gain.setValueAtTime(0.0001, at);
+      gain.gain.exponentialRampToValueAtTime(0.12, at + 0.015);
+      gain.gain.exponentialRampToValueAtTime(0.0001, at + 0.16);
+      osc.connect(gain);
+      gain.connect(ctx.destination);
+      osc.start(at);
+      osc.stop(at + 0.18);
+    });
+  }
+
+  // ---- Unread while the tab is hidden: title count, "New" divider, alerts.
+  var baseTitle = document.title;
+  var unread = 0;
+  var unreadMention = false;
+  var wantDivider = false; // the next new message while hidden gets the divider
+  var seenSeq = 0;         // the highest seq this page has accounted for
+  function showTitle() {
+    document.title = unread ? '(' + unread + ') ' + (unreadMention ? '@ ' : '') + baseTitle : baseTitle;
+  }
+  document.addEventListener('visibilitychange', function () {
+    if (isHidden()) { wantDivider = true; return; }
+    unread = 0;
+    unreadMention = false;
+    wantDivider = false;
+    showTitle();
+  });
+  function authorOf(li) {
+    var a = li.querySelector('.msg-author') || li.querySelector('.msg-author-sr');
+    return a ? a.textContent.trim().replace(/:$/, '') : 'Someone';
+  }
+  function roomName() { return baseTitle.replace(/ · Natter$/, ''); }
+  function notifyMention(li) {
+    if (setting('sound')) chime();
+    if (!setting('notify') || !canNotify()) return;
+    var text = li.querySelector('.msg-text');
+    try {
+      var n = new Notification(authorOf(li) + ' mentioned you in ' + roomName(), {
+        body: text ? text.innerText.slice(0, 160) : '',
+        tag: 'natter-' + (room() ? room().dataset.room : '') + '-' + li.dataset.seq
+      });
+      n.onclick = function () { window.focus(); li.scrollIntoView({ block: 'center' }); n.close(); };
+    } catch (err) { /* some browsers allow notifications only from a service worker */ }
+  }
+  function putDivider(li) {
+    document.querySelectorAll('#messages .new-divider').forEach(function (d) { d.remove(); });
+    var d = document.createElement('li');
+    d.className = 'new-divider';
+    d.setAttribute('role', 'separator');
+    d.dataset.testid = 'new-divider';
+    d.textContent = 'New';
+    li.parentNode.insertBefore(d, li);
+  }
+  // countNew looks at the messages the last frame added (a seq above any
+  // seen before). A snapshot only moves the mark: it is a catch-up, and
+  // after a restart its numbers start again.
+  function countNew(snapshot) {
+    var list = document.getElementById('messages');
+    if (!list) return;
+    if (snapshot) { seenSeq = lastSeq(list); return; }
+    var id = me();
+    list.querySelectorAll(':scope > li[data-seq]').forEach(function (li) {
+      var seq = Number(li.dataset.seq);
+      if (seq <= seenSeq) return;
+      seenSeq = seq;
+      if (!li.classList.contains('msg') || li.dataset.author === id) return;
+      var mentioned = li.classList.contains('mention-me');
+      if (!isHidden()) return;
+      unread++;
+      if (mentioned) unreadMention = true;
+      if (wantDivider) { putDivider(li); wantDivider = false; }
+      if (mentioned) notifyMention(li);
+      showTitle();
+    });
+  }
+
+  // A link to one message (a mention notice's /rooms/{slug}#msg-12) shows
+  // that message, marked, once the history is on screen; the list then
+  // stays where it is rather than following new messages.
+  var linkedShown = false;
+  function showLinkedMessage() {
+    if (linkedShown || !/^#msg-\d+$/.test(location.hash)) return;
+    var li = document.getElementById(location.hash.slice(1));
+    if (!li) return;
+    linkedShown = true;
+    document.querySelectorAll('#messages .linked').forEach(function (el) { el.classList.remove('linked'); });
+    li.classList.add('linked');
+    li.scrollIntoView({ block: 'center' });
+    stick = nearBottom();
+  }
+
+  // ---- Mention autocomplete: @ in the box offers the room's members.
+  // The box keeps its native textbox role (ARIA in HTML allows no other
+  // role on a textarea); it carries the combobox pattern's states
+  // (aria-expanded, aria-controls, aria-activedescendant) for the listbox.
+  var picker = { open: false, start: 0, names: [], active: 0 };
+  function mentionList() { return document.getElementById('mention-list'); }
+  function memberNames() {
+    var id = me();
+    var seen = {};
+    return Array.prototype.slice.call(document.querySelectorAll('#members [data-member]'))
+      .filter(function (li) { return li.dataset.account !== id; })
+      .map(function (li) { return li.dataset.member; })
+      .filter(function (n) { if (seen[n]) return false; seen[n] = true; return true; })
+      .sort(function (a, b) { return a.toLowerCase() < b.toLowerCase() ? -1 : 1; });
+  }
+  // mentionAt finds an @name being typed just before the cursor.
+  function mentionAt(box) {
+    if (box.selectionStart !== box.selectionEnd) return null;
+    var before = box.value.slice(0, box.selectionStart);
+    var m = /(^|[^A-Za-z0-9_.@-])@([A-Za-z0-9_.-]{0,32})$/.exec(before);
+    return m ? { start: before.length - m[2].length - 1, query: m[2].toLowerCase() } : null;
+  }
+  function closeMentions() {
+    var list = mentionList();
+    var box = messageBox();
+    picker.open = false;
+    if (list) { list.classList.add('hidden'); list.textContent = ''; }
+    if (box) { box.setAttribute('aria-expanded', 'false'); box.removeAttribute('aria-activedescendant'); }
+  }
+  function renderMentions() {
+    var list = mentionList();
+    var box = messageBox();
+    list.textContent = '';
+    picker.names.forEach(function (name, i) {
+      var opt = document.createElement('li');
+      opt.id = 'mention-opt-' + i;
+      opt.setAttribute('role', 'option');
+      opt.setAttribute('aria-selected', i === picker.active ? 'true' : 'false');
+      opt.dataset.name = name;
+      opt.className = 'mention-option';
+      // The member's badge from the member list, then the name.
+      var member = document.querySelector('#members [data-member="' + CSS.escape(name) + '"] .author-mark');
+      if (member) opt.appendChild(member.cloneNode(true));
+      opt.appendChild(document.createTextNode('@' + name));
+      list.appendChild(opt);
+    });
+    list.classList.remove('hidden');
+    box.setAttribute('aria-expanded', 'true');
+    box.setAttribute('aria-activedescendant', 'mention-opt-' + picker.active);
+    var status = document.getElementById('mention-status');
+    if (status) status.textContent = picker.names.length + (picker.names.length === 1 ? ' member' : ' members') + ': use the arrow keys, Enter to choose';
+  }
+  function updateMentions(box) {
+    var at = mentionAt(box);
+    if (!at || !mentionList()) { closeMentions(); return; }
+    var names = memberNames().filter(function (n) { return n.toLowerCase().indexOf(at.query) === 0; }).slice(0, 8);
+    if (names.length === 0) { closeMentions(); return; }
+    var keep = picker.open ? picker.names[picker.active] : null;
+    picker.open = true;
+    picker.start = at.start;
+    picker.names = names;
+    picker.active = Math.max(0, names.indexOf(keep));
+    renderMentions();
+  }
+  function chooseMention(name) {
+    var box = messageBox();
+    var end = box.selectionStart;
+    var insert = '@' + name + ' ';
+    box.value = box.value.slice(0, picker.start) + insert + box.value.slice(end);
+    var pos = picker.start + insert.length;
+    box.setSelectionRange(pos, pos);
+    closeMentions();
+    grow(box);
+    saveDraft();
+    box.focus();
+  }
+  // Runs in the capture phase, before the Enter-sends listener.
+  document.addEventListener('keydown', function (e) {
+    if (e.target.id !== 'f-message' || !picker.open || e.isComposing) return;
+    var n = picker.names.length;
+    if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+      picker.active = (picker.active + (e.key === 'ArrowDown' ? 1 : n - 1)) % n;
+      renderMentions();
+    } else if ((e.key === 'Enter' && !e.shiftKey) || e.key === 'Tab') {
+      chooseMention(picker.names[picker.active]);
+    } else if (e.key === 'Escape') {
+      closeMentions();
+    } else {
+      return;
+    }
+    e.preventDefault();
+    e.stopPropagation();
+  }, true);
+  document.addEventListener('mousedown', function (e) {
+    var opt = e.target.closest('#mention-list [data-name]');
+    if (!opt) return;
+    e.preventDefault(); // keep the focus in the box
+    chooseMention(opt.dataset.name);
+  });
+  document.addEventListener('focusout', function (e) {
+    if (e.target.id === 'f-message') closeMentions();
+  });
+
+  // ---- Typing: at most one signal per 2 s, never for an empty box. The
+  // server says who is typing (#typing); the page holds no list of its own.
+  var typingInterval = 2000;
+  var lastTyping = 0;
+  function signalTyping(box) {
+    if (box.value.trim() === '') return;
+    var now = Date.now();
+    if (now - lastTyping < typingInterval) return;
+    if (sendFrame({ typing: '1' })) lastTyping = now;
+  }
+  document.addEventListener('input', function (e) {
+    if (e.target.id !== 'f-message') return;
+    updateMentions(e.target);
+    signalTyping(e.target);
+  });
+  document.addEventListener('click', function (e) {
+    if (e.target.id === 'f-message') updateMentions(e.target);
+  });
+
+  // ---- Message actions on touch screens: a long press shows them (hover
+  // and keyboard focus show them by CSS).
+  var pressTimer = null;
+  document.addEventListener('touchstart', function (e) {
+    var li = e.target.closest && e.target.closest('#messages .msg');
+    clearTimeout(pressTimer);
+    if (!li || e.target.closest('.msg-actions, .reactions, a, button, form')) {
+      if (!e.target.closest('.msg-actions')) closeActions(null);
+      return;
+    }
+    pressTimer = setTimeout(function () { closeActions(li); li.classList.add('actions-open'); }, 450);
+  }, { passive: true });
+  ['touchend', 'touchmove', 'touchcancel'].forEach(function (type) {
+    document.addEventListener(type, function () { clearTimeout(pressTimer); }, { passive: true });
+  });
+  function closeActions(except) {
+    document.querySelectorAll('#messages .actions-open').forEach(function (li) {
+      if (li !== except) li.classList.remove('actions-open');
+    });
+  }
+  document.addEventListener('contextmenu', function (e) {
+    // The long press that opened the actions is not also a text menu.
+    if (e.target.closest && e.target.closest('.msg.actions-open .bubble')) e.preventDefault();
+  });
+
+  // ---- Edit in place: the server's form (GET .../edit, fragment) replaces
+  // the text until it is saved or cancelled.
+  function startEdit(li) {
+    if (!li) return;
+    var open = li.querySelector('.edit-form');
+    if (open) { open.querySelector('textarea').focus(); return; }
+    var link = li.querySelector('[data-action="edit"]');
+    if (!link) return;
+    var href = link.getAttribute('href') || link.getAttribute('hx-get');
+    closeActions(null);
+    fetch(href, { headers: { 'HX-Request': 'true' }, credentials: 'same-origin' }).then(function (res) {
+      if (res.status === 403) throw new Error('You can edit only your own messages.');
+      if (res.status === 404) throw new Error('That message is no longer in the room.');
+      if (!res.ok) throw new Error('The message could not be opened for editing; try again.');
+      return res.text();
+    }).then(function (html) {
+      var form = fragmentForm(html);
+      if (!form || !li.isConnected) return;
+      var text = li.querySelector('.msg-text');
+      if (text) text.classList.add('hidden');
+      li.classList.add('editing');
+      var hint = document.createElement('p');
+      hint.className = 'edit-hint';
+      hint.textContent = 'Enter saves · Shift+Enter for a new line · Escape cancels';
+      form.appendChild(hint);
+      (text || li.lastElementChild).after(form);
+      htmx.process(form);
+      var ta = form.querySelector('textarea');
+      if (ta) { grow(ta); ta.focus(); ta.setSelectionRange(ta.value.length, ta.value.length); }
+    }).catch(function (err) { showError(err.message); });
+  }
+  function fragmentForm(html) {
+    var tpl = document.createElement('template');
+    tpl.innerHTML = html;
+    return tpl.content.querySelector('form.edit-form');
+  }
+  function endEdit(form, refocus) {
+    var li = form.closest('.msg');
+    form.remove();
+    if (li) {
+      li.classList.remove('editing');
+      var text = li.querySelector('.msg-text');
+      if (text) text.classList.remove('hidden');
+    }
+    var box = messageBox();
+    if (refocus && box) box.focus();
+  }
+  document.addEventListener('click', function (e) {
+    var edit = e.target.closest('#messages [data-action="edit"]');
+    var cancel = e.target.closest('.edit-form [data-edit-cancel]');
+    if (!edit && !cancel) return;
+    e.preventDefault();
+    e.stopPropagation(); // htmx's own handler on the link does not fetch it again
+    if (edit) startEdit(edit.closest('.msg'));
+    else endEdit(cancel.closest('.edit-form'), true);
+  }, true);
+  document.addEventListener('keydown', function (e) {
+    var t = e.target;
+    if (e.isComposing) return;
+    if (t.closest && t.closest('.edit-form') && t.tagName === 'TEXTAREA') {
+      if (e.key === 'Escape') { e.preventDefault(); e.stopPropagation(); endEdit(t.closest('.edit-form'), true); }
+      if (e.key === 'Enter' && !e.shiftKey) {
+        e.preventDefault();
+        if (t.value.trim() !== '') t.form.requestSubmit();
+      }
+      return;
+    }
+    // Up arrow in the empty box edits my last message.
+    if (t.id === 'f-message' && e.key === 'ArrowUp' && t.value === '' && !picker.open) {
+      var mine = document.querySelectorAll('#messages .msg.mine');
+      for (var i = mine.length - 1; i >= 0; i--) {
+        if (mine[i].querySelector('[data-action="edit"]')) {
+          e.preventDefault();
+          startEdit(mine[i]);
+          return;
+        }
+      }
+    }
+  }, true);
+  document.addEventListener('input', function (e) {
+    if (e.target.closest && e.target.closest('.edit-form') && e.target.tagName === 'TEXTAREA') grow(e.target);
+  });
+  // The save's answer: 204 and the socket brings the new text; a refusal
+  // shows the server's form again with its error, or says why.
+  document.addEventListener('htmx:afterRequest', function (e) {
+    var form = e.detail.elt && e.detail.elt.closest && e.detail.elt.closest('.edit-form');
+    if (!form) return;
+    var xhr = e.detail.xhr;
+    if (e.detail.successful) {
+      // The socket's new text may have replaced the message (and the
+      // focused form) already.
+      if (form.isConnected) endEdit(form, true);
+      else if (messageBox() && document.activeElement === document.body) messageBox().focus();
+      return;
+    }
+    var again = xhr && fragmentForm(xhr.responseText || '');
+    if (again && form.isConnected) {
+      form.replaceWith(again);
+      htmx.process(again);
+      var ta = again.querySelector('textarea');
+      if (ta) { grow(ta); ta.focus(); }
+      return;
+    }
+    showError(xhr && xhr.status === 403 ? 'You can edit only your own messages.'
+      : xhr && xhr.status === 404 ? 'That message is no longer in the room.'
+      : 'The edit was not saved; try again.');
+  });
+
+  // ---- Delete: asked in the page's own dialog (not the browser's confirm).
+  var pendingDelete = null;
+  function askDelete(li, go) {
+    var dialog = document.getElementById('delete-confirm');
+    if (!dialog || !dialog.showModal) { go(); return; }
+    var quote = dialog.querySelector('[data-delete-quote]');
+    var text = li && li.querySelector('.msg-text');
+    if (quote) quote.textContent = text ? text.innerText.slice(0, 200) : '';
+    pendingDelete = go;
+    dialog.showModal();
+    var cancel = dialog.querySelector('[data-delete-cancel]');
+    if (cancel) cancel.focus();
+  }
+  document.addEventListener('htmx:confirm', function (e) {
+    var el = e.detail.elt;
+    if (!el.closest || !el.closest('[data-action="delete"]')) return;
+    e.preventDefault();
+    askDelete(el.closest('.msg'), function () { e.detail.issueRequest(true); });
+  });
+  // A delete form without htmx (the page's own history may post plainly).
+  document.addEventListener('submit', function (e) {
+    var form = e.target;
+    if (!form.matches('form[data-action="delete"]') || form.hasAttribute('hx-post') || form.dataset.confirmed) return;
+    e.preventDefault();
+    askDelete(form.closest('.msg'), function () { form.dataset.confirmed = '1'; form.requestSubmit(); });
+  });
+  document.addEventListener('click', function (e) {
+    var dialog = document.getElementById('delete-confirm');
+    if (!dialog || !dialog.open) return;
+    if (e.target.closest('[data-delete-go]')) {
+      var go = pendingDelete;
+      pendingDelete = null;
+      dialog.close();
+      if (go) go();
+      var box = messageBox();
+      if (box) box.focus();
+    } else if (e.target.closest('[data-delete-cancel]') || e.target === dialog) {
+      pendingDelete = null;
+      dialog.close();
+    }
+  });
+
+  // ---- Reactions: a quick set and any emoji, sent over the socket.
+  var reactFor = null; // the message the picker is open for
+  function reactPicker() { return document.getElementById('react-picker'); }
+  function openReactPicker(opener) {
+    var p = reactPicker();
+    var li = opener.closest('.msg');
+    if (!p || !li) return;
+    reactFor = { seq: li.dataset.seq, opener: opener };
+    // The message keeps its actions shown while the picker is open for it.
+    closeActions(li);
+    li.classList.add('actions-open');
+    p.classList.remove('hidden');
+    placeReactPicker();
+    var field = p.querySelector('input');
+    if (field) field.value = '';
+    var first = p.querySelector('[data-react-emoji]');
+    if (first) first.focus();
+  }
+  // placeReactPicker puts the picker above its React button (below it
+  // when there is no room above), inside the window.
+  function placeReactPicker() {
+    var p = reactPicker();
+    if (!p || !reactFor || p.classList.contains('hidden')) return;
+    var r = reactFor.opener.getBoundingClientRect();
+    var w = p.offsetWidth;
+    var h = p.offsetHeight;
+    var left = Math.min(Math.max(8, r.right - w), window.innerWidth - w - 8);
+    var top = r.top - h - 6 < 8 ? r.bottom + 6 : r.top - h - 6;
+    p.style.left = left + 'px';
+    p.style.top = top + 'px';
+  }
+  window.addEventListener('resize', placeReactPicker);
+  function closeReactPicker(refocus) {
+    var p = reactPicker();
+    if (!p || p.classList.contains('hidden')) return;
+    p.classList.add('hidden');
+    closeActions(null);
+    if (refocus && reactFor && reactFor.opener.isConnected) reactFor.opener.focus();
+    reactFor = null;
+  }
+  function react(emoji) {
+    if (!reactFor || emoji === '') return;
+    if (!sendFrame({ react: reactFor.seq, emoji: emoji })) showError('Not connected: the reaction was not sent.');
+    closeReactPicker(true);
+  }
+  document.addEventListener('click', function (e) {
+    // The React of a message (a details whose quick set is the no-picker
+    // fallback, or a button) opens this page's one picker instead.
+    var opener = e.target.closest('#messages [data-action="react"] > summary, #messages button[data-action="react"]');
+    if (opener) {
+      e.preventDefault();
+      e.stopPropagation();
+      if (reactFor && reactFor.opener === opener) closeReactPicker(true); else openReactPicker(opener);
+      return;
+    }
+    var quick = e.target.closest('#react-picker [data-react-emoji]');
+    if (quick) { react(quick.dataset.reactEmoji); return; }
+    if (!e.target.closest('#react-picker')) closeReactPicker(false);
+  }, true);
+  document.addEventListener('submit', function (e) {
+    if (e.target.id !== 'react-any') return;
+    e.preventDefault();
+    var field = e.target.querySelector('input');
+    var emoji = field.value.trim();
+    if (emoji === '') { field.focus(); return; }
+    react(emoji);
+  });
+  document.addEventListener('keydown', function (e) {
+    if (e.key === 'Escape' && e.target.closest && e.target.closest('#react-picker')) {
+      e.stopPropagation();
+      closeReactPicker(true);
+    }
+  }, true);
+
   document.addEventListener('DOMContentLoaded', function () {
     decorate(document);
     restoreDraft();
+    initSettings();
+    var list = document.getElementById('messages');
+    if (list) seenSeq = lastSeq(list);
     toBottom();
     // Entering a room puts the cursor in the message box, unless something
     // else (a form error) has the focus. Not on touch screens, where focus
