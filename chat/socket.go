@@ -113,9 +113,8 @@ const (
 func (c *Client) Serve(s Socket, onText func(text []byte, refusedBefore int) (refused bool)) (reason string) {
 	dl := &readDeadline{sock: s, wait: c.reg.cfg.PongWait}
 	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		if c.writePump(s) {
+	end := func(closeSent bool) {
+		if closeSent {
 			// The close frame is out. Give the peer CloseWait to answer
 			// it (so it sees our code, not 1006), then the reader gives up.
 			dl.finish(CloseWait)
@@ -124,7 +123,14 @@ func (c *Client) Serve(s Socket, onText func(text []byte, refusedBefore int) (re
 			// write): nothing to wait for, end the connection now.
 			dl.finish(0)
 		}
-	}()
+		close(writerDone)
+	}
+	if ds, ok := s.(DirectSocket); ok {
+		// No writer goroutine: the registry's writers write it (pool.go).
+		c.reg.attachDirect(c, ds, end)
+	} else {
+		go func() { end(c.writePump(s)) }()
+	}
 	returned := false
 	defer func() {
 		if !returned {

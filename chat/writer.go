@@ -32,6 +32,11 @@ func (c *Client) writePump(s socketWriter) (closeSent bool) {
 	cfg := &c.reg.cfg
 	ping := time.NewTicker(cfg.PingPeriod)
 	defer ping.Stop()
+	wake := make(chan struct{}, 1)
+	wake <- struct{}{} // frames may be queued already
+	c.mu.Lock()
+	c.wake = wake
+	c.mu.Unlock()
 	var batch [][]byte
 	for {
 		select {
@@ -39,6 +44,13 @@ func (c *Client) writePump(s socketWriter) (closeSent bool) {
 			frames, closed := c.take(batch)
 			if closed {
 				return c.writeClose(s)
+			}
+			if pong, ok := c.takePong(); ok {
+				err := s.WriteControl(PongMessage, pong, time.Now().Add(cfg.WriteWait))
+				if err != nil {
+					c.fail(err)
+					return false
+				}
 			}
 			closed, err := c.writeBatch(s, frames)
 			clear(frames)      // don't pin sent frames while idle
