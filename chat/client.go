@@ -46,14 +46,14 @@ type Client struct {
 	done chan struct{} // closed when the client closes
 
 	// Guarded by mu: the pool's side of the connection (pool.go).
-	direct    DirectSocket       // set by Serve when the pool writes this connection
-	state     writeState         // where the connection is in the pool
-	pingDue   bool               // a ping is to be written
-	pong      []byte             // a pong's payload is to be written (pongDue)
-	pongDue   bool               //
-	writerEnd func(sent bool)    // called once when the pool is done with the connection
-	wheelAt   int                // position in the ping wheel's slot, -1 when not in it
-	wheelSlot int                // the ping wheel's slot
+	direct    DirectSocket    // set by Serve when the pool writes this connection
+	state     writeState      // where the connection is in the pool
+	pingDue   bool            // a ping is to be written
+	pong      []byte          // a pong's payload is to be written (pongDue)
+	pongDue   bool            //
+	writerEnd func(sent bool) // called once when the pool is done with the connection
+	wheelAt   int             // position in the ping wheel's slot, -1 when not in it
+	wheelSlot int             // the ping wheel's slot
 }
 
 // enqueueResult says what enqueue did with a frame.

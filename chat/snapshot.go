@@ -23,6 +23,13 @@ func (r *Registry) snapshotLocked(rm *room) (snap []byte, tail [][]byte, ok bool
 		if rm.snap != nil && rm.snapVer == rm.version {
 			return rm.snap, nil, true
 		}
+		if rm.snap != nil && len(rm.clients) >= presenceBatchMin {
+			// A join storm: share the last snapshot, brought up to date
+			// by the log, rather than render one per joiner (perf).
+			if tail, ok := rm.deltasSince(rm.snapVer); ok {
+				return rm.snap, tail, true
+			}
+		}
 		if raced {
 			if rm.snap != nil {
 				if tail, ok := rm.deltasSince(rm.snapVer); ok {

@@ -49,6 +49,10 @@ type config struct {
 	connectMax  time.Duration
 	maxSockets  int
 	textSize    int
+	mixSpec     string
+	mix         mix
+	settle      bool
+	readBuf     int
 }
 
 // hardMaxSockets is what one process can hold under the 20,000 open-file
@@ -107,6 +111,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.connectMax, "connect-timeout", 3*time.Minute, "longest time for opening all sockets")
 	fs.IntVar(&c.maxSockets, "max-sockets", hardMaxSockets, "refuse to open more sockets than this")
 	fs.IntVar(&c.textSize, "text-size", 0, "pad each message text to about this many characters")
+	fs.StringVar(&c.mixSpec, "mix", "", "frames the senders send, by weight: e.g. posts=80,reactions=10,edits=5,typing=5 (default: posts only); only posts are measured")
+	fs.BoolVar(&c.settle, "settle", true, "wait for every member list (at most 60 s) and 2 s more before sending; -settle=false sends right after the sockets opened (a join storm's aftermath: see first_10s)")
+	fs.IntVar(&c.readBuf, "read-buffer", 16384, "read buffer per socket: the server joins frames into messages of up to 64 KB")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -146,7 +153,14 @@ func (c *config) check() error {
 		return fmt.Errorf("-login-concurrency must be in [1, 256], -connect-concurrency in [1, 5000]")
 	case c.textSize < 0 || c.textSize > 1900:
 		return fmt.Errorf("-text-size must be in [0, 1900]")
+	case c.readBuf < 256 || c.readBuf > 1<<20:
+		return fmt.Errorf("-read-buffer must be in [256, 1048576]")
 	}
+	m, err := parseMix(c.mixSpec)
+	if err != nil {
+		return err
+	}
+	c.mix = m
 	if c.rate > 0 && c.senders == 0 {
 		c.senders = 1
 	}

@@ -16,7 +16,7 @@ import (
 
 // Markers in the frames the server renders (views/messages.templ).
 var (
-	snapshotMessages = []byte(`<ol id="messages" hx-swap-oob="innerHTML">`)
+	snapshotMessages = []byte(`<ol id="messages" hx-swap-oob="innerHTML"`) // then data-epoch
 	snapshotMembers  = []byte(`<ul id="members" hx-swap-oob="innerHTML">`)
 	listEnd          = []byte(`</ol>`)
 	countAttr        = []byte(`data-count="`)
@@ -47,6 +47,8 @@ type receiver struct {
 	fullAt     time.Duration // since run start: member count first reached the room's size
 	closeCode  int           // close code received, if the server closed
 	readErr    string
+	seqs       seqSeen       // message numbers seen, for the mix's reactions and edits
+	lastSent   atomic.Uint64 // id+1 of the last post this socket sent
 }
 
 // bufs are read buffers shared by all receivers: an idle socket holds none.
@@ -133,6 +135,9 @@ func (r *receiver) handle(msg []byte, now time.Duration) {
 			r.foreign++
 			continue
 		}
+		if rs.cfg.mix.weights[kindReact]+rs.cfg.mix.weights[kindEdit] > 0 {
+			r.seqs.noteSeq(msg, i, id+1 == r.lastSent.Load())
+		}
 		w, bit := id/64, uint64(1)<<(id%64)
 		if r.seen == nil {
 			r.seen = make([]uint64, (len(rs.msgs)+63)/64)
@@ -144,6 +149,9 @@ func (r *receiver) handle(msg []byte, now time.Duration) {
 			continue
 		}
 		r.seen[w] |= bit
+		if since := time.Duration(sent) - rs.trafficAt; since >= 0 && since < 10*time.Second {
+			rs.first.add(r.idx, now-time.Duration(sent))
+		}
 		if measured {
 			r.delivered++
 			rs.delivered.Add(1)

@@ -32,6 +32,9 @@ type runState struct {
 	roomMembers            []int // distinct members per room: the full member count
 
 	latency   histogram
+	first     histogram // posts sent in the first 10 s of traffic, warm-up included
+	trafficAt time.Duration
+	kinds     [nKinds]atomic.Int64 // frames sent, by kind
 	connect   histogram
 	delivered atomic.Int64
 	sent      atomic.Int64
@@ -104,7 +107,9 @@ func run(ctx context.Context, cfg config, progress io.Writer) (*result, error) {
 	if err != nil {
 		return res, err
 	}
-	rs.settle(ctx, progress)
+	if cfg.settle {
+		rs.settle(ctx, progress)
+	}
 	res.Server.Open = readProc(cfg.pid)
 
 	if cfg.rate > 0 {
@@ -149,7 +154,7 @@ func (rs *runState) connectAll(ctx context.Context, accts []*account, res *resul
 		dialers[i] = &websocket.Dialer{
 			NetDialContext:   nd.DialContext,
 			HandshakeTimeout: 30 * time.Second,
-			ReadBufferSize:   2048,
+			ReadBufferSize:   cfg.readBuf,
 			WriteBufferSize:  1024,
 			WriteBufferPool:  &sync.Pool{},
 		}
@@ -267,6 +272,7 @@ func (rs *runState) settle(ctx context.Context, progress io.Writer) {
 func (rs *runState) traffic(ctx context.Context, recv []*receiver, res *result, progress io.Writer) {
 	cfg := rs.cfg
 	begin := rs.since() + 100*time.Millisecond
+	rs.trafficAt = begin
 	rs.measureFrom = begin + cfg.warmup
 	rs.measureTo = rs.measureFrom + cfg.duration
 	rs.window.Store(new(histogram))
@@ -365,6 +371,16 @@ func (rs *runState) sendLoop(ctx context.Context, rc *receiver, i int, begin tim
 				return
 			}
 		}
+		if kind := int(cfg.mix.pattern[k%len(cfg.mix.pattern)]); kind != kindPost {
+			if f := actionFrame(kind, &rc.seqs, k); f != nil {
+				if err := sendAction(rc, f); err != nil {
+					rs.sendErrs.Add(1)
+					return
+				}
+				rs.kinds[kind].Add(1)
+				continue
+			}
+		}
 		id := rs.nextID.Add(1) - 1
 		if id >= uint64(len(rs.msgs)) {
 			return
@@ -378,11 +394,13 @@ func (rs *runState) sendLoop(ctx context.Context, rc *receiver, i int, begin tim
 		text = strconv.AppendInt(text, int64(rc.room), 10)
 		text = append(text, pad...)
 		rs.msgs[id] = message{room: int32(rc.room), sent: sent}
+		rc.lastSent.Store(id + 1)
 		if err := rc.sock.SendMessage(string(text)); err != nil {
 			rs.msgs[id].failed = true
 			rs.sendErrs.Add(1)
 			return
 		}
+		rs.kinds[kindPost].Add(1)
 		rs.sent.Add(1)
 	}
 }
