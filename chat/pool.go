@@ -369,32 +369,38 @@ func appendFrame(b []byte, op int, payload []byte) []byte {
 }
 
 // pingWheel pings every pooled connection once per PingPeriod from one
-// ticker: connections sit in wheelSlots slots, and each tick (PingPeriod
-// / wheelSlots) pings one slot's. The ticker runs while any connection
-// is in the wheel.
+// timer: connections sit in wheelSlots slots, and each tick (PingPeriod
+// / wheelSlots) pings one slot's. The timer runs while any connection is
+// in the wheel.
 type pingWheel struct {
-	reg     *Registry
-	mu      sync.Mutex
-	slots   [wheelSlots][]*Client
-	cur     int // the slot the last tick pinged; new connections go there
-	n       int
-	running bool
+	reg   *Registry
+	mu    sync.Mutex
+	slots [wheelSlots][]*Client
+	cur   int // the slot the last tick pinged; new connections go there
+	n     int
+	timer *time.Timer // nil while the wheel is empty
+	gen   uint64      // makes a tick of a stopped timer do nothing
 }
 
 const wheelSlots = 16
 
+// every is the wheel's tick.
+func (w *pingWheel) every() time.Duration {
+	return max(w.reg.cfg.PingPeriod/wheelSlots, time.Millisecond)
+}
+
 // add puts c in the wheel: its first ping comes about PingPeriod later.
 func (w *pingWheel) add(c *Client) {
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	s := w.cur
 	c.wheelSlot, c.wheelAt = s, len(w.slots[s])
 	w.slots[s] = append(w.slots[s], c)
 	w.n++
-	start := !w.running
-	w.running = true
-	w.mu.Unlock()
-	if start {
-		go w.tick(w.reg.cfg.PingPeriod / wheelSlots)
+	if w.timer == nil {
+		w.gen++
+		gen := w.gen
+		w.timer = time.AfterFunc(w.every(), func() { w.tick(gen) })
 	}
 }
 
@@ -417,31 +423,29 @@ func (w *pingWheel) remove(c *Client) {
 	}
 	c.wheelAt = -1
 	w.n--
+	if w.n == 0 && w.timer != nil {
+		w.timer.Stop()
+		w.timer = nil
+	}
 }
 
-// tick runs the wheel until it is empty.
-func (w *pingWheel) tick(every time.Duration) {
-	t := time.NewTicker(max(every, time.Millisecond))
-	defer t.Stop()
-	var due []*Client
-	for range t.C {
-		w.mu.Lock()
-		if w.n == 0 {
-			w.running = false
-			w.mu.Unlock()
-			return
-		}
-		w.cur = (w.cur + 1) % wheelSlots
-		due = append(due[:0], w.slots[w.cur]...)
+// tick pings the next slot's connections.
+func (w *pingWheel) tick(gen uint64) {
+	w.mu.Lock()
+	if gen != w.gen || w.timer == nil {
 		w.mu.Unlock()
-		for _, c := range due {
-			c.mu.Lock()
-			if !c.closed {
-				c.pingDue = true
-				c.scheduleLocked(false)
-			}
-			c.mu.Unlock()
+		return
+	}
+	w.cur = (w.cur + 1) % wheelSlots
+	due := slices.Clone(w.slots[w.cur])
+	w.timer.Reset(w.every())
+	w.mu.Unlock()
+	for _, c := range due {
+		c.mu.Lock()
+		if !c.closed {
+			c.pingDue = true
+			c.scheduleLocked(false)
 		}
-		clear(due)
+		c.mu.Unlock()
 	}
 }

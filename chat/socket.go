@@ -98,8 +98,9 @@ const (
 // Serve runs the connection: call it once, right after Join, in the
 // handler's goroutine (under Fiber the handler must not return while the
 // connection is in use). It reads until the connection fails or closes,
-// while its writer (writePump, in its own goroutine) writes the queued
-// frames and the pings; then it calls Registry.Leave, waits for the writer
+// while its writer writes the queued frames and the pings: the registry's
+// writers if s is a DirectSocket (pool.go), else writePump in a goroutine
+// of its own. Then it calls Registry.Leave, waits for the writer to finish
 // and returns why the connection ended (an End... constant). It never
 // closes s: the caller does that after Serve returns.
 //

@@ -16,7 +16,8 @@ import (
 // boundaries; a single larger frame (a big snapshot) goes alone.
 const MaxWrite = 64 << 10
 
-// writePump is the connection's only writer; Serve runs it in its own
+// writePump is the writer of a connection whose Socket is not a
+// DirectSocket (the pool, pool.go, writes the others); Serve runs it in its own
 // goroutine. It blocks until the client is closed. Each time frames are
 // queued it writes them as text messages of at most MaxWrite bytes (the
 // htmx ws extension swaps every top-level element of a message), with a
