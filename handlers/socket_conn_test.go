@@ -157,4 +157,3 @@ func maskedText(p []byte) []byte {
 	}
 	return b
 }
-
