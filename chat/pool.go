@@ -67,6 +67,8 @@ type writerPool struct {
 	running int
 	max     int
 
+	free []*scratch // writers' buffers, kept (a sync.Pool loses them to every GC)
+
 	// delayed holds lazily scheduled connections until the ticker
 	// (started while it holds any) runs them.
 	delayed  []*Client
@@ -74,7 +76,8 @@ type writerPool struct {
 }
 
 func newWriterPool(r *Registry) *writerPool {
-	return &writerPool{reg: r, max: writersPerCPU * max(1, runtime.GOMAXPROCS(0))}
+	p := &writerPool{reg: r, max: writersPerCPU * max(1, runtime.GOMAXPROCS(0))}
+	return p
 }
 
 // scheduleLocked puts a pooled connection on the run queue (or, lazy, in
@@ -105,6 +108,13 @@ func (c *Client) scheduleLocked(lazy bool) {
 // run appends c to the run queue, starting a writer if fewer than max run.
 func (p *writerPool) run(c *Client) {
 	p.mu.Lock()
+	if p.head > 0 && p.head >= len(p.queue)/2 {
+		// Writers drain from the head while posters append: move the
+		// rest down rather than let the slice grow.
+		n := copy(p.queue, p.queue[p.head:])
+		clear(p.queue[n:])
+		p.queue, p.head = p.queue[:n], 0
+	}
 	p.queue = append(p.queue, c)
 	start := p.running < p.max
 	if start {
@@ -118,7 +128,8 @@ func (p *writerPool) run(c *Client) {
 
 // work writes queued connections until the run queue is empty.
 func (p *writerPool) work() {
-	var buf []byte
+	w := p.getScratch()
+	defer p.putScratch(w)
 	for {
 		p.mu.Lock()
 		if p.head == len(p.queue) {
@@ -135,7 +146,32 @@ func (p *writerPool) work() {
 		p.queue[p.head] = nil
 		p.head++
 		p.mu.Unlock()
-		buf = c.flush(buf)
+		c.flush(w)
+	}
+}
+
+// scratch is a writer's buffers, kept between connections and writers.
+type scratch struct {
+	buf    []byte
+	bounds []int
+}
+
+func (p *writerPool) getScratch() *scratch {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.free); n > 0 {
+		w := p.free[n-1]
+		p.free = p.free[:n-1]
+		return w
+	}
+	return new(scratch)
+}
+
+func (p *writerPool) putScratch(w *scratch) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.free) < p.max {
+		p.free = append(p.free, w)
 	}
 }
 
@@ -213,34 +249,35 @@ func (c *Client) takePong() ([]byte, bool) {
 }
 
 // flush writes everything due on c, as a pool writer: control frames,
-// then the queued frames as text messages of at most MaxWrite bytes, in
-// one buffer and one non-blocking write per round, until nothing is due.
-// If the peer takes only part, the rest goes to a goroutine of c's own
-// (slowWrite) and flush returns. buf is the writer's spare buffer,
-// returned for the next connection.
-func (c *Client) flush(buf []byte) []byte {
-	var bounds []int
+// then the queued frames as text messages of at most MaxWrite bytes, with
+// one non-blocking write per MaxWrite or so, until nothing is due. If the
+// peer takes only part, the rest goes to a goroutine of c's own
+// (slowWrite), the frames not yet written back to the queue's head, and
+// flush returns. w holds the writer's buffers.
+func (c *Client) flush(w *scratch) {
+	var spare [][]byte // the last round's queue slice, emptied
 	for {
 		c.mu.Lock()
 		if c.state != stQueued {
 			c.mu.Unlock()
-			return buf
+			return
 		}
 		if c.closed {
 			c.mu.Unlock()
-			c.finishDirect(buf, true)
-			return buf
+			c.finishDirect(w.buf, true)
+			return
 		}
 		frames := c.queue
-		c.queue = nil
 		ping, pongDue := c.pingDue, c.pongDue
 		c.pingDue, c.pongDue = false, false
 		if len(frames) == 0 && !ping && !pongDue {
+			c.queue = nil // an idle connection keeps no slice
 			c.state = stIdle
 			c.mu.Unlock()
-			return buf
+			return
 		}
-		buf, bounds = buf[:0], bounds[:0]
+		c.queue = spare
+		buf, bounds := w.buf[:0], w.bounds[:0]
 		if ping {
 			buf = appendFrame(buf, PingMessage, nil)
 		}
@@ -252,37 +289,51 @@ func (c *Client) flush(buf []byte) []byte {
 			bounds = append(bounds, len(buf))
 		}
 		payload := 0
-		for i := 0; i < len(frames); {
-			j, n := i+1, len(frames[i])
-			for j < len(frames) && n+len(frames[j]) <= MaxWrite {
-				n += len(frames[j])
-				j++
+		for i := 0; i < len(frames) || len(buf) > 0; {
+			if i < len(frames) {
+				j, n := i+1, len(frames[i])
+				for j < len(frames) && n+len(frames[j]) <= MaxWrite {
+					n += len(frames[j])
+					j++
+				}
+				buf = appendHeader(buf, TextMessage, n)
+				for _, f := range frames[i:j] {
+					buf = append(buf, f...)
+				}
+				bounds = append(bounds, len(buf))
+				payload += n
+				i = j
+				if i < len(frames) && len(buf) < MaxWrite/2 {
+					continue // room for another message in this write
+				}
 			}
-			buf = appendHeader(buf, TextMessage, n)
-			for _, f := range frames[i:j] {
-				buf = append(buf, f...)
+			n, err := c.direct.TryWrite(buf)
+			if err != nil {
+				w.buf, w.bounds = buf, bounds
+				c.fail(err)
+				c.finishDirect(buf, false)
+				return
 			}
-			bounds = append(bounds, len(buf))
-			payload += n
-			i = j
+			if n < len(buf) {
+				rest := frames[i:]
+				c.mu.Lock()
+				c.state = stSlow
+				if !c.closed && len(rest) > 0 {
+					c.queue = append(slices.Clip(rest), c.queue...)
+				}
+				c.mu.Unlock()
+				w.buf, w.bounds = nil, nil // the slow writer's now
+				go c.slowWrite(buf, n, bounds, payload)
+				return
+			}
+			c.endWrite(payload)
+			buf, bounds, payload = buf[:0], bounds[:0], 0
 		}
+		w.buf, w.bounds = buf, bounds
 		clear(frames) // don't pin sent frames
-		n, err := c.direct.TryWrite(buf)
-		if err != nil {
-			c.fail(err)
-			c.finishDirect(buf, false)
-			return buf
-		}
-		if n < len(buf) {
-			c.mu.Lock()
-			c.state = stSlow
-			c.mu.Unlock()
-			go c.slowWrite(buf, n, bounds, payload)
-			return nil // buf is the slow writer's now
-		}
-		c.endWrite(payload)
-		if cap(buf) > 4*MaxWrite {
-			buf = nil // a burst's buffer goes back
+		spare = nil
+		if cap(frames) <= maxSpare {
+			spare = frames[:0]
 		}
 	}
 }
@@ -313,7 +364,9 @@ func (c *Client) slowWrite(buf []byte, done int, bounds []int, payload int) {
 	c.mu.Lock()
 	c.state = stQueued // flush again: more may be due, or the close frame
 	c.mu.Unlock()
-	c.flush(nil)
+	w := c.reg.pool.getScratch()
+	c.flush(w)
+	c.reg.pool.putScratch(w)
 }
 
 // isClosed reports whether the client is closed.
