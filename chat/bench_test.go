@@ -22,6 +22,10 @@ func (r benchRenderer) Message(string, Message) []byte              { return r.f
 func (r benchRenderer) MemberJoined(string, Member, int) []byte     { return r.frame }
 func (r benchRenderer) MemberLeft(string, Member, int) []byte       { return r.frame }
 func (r benchRenderer) Snapshot(string, []Message, []Member) []byte { return r.frame }
+func (r benchRenderer) Update(string, Message) []byte               { return r.frame }
+func (r benchRenderer) Reactions(string, Message) []byte            { return r.frame }
+func (r benchRenderer) Typing(string, []string) []byte              { return r.frame }
+func (r benchRenderer) Mentioned(string, Message) []byte            { return r.frame }
 
 // countingSocket discards what it is written and counts the bytes.
 type countingSocket struct{ bytes *atomic.Int64 }

@@ -71,4 +71,21 @@ type Renderer interface {
 	// shared by every joiner of the same room state; chat never modifies
 	// them.
 	Snapshot(room string, history []Message, members []Member) []byte
+	// Update renders a frame that replaces one entry of the message list
+	// in place (an edited or deleted message, or one no longer grouped
+	// under a deleted one).
+	Update(room string, m Message) []byte
+	// Reactions renders a frame that replaces the reactions of one
+	// message.
+	Reactions(room string, m Message) []byte
+	// Typing renders the room's typing line naming who types, in the
+	// order they started: none (an empty line), one, two, or three and
+	// more, which all read alike ("several people"), so chat renders one
+	// frame for every view with three or more names (given the names of
+	// the first such view). The names are those a view shows: chat leaves
+	// each typer out of their own view.
+	Typing(room string, names []string) []byte
+	// Mentioned renders the notice a mentioned user gets in their other
+	// rooms: it links to m and must not depend on who is mentioned.
+	Mentioned(room string, m Message) []byte
 }

@@ -35,6 +35,23 @@ const (
 	DefaultMaxConnsPerUser = 20
 	DefaultMessageRate     = 10
 	DefaultMessageBurst    = 20
+	// The buckets of the message actions, per user like the message
+	// bucket: a person edits, reacts and types far less often than a
+	// script would.
+	DefaultEditRate    = 2
+	DefaultEditBurst   = 10
+	DefaultReactRate   = 5
+	DefaultReactBurst  = 20
+	DefaultTypingRate  = 2
+	DefaultTypingBurst = 10
+	// DefaultTypingThrottle is the least time between two typing
+	// broadcasts about one user in one room: signals in between are
+	// absorbed. The page sends at most one signal per this period.
+	DefaultTypingThrottle = 2 * time.Second
+	// DefaultTypingExpiry is how long a typer stays named after their last
+	// signal: three of the page's signals, so one lost signal does not
+	// make the line flicker.
+	DefaultTypingExpiry = 6 * time.Second
 	// DefaultWriteWait bounds every socket write: a peer that cannot take
 	// a frame in this time is dead.
 	DefaultWriteWait = 10 * time.Second
@@ -90,6 +107,21 @@ type Config struct {
 	// shared by all of that user's connections and rooms.
 	MessageRate  float64
 	MessageBurst int
+	// EditRate and EditBurst, ReactRate and ReactBurst, TypingRate and
+	// TypingBurst set each user's buckets for Edit, React and Typing,
+	// shared by all of that user's connections and rooms.
+	EditRate    float64
+	EditBurst   int
+	ReactRate   float64
+	ReactBurst  int
+	TypingRate  float64
+	TypingBurst int
+	// TypingThrottle is the least time between two typing broadcasts
+	// about one user in one room; TypingExpiry how long a typer stays
+	// named after their last signal (both measured with Now; the expiry
+	// is then told by a timer of the real clock).
+	TypingThrottle time.Duration
+	TypingExpiry   time.Duration
 	// Permanent lists the rooms that are always listed and never
 	// destroyed, in lobby order; when they empty they only lose history.
 	Permanent []string
@@ -127,6 +159,14 @@ func DefaultConfig() Config {
 		MaxConnsPerUser: DefaultMaxConnsPerUser,
 		MessageRate:     DefaultMessageRate,
 		MessageBurst:    DefaultMessageBurst,
+		EditRate:        DefaultEditRate,
+		EditBurst:       DefaultEditBurst,
+		ReactRate:       DefaultReactRate,
+		ReactBurst:      DefaultReactBurst,
+		TypingRate:      DefaultTypingRate,
+		TypingBurst:     DefaultTypingBurst,
+		TypingThrottle:  DefaultTypingThrottle,
+		TypingExpiry:    DefaultTypingExpiry,
 		Permanent:       []string{"general", "programming"},
 		WriteWait:       DefaultWriteWait,
 		PingPeriod:      DefaultPingPeriod,
@@ -160,9 +200,20 @@ func (c Config) withDefaults() Config {
 	orInt(&c.MaxRoomsPerUser, DefaultMaxRoomsPerUser)
 	orInt(&c.MaxConnsPerUser, DefaultMaxConnsPerUser)
 	orInt(&c.MessageBurst, DefaultMessageBurst)
-	if c.MessageRate <= 0 {
-		c.MessageRate = DefaultMessageRate
+	orRate := func(v *float64, def float64) {
+		if *v <= 0 {
+			*v = def
+		}
 	}
+	orRate(&c.MessageRate, DefaultMessageRate)
+	orRate(&c.EditRate, DefaultEditRate)
+	orInt(&c.EditBurst, DefaultEditBurst)
+	orRate(&c.ReactRate, DefaultReactRate)
+	orInt(&c.ReactBurst, DefaultReactBurst)
+	orRate(&c.TypingRate, DefaultTypingRate)
+	orInt(&c.TypingBurst, DefaultTypingBurst)
+	orDur(&c.TypingThrottle, DefaultTypingThrottle)
+	orDur(&c.TypingExpiry, DefaultTypingExpiry)
 	orDur(&c.WriteWait, DefaultWriteWait)
 	orDur(&c.PingPeriod, DefaultPingPeriod)
 	orDur(&c.PongWait, DefaultPongWait)

@@ -36,6 +36,15 @@ const (
 	NotFound
 	// Forbidden: the user may not do this (not a member of the room).
 	Forbidden
+	// Denied: the user may not act on this message (not its author, not
+	// the room's owner); the handlers answer 403.
+	Denied
+	// Gone: the message is not (or no longer) in the room's history; the
+	// handlers answer 404.
+	Gone
+	// Invalid: what the user sent cannot be used as it is (not one
+	// emoji); the handlers answer 422 and keep what was typed.
+	Invalid
 )
 
 // ErrorKindOf returns the kind of the chat Error in err's chain, or
@@ -65,6 +74,30 @@ var (
 	ErrNoRoom error = &Error{NotFound, "This room no longer exists."}
 	// ErrClosed: the registry is shutting down.
 	ErrClosed error = &Error{Unavailable, "The server is restarting; try again in a moment."}
+)
+
+// Errors of the message actions (actions.go, typing.go).
+var (
+	// ErrNotAuthor: only a message's author may edit it.
+	ErrNotAuthor error = &Error{Denied, "You can edit only your own messages."}
+	// ErrCannotDelete: only the author, the room's owner or an admin may
+	// delete a message.
+	ErrCannotDelete error = &Error{Denied, "You can delete only your own messages."}
+	// ErrNoMessage: no message of the room has that number (it was never
+	// posted, fell out of the history, or is a notice or deleted).
+	ErrNoMessage error = &Error{Gone, "That message is no longer in the room."}
+	// ErrNotEmoji: a reaction must be one emoji.
+	ErrNotEmoji error = &Error{Invalid, "Choose one emoji."}
+	// ErrTooManyEmoji: a message holds at most MaxReactionKinds different
+	// emoji.
+	ErrTooManyEmoji error = &Error{Invalid, "This message has as many different reactions as it can hold; add to one of them."}
+	// ErrEditRateLimited: the user's edit bucket is empty.
+	ErrEditRateLimited error = &Error{RateLimited, "You are editing too fast; wait a moment and try again."}
+	// ErrReactRateLimited: the user's reaction bucket is empty.
+	ErrReactRateLimited error = &Error{RateLimited, "Too many reactions at once; wait a moment."}
+	// ErrTypingRateLimited: the user's typing signals come faster than any
+	// page sends them (a flood); they are dropped.
+	ErrTypingRateLimited error = &Error{RateLimited, "You are sending too fast; wait a moment."}
 )
 
 // CloseCodeFor returns the websocket close code for err (a failed Join,

@@ -63,6 +63,41 @@ func (f *fakeRenderer) Snapshot(room string, history []Message, members []Member
 	return fmt.Appendf(nil, "%s:snap:seqs=%s:members=%s|", room, strings.Join(seqs, ","), strings.Join(names, ","))
 }
 
+func (f *fakeRenderer) Update(room string, m Message) []byte {
+	f.calls.Add(1)
+	state := "text"
+	switch {
+	case m.Deleted:
+		state = "deleted"
+	case m.Edited:
+		state = "edited"
+	}
+	return fmt.Appendf(nil, "%s:update:%d:%s:%s:continued=%v|", room, m.Seq, state, m.Text, m.Continued)
+}
+
+func (f *fakeRenderer) Reactions(room string, m Message) []byte {
+	f.calls.Add(1)
+	var rs []string
+	for _, r := range m.Reactions {
+		names := make([]string, len(r.By))
+		for i, b := range r.By {
+			names[i] = b.Name
+		}
+		rs = append(rs, r.Emoji+"="+strings.Join(names, "+"))
+	}
+	return fmt.Appendf(nil, "%s:reactions:%d:%s|", room, m.Seq, strings.Join(rs, ","))
+}
+
+func (f *fakeRenderer) Typing(room string, names []string) []byte {
+	f.calls.Add(1)
+	return fmt.Appendf(nil, "%s:typing:%s|", room, strings.Join(names, "+"))
+}
+
+func (f *fakeRenderer) Mentioned(room string, m Message) []byte {
+	f.calls.Add(1)
+	return fmt.Appendf(nil, "%s:mentioned:%d:%s|", room, m.Seq, m.Author.Name)
+}
+
 // fakeSocket records what a writePump writes.
 type fakeSocket struct {
 	mu        sync.Mutex

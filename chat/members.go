@@ -84,6 +84,7 @@ func (r *Registry) joinLocked(rm *room, m Member, session string, snap []byte, t
 	for _, f := range tail {
 		r.enqueue(c, f)
 	}
+	r.sendTypingLocked(rm, c) // issue 13: the typing line is not in the snapshot
 	rm.addClient(c)
 	if !fresh {
 		// Second tab, or back inside the grace period: nothing to announce.

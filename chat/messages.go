@@ -3,6 +3,8 @@ package chat
 import (
 	"bytes"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Messages and history: posting, numbering and fan-out of room events.
@@ -49,51 +51,99 @@ type Message struct {
 	Text string
 	Sent time.Time
 	// Continued is set on a KindText entry whose previous history entry is
-	// also a KindText of the same author, sent at most ContinueWithin
-	// earlier: the view groups it under the previous one.
+	// also a KindText of the same author, not deleted, sent at most
+	// ContinueWithin earlier: the view groups it under the previous one.
 	Continued bool
+	// Room is the slug of the room the entry belongs to.
+	Room string
+	// Edited is set once the author edited the text.
+	Edited bool
+	// Deleted is set when the message was deleted: its text, mentions
+	// and reactions are gone, and the view shows a tombstone.
+	Deleted bool
+	// Reactions are the message's reactions, by emoji, in the order each
+	// emoji was first used. A Message's slices are never modified once
+	// it is stored: a change stores new ones, so a copy taken for a
+	// snapshot stays as it was.
+	Reactions []Reaction
+	// Mentions are the users the text mentions (@name), as the handler
+	// resolved them, each once.
+	Mentions []Member
+}
+
+// Reaction is one emoji on a message and who chose it, in the order they
+// did.
+type Reaction struct {
+	Emoji string
+	By    []Member
 }
 
 // Post appends a text message from m to room slug and queues its frame to
 // every connection of the room. Errors: ErrClosed, ErrNoRoom, ErrNotMember
 // (m has no connection in the room and is not inside the grace period) and
 // ErrRateLimited (m's bucket, shared across their connections and rooms, is
-// empty). text is stored as given. It returns the stored Message.
-func (r *Registry) Post(slug string, m Member, text string) (Message, error) {
+// empty). text is stored as given; mentions are the users it mentions, as
+// the handler resolved them (see Message.Mentions): those with no
+// connection in the room get a notice in their other rooms. The message
+// ends its author's typing. It returns the stored Message.
+func (r *Registry) Post(slug string, m Member, text string, mentions ...Member) (Message, error) {
 	rm, err := r.lookup(slug)
 	if err != nil {
 		return Message{}, err
 	}
-	return r.post(rm, m, text)
+	return r.post(rm, m, text, mentions)
 }
 
 // Post appends text from the client's member to the client's room, as
 // Registry.Post does for the room of this connection, without looking it
 // up again by name. It is what a reader's onText calls; the errors are
 // Registry.Post's.
-func (c *Client) Post(text string) (Message, error) {
+func (c *Client) Post(text string, mentions ...Member) (Message, error) {
 	if c.reg.isClosed() {
 		return Message{}, ErrClosed
 	}
-	return c.reg.post(c.room, c.member, text)
+	return c.reg.post(c.room, c.member, text, mentions)
 }
 
 // post is Post to room rm, once found.
-func (r *Registry) post(rm *room, m Member, text string) (Message, error) {
+func (r *Registry) post(rm *room, m Member, text string, mentions []Member) (Message, error) {
 	rm.mu.Lock()
-	defer rm.mu.Unlock()
 	if rm.dead {
+		rm.mu.Unlock()
 		return Message{}, ErrNoRoom
 	}
 	mem := rm.members[m.ID]
 	if mem == nil {
+		rm.mu.Unlock()
 		return Message{}, ErrNotMember
 	}
 	now := r.cfg.Now()
 	if !mem.user.limiter.AllowN(now, 1) {
+		rm.mu.Unlock()
 		return Message{}, ErrRateLimited
 	}
-	return r.record(rm, KindText, mem.Member, text, now), nil
+	msg := r.recordText(rm, mem.Member, text, mentions, now)
+	n := r.mentionNoticeLocked(rm, msg, nil)
+	rm.mu.Unlock()
+	r.sendNotice(n)
+	return msg, nil
+}
+
+// recordText records a text message: like record, and the message's frame
+// carries the typing line without its author when they were typing.
+func (r *Registry) recordText(rm *room, author Member, text string, mentions []Member, now time.Time) Message {
+	m := rm.next(KindText, author, text, now)
+	m.Mentions = mentions
+	frame := r.render.Message(rm.slug, m)
+	rm.history.push(m, len(frame))
+	rm.changed()
+	r.count.posted.Add(1)
+	if rm.typing.stop(author.ID) {
+		r.fanoutTypingLocked(rm, frame)
+	} else {
+		r.fanoutLocked(rm, frame)
+	}
+	return m
 }
 
 // PostVisitor appends a text message from m to room slug like Post, but m
@@ -105,14 +155,25 @@ func (r *Registry) post(rm *room, m Member, text string) (Message, error) {
 // after their last such post unless they connect meanwhile. m's bucket is
 // the one of their connections if they have any, else a visitor bucket of
 // the same size that their connections take over.
-func (r *Registry) PostVisitor(slug string, m Member, text string) (Message, error) {
+func (r *Registry) PostVisitor(slug string, m Member, text string, mentions ...Member) (Message, error) {
 	rm, err := r.lookup(slug)
 	if err != nil {
 		return Message{}, err
 	}
 	limiter := r.visitorLimiter(m.ID)
 	rm.mu.Lock()
-	defer rm.mu.Unlock()
+	msg, err := r.postVisitorLocked(rm, m, limiter, text, mentions)
+	var n notice
+	if err == nil {
+		n = r.mentionNoticeLocked(rm, msg, nil)
+	}
+	rm.mu.Unlock()
+	r.sendNotice(n)
+	return msg, err
+}
+
+// postVisitorLocked is PostVisitor once the room is found and locked.
+func (r *Registry) postVisitorLocked(rm *room, m Member, limiter *rate.Limiter, text string, mentions []Member) (Message, error) {
 	if rm.dead || rm.barredLocked(m.ID) {
 		return Message{}, ErrNoRoom
 	}
@@ -130,7 +191,7 @@ func (r *Registry) PostVisitor(slug string, m Member, text string) (Message, err
 		mem = rm.addMember(m, u)
 		r.announceJoinLocked(rm, m)
 	}
-	msg := r.record(rm, KindText, mem.Member, text, now)
+	msg := r.recordText(rm, mem.Member, text, mentions, now)
 	if mem.conns == 0 {
 		r.armGraceLocked(rm, mem) // restarted by each post
 	}
@@ -142,8 +203,8 @@ func (r *Registry) PostVisitor(slug string, m Member, text string) (Message, err
 // that it is charged its rendered size. rm.mu must be held.
 func (rm *room) next(kind Kind, author Member, text string, now time.Time) Message {
 	rm.seq++
-	m := Message{Seq: rm.seq, Kind: kind, Author: author, Text: text, Sent: now}
-	if prev, ok := rm.history.last(); ok && kind == KindText && prev.Kind == KindText &&
+	m := Message{Seq: rm.seq, Kind: kind, Author: author, Text: text, Sent: now, Room: rm.slug}
+	if prev, ok := rm.history.last(); ok && kind == KindText && prev.Kind == KindText && !prev.Deleted &&
 		prev.Author.ID == author.ID && now.Sub(prev.Sent) <= ContinueWithin {
 		m.Continued = true
 	}
@@ -176,10 +237,17 @@ func (r *Registry) fanoutLocked(rm *room, frames ...[]byte) {
 		frame = bytes.Join(frames, nil)
 	}
 	rm.logDelta(frame)
+	r.deliverLocked(rm, func(*Client) []byte { return frame })
+}
+
+// deliverLocked queues to every connection c of rm the frame pick(c)
+// returns (the same bytes for all, but for the typing line, which leaves
+// each typer out of their own), evicting those whose queue is full.
+func (r *Registry) deliverLocked(rm *room, pick func(c *Client) []byte) {
 	var out []*Client
 	n := 0
 	for _, c := range rm.clients {
-		switch r.enqueue(c, frame) {
+		switch r.enqueue(c, pick(c)) {
 		case queued:
 			n++
 		case evicted:

@@ -31,6 +31,9 @@ type Registry struct {
 	// they get one, and those who left with a bucket not yet full again;
 	// see visitorLimiter and dropIdleLocked.
 	visitors map[int64]*rate.Limiter
+	// actions holds the users' buckets for edits, reactions and typing
+	// signals (limits.go).
+	actions map[int64]*actionBuckets
 }
 
 // New returns a registry with cfg's limits (zero fields take defaults, see
@@ -44,6 +47,7 @@ func New(cfg Config, r Renderer) *Registry {
 		users:    make(map[int64]*user),
 		sessions: make(map[string][]*Client),
 		visitors: make(map[int64]*rate.Limiter),
+		actions:  make(map[int64]*actionBuckets),
 	}
 	reg.bufs.New = func() any { return new([]byte) }
 	reg.pool = newWriterPool(reg)

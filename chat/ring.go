@@ -19,13 +19,17 @@ type ring struct {
 type entry struct {
 	Message
 	size int
+	// reactSize is the part of size that its reactions' frame accounts
+	// for: a change of reactions is charged by that frame alone, without
+	// rendering the whole entry again.
+	reactSize int
 }
 
 // push appends m, whose rendered frame is size bytes long, dropping the
 // oldest entries while the ring holds more than limit entries or more than
 // maxBytes.
 func (h *ring) push(m Message, size int) {
-	h.buf = append(h.buf, entry{m, size})
+	h.buf = append(h.buf, entry{Message: m, size: size})
 	h.bytes += size
 	for h.len() > h.limit || (h.bytes > h.maxBytes && h.len() > 1) {
 		h.bytes -= h.buf[h.head].size
@@ -39,6 +43,47 @@ func (h *ring) push(m Message, size int) {
 		h.head = 0
 	}
 }
+
+// find returns the index in buf of the entry numbered seq, or -1. Entries
+// are in Seq order, so it is a binary search.
+func (h *ring) find(seq uint64) int {
+	live := h.buf[h.head:]
+	i, j := 0, len(live)
+	for i < j {
+		k := int(uint(i+j) >> 1)
+		if live[k].Seq < seq {
+			i = k + 1
+		} else {
+			j = k
+		}
+	}
+	if i < len(live) && live[i].Seq == seq {
+		return h.head + i
+	}
+	return -1
+}
+
+// at returns the entry at index i of buf, as find gives it.
+func (h *ring) at(i int) Message { return h.buf[i].Message }
+
+// replace puts m in place of the entry at index i of buf and charges it
+// size bytes, reactSize of which are its reactions' frame; then, like
+// push, it drops the oldest entries while the ring holds more than
+// maxBytes (the newest entry is always kept). It reports whether the
+// entry at i is still there.
+func (h *ring) replace(i int, m Message, size, reactSize int) bool {
+	h.bytes += size - h.buf[i].size
+	h.buf[i] = entry{m, size, reactSize}
+	for h.bytes > h.maxBytes && h.len() > 1 {
+		h.bytes -= h.buf[h.head].size
+		h.buf[h.head] = entry{}
+		h.head++
+	}
+	return i >= h.head
+}
+
+// sizes returns the sizes charged to the entry at index i of buf.
+func (h *ring) sizes(i int) (size, reactSize int) { return h.buf[i].size, h.buf[i].reactSize }
 
 // len returns how many entries the ring holds.
 func (h *ring) len() int { return len(h.buf) - h.head }

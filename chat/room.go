@@ -31,9 +31,10 @@ type room struct {
 	seq     uint64
 	history ring
 	members map[int64]*member
-	order   []*member // members in join order: the member list of every view
-	clients []*Client // joined connections; Client.idx is the position
-	access  access    // who may enter; see private.go
+	order   []*member   // members in join order: the member list of every view
+	clients []*Client   // joined connections; Client.idx is the position
+	access  access      // who may enter; see private.go
+	typing  typingState // who is typing; see typing.go
 
 	// version counts changes of the history and the member list: the
 	// snapshot is a function of it. snap is the snapshot rendered at

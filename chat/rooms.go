@@ -156,6 +156,7 @@ func (r *Registry) expireEmpty(rm *room, gen uint64) {
 // loses its history and the members removed from it. Calling it twice is
 // harmless.
 func (r *Registry) destroyLocked(rm *room) {
+	rm.typing.reset()
 	if rm.permanent {
 		rm.resetHistory()
 		rm.access.removed = nil // a removal lasts while the room lives

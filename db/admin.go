@@ -14,20 +14,7 @@ const LastSeenEvery = 5 * time.Minute
 
 // Users lists every account, oldest first, for the admin page.
 func (d *DB) Users(ctx context.Context) ([]User, error) {
-	rows, err := d.SQL.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, u)
-	}
-	return out, rows.Err()
+	return d.queryUsers(ctx, `SELECT `+userColumns+` FROM users ORDER BY id`)
 }
 
 // CountUsers returns how many accounts exist.

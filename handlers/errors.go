@@ -44,7 +44,9 @@ const (
 // errorResponse maps an error to its response, by kind:
 //
 //   - a chat refusal (chat.Error) is the user's to read (its Msg, without
-//     what wrapped it): 429 for the rate limit, 422 for the others, and the
+//     what wrapped it): 429 for the rate limits, 403 for an action on a
+//     message that is not the user's (chat.Denied), 404 for a message
+//     that is not in the room (chat.Gone), 422 for the others, and the
 //     close code chat.CloseCodeFor gives;
 //   - password.ErrBusy (every hashing slot busy) is a 503 to retry soon;
 //   - a database that cannot be written (db.Unavailable, see DB.WriteFault)
@@ -62,8 +64,13 @@ func (s *server) errorResponse(err error) response {
 	switch {
 	case errors.As(err, &ce):
 		status := fiber.StatusUnprocessableEntity
-		if ce.Kind == chat.RateLimited {
+		switch ce.Kind {
+		case chat.RateLimited:
 			status = fiber.StatusTooManyRequests
+		case chat.Denied:
+			status = fiber.StatusForbidden
+		case chat.Gone:
+			status = fiber.StatusNotFound
 		}
 		return response{status: status, close: chat.CloseCodeFor(ce), heading: headingFailed, text: ce.Msg, public: true}
 	case errors.Is(err, password.ErrBusy):

@@ -228,6 +228,8 @@ func TestAdminRemovesFromAnotherOwnersRoom(t *testing.T) {
 	wantRedirect(t, submit(t, bob, "/rooms", "/rooms", url.Values{"name": {"bobs-room"}}), "/rooms/bobs-room")
 	apptest.Dial(t, bob, "bobs-room")
 	cs := apptest.Dial(t, cyd, "bobs-room")
+	// Joined (the join runs after the handshake), so the removal finds her.
+	newReader(t, cs).until("snapshot", func(a string) bool { return strings.Contains(a, `id="members"`) })
 	cydID := strconv.FormatInt(userID(t, h, "cyd"), 10)
 
 	wantRedirect(t, post(t, ana, "/rooms/bobs-room/members/"+cydID+"/remove", url.Values{"csrf": {csrfOf(t, ana, "/rooms")}}), "/rooms/bobs-room")

@@ -91,3 +91,19 @@ func (s *server) nextPage(c *fiber.Ctx, title, next string) views.Page {
 	p.Next = keepNext(next)
 	return p
 }
+
+func (frames) Update(_ string, m chat.Message) []byte {
+	return renderBytes(views.MessageUpdateFrame(m))
+}
+
+func (frames) Reactions(_ string, m chat.Message) []byte {
+	return renderBytes(views.ReactionsFrame(m))
+}
+
+func (frames) Typing(_ string, names []string) []byte {
+	return renderBytes(views.TypingFrame(names))
+}
+
+func (frames) Mentioned(_ string, m chat.Message) []byte {
+	return renderBytes(views.MentionNoticeFrame(m))
+}

@@ -120,9 +120,12 @@ func (s *server) postMessage(c *fiber.Ctx) error {
 		return fiber.NewError(fiber.StatusUnprocessableEntity, problem)
 	}
 	if text != "" {
-		err := s.Rooms.Ensure(slug, member(c))
+		mentions, err := s.mentions(c.UserContext(), text)
 		if err == nil {
-			_, err = s.Rooms.PostVisitor(slug, member(c), text)
+			err = s.Rooms.Ensure(slug, member(c))
+		}
+		if err == nil {
+			_, err = s.Rooms.PostVisitor(slug, member(c), text, mentions...)
 		}
 		if errors.Is(err, chat.ErrNoRoom) {
 			return fiber.ErrNotFound // a private room's outsider, or a room just gone

@@ -55,6 +55,15 @@ func (s *server) routes(app *fiber.App) {
 	app.Get("/rooms/:slug", requireUser, s.roomPage)
 	app.Get("/rooms/:slug/ws", s.limit(600, time.Minute, false, byIP("ws")), s.socketGate, s.roomSocket())
 	app.Post("/rooms/:slug/messages", requireUser, s.postMessage)
+	// A message's actions (messages.go); each GET is the form's own page,
+	// for browsers without JavaScript.
+	actions := s.limit(120, time.Minute, false, byIP("message-actions"))
+	app.Get("/rooms/:slug/messages/:seq/edit", requireUser, noStore, s.editForm)
+	app.Post("/rooms/:slug/messages/:seq/edit", requireUser, noStore, actions, s.editMessage)
+	app.Get("/rooms/:slug/messages/:seq/delete", requireUser, noStore, s.deletePage)
+	app.Post("/rooms/:slug/messages/:seq/delete", requireUser, noStore, actions, s.deleteMessage)
+	app.Get("/rooms/:slug/messages/:seq/reactions", requireUser, noStore, s.reactPage)
+	app.Post("/rooms/:slug/messages/:seq/reactions", requireUser, noStore, actions, s.reactMessage)
 	// Private rooms (private.go): an invitation link shows a page whose
 	// button admits (a GET changes nothing); the owner makes a new link.
 	app.Get("/rooms/:slug/join/:token", requireUser, noStore, s.joinPage)

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net"
 	"runtime/debug"
@@ -16,7 +15,6 @@ import (
 
 	"natter/chat"
 	"natter/db"
-	"natter/views"
 )
 
 // socketGate admits an upgrade only for a signed-in user, a valid room and
@@ -176,45 +174,3 @@ func unwrapHijacked(hijacked net.Conn) (net.Conn, []byte) {
 // endError is the reason logged for a socket whose handler panicked,
 // besides chat's End... reasons.
 const endError = "error"
-
-// wsFrame is what htmx's ws extension sends: the form's fields as JSON,
-// plus HEADERS, which we ignore (the sender is the session's user).
-type wsFrame struct {
-	Message *string `json:"message"`
-}
-
-// handleFrame posts one message, or tells its sender why not. It reports
-// whether the rate limit refused the message; only the first refusal in a
-// row is answered, so a flood gets one error fragment, not one per frame.
-func (s *server) handleFrame(client *chat.Client, data []byte, refusedBefore int) bool {
-	var f wsFrame
-	if err := json.Unmarshal(data, &f); err != nil || f.Message == nil {
-		client.Send(renderBytes(views.MessageErrorFrame("This message could not be read; reload the page and try again.")))
-		return false
-	}
-	text, problem := cleanMessage(*f.Message, s.cfg.MaxMessage)
-	if problem != "" {
-		client.Send(renderBytes(views.MessageErrorFrame(problem)))
-		return false
-	}
-	if text == "" {
-		return false
-	}
-	if _, err := client.Post(text); err != nil {
-		r := s.errorResponse(err)
-		if r.status == fiber.StatusTooManyRequests {
-			// Only the first refusal in a row is answered.
-			if refusedBefore == 0 {
-				client.Send(renderBytes(views.MessageErrorFrame(r.text)))
-			}
-			return true
-		}
-		if r.public {
-			client.Send(renderBytes(views.MessageErrorFrame(r.text)))
-			return false
-		}
-		s.Log.Error("post message", "err", err, "room", client.Room())
-		client.Send(renderBytes(views.MessageErrorFrame("The message could not be sent.")))
-	}
-	return false
-}

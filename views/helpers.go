@@ -1,7 +1,9 @@
 package views
 
 import (
+	"encoding/json"
 	"strconv"
+	"strings"
 
 	"natter/chat"
 )
@@ -45,4 +47,54 @@ func memberCountText(n int) string {
 		return "1 member"
 	}
 	return strconv.Itoa(n) + " members"
+}
+
+// QuickReactions are the reactions offered with one click; any other
+// emoji can be typed.
+var QuickReactions = [...]string{"👍", "❤️", "😂", "🎉", "😮", "👀"}
+
+// MessagePath is the address of an action on message seq of room slug:
+// "edit", "delete" or "reactions".
+func MessagePath(slug string, seq uint64, action string) string {
+	return "/rooms/" + slug + "/messages/" + seqString(seq) + "/" + action
+}
+
+func messagePath(m chat.Message, action string) string { return MessagePath(m.Room, m.Seq, action) }
+
+// emojiVals is a reaction button's form: the emoji, as JSON for hx-vals.
+func emojiVals(emoji string) string {
+	b, _ := json.Marshal(map[string]string{"emoji": emoji})
+	return string(b)
+}
+
+// reactorIDs lists the account ids of a reaction's users, comma-separated,
+// for the page to find the viewer's own.
+func reactorIDs(r chat.Reaction) string {
+	ids := make([]string, len(r.By))
+	for i, m := range r.By {
+		ids[i] = idString(m.ID)
+	}
+	return strings.Join(ids, ",")
+}
+
+// reactorNames lists who chose a reaction: "ana, bo".
+func reactorNames(r chat.Reaction) string {
+	names := make([]string, len(r.By))
+	for i, m := range r.By {
+		names[i] = m.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// typingText is the typing line for the names a view shows.
+func typingText(names []string) string {
+	switch len(names) {
+	case 0:
+		return ""
+	case 1:
+		return names[0] + " is typing…"
+	case 2:
+		return names[0] + " and " + names[1] + " are typing…"
+	}
+	return "several people are typing…"
 }

@@ -43,3 +43,12 @@ func dmVals(name string) string {
 	b, _ := json.Marshal(map[string]string{"username": name})
 	return string(b)
 }
+
+// IDTyping is the room's typing line.
+const IDTyping = "typing"
+
+// ReactionsID is the element id of the reactions of message seq.
+func ReactionsID(seq uint64) string { return "reactions-" + strconv.FormatUint(seq, 10) }
+
+// EditFormID is the element id of the form that edits message seq.
+func EditFormID(seq uint64) string { return "edit-" + strconv.FormatUint(seq, 10) }
