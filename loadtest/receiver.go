@@ -33,6 +33,7 @@ type receiver struct {
 	sock     *client.Socket
 	done     chan struct{}
 	joinedAt time.Duration // since run start, when the handshake finished
+	stalled  bool          // never read (-stalled): not counted as a receiver
 	dropped  atomic.Int64  // since run start; 0 while open or closed by us
 
 	seen       []uint64 // bitmap over message ids (measured and not)

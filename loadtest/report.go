@@ -20,6 +20,7 @@ type result struct {
 		Open     int            `json:"open"`
 		Failed   int            `json:"failed"`
 		FailedBy map[string]int `json:"failed_by,omitempty"`
+		Stalled  int            `json:"stalled"` // never read (-stalled), left out of the deliveries
 		Dropped  int            `json:"dropped"` // closed by the server or the network during the run
 		DropBy   map[string]int `json:"dropped_by,omitempty"`
 	} `json:"sockets"`
@@ -85,7 +86,7 @@ func (c config) public() map[string]any {
 		"base": c.base, "users": c.users, "rooms": c.rooms, "per_room": c.perRoom,
 		"senders": c.senders, "rate_per_room": c.rate, "duration": c.duration.String(),
 		"warmup": c.warmup.String(), "source_ips": c.sourceIPs, "connect_concurrency": c.connectConc,
-		"room_prefix": c.roomPrefix, "text_size": c.textSize, "mix": c.mix.String(), "settle": c.settle,
+		"room_prefix": c.roomPrefix, "text_size": c.textSize, "mix": c.mix.String(), "settle": c.settle, "stalled": c.stalled,
 	}
 }
 
@@ -98,6 +99,10 @@ func (rs *runState) tally(recv []*receiver, res *result) {
 	res.Sockets.DropBy = map[string]int{}
 	for _, rc := range recv {
 		if rc == nil {
+			continue
+		}
+		if rc.stalled {
+			res.Sockets.Stalled++
 			continue
 		}
 		open++
@@ -273,8 +278,8 @@ func writeSummary(w io.Writer, r *result) {
 		r.Run, c["rooms"], c["per_room"], c["users"], c["senders"], c["rate_per_room"], c["duration"], c["warmup"])
 	fmt.Fprintf(w, "accounts   %.1fs (cached %d, signed in %d, signed up %d)\n",
 		r.Accounts.Seconds, r.Accounts.Cached, r.Accounts.SignedIn, r.Accounts.SignedUp)
-	fmt.Fprintf(w, "sockets    %d/%d open in %.1fs, %d failed %v, %d dropped %v\n",
-		r.Sockets.Open, r.Sockets.Asked, r.ConnectSeconds, r.Sockets.Failed, r.Sockets.FailedBy, r.Sockets.Dropped, r.Sockets.DropBy)
+	fmt.Fprintf(w, "sockets    %d/%d open in %.1fs, %d failed %v, %d dropped %v, %d stalled (never read)\n",
+		r.Sockets.Open, r.Sockets.Asked, r.ConnectSeconds, r.Sockets.Failed, r.Sockets.FailedBy, r.Sockets.Dropped, r.Sockets.DropBy, r.Sockets.Stalled)
 	fmt.Fprintf(w, "handshake  p50 %.1fms p90 %.1fms p99 %.1fms max %.1fms\n", r.Connect.P50, r.Connect.P90, r.Connect.P99, r.Connect.Max)
 	full := "not all"
 	if r.Join.FullSeconds > 0 {

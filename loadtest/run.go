@@ -31,20 +31,21 @@ type runState struct {
 	nextID                 atomic.Uint64
 	roomMembers            []int // distinct members per room: the full member count
 
-	latency   histogram
-	first     histogram // posts sent in the first 10 s of traffic, warm-up included
-	trafficAt time.Duration
-	kinds     [nKinds]atomic.Int64 // frames sent, by kind
-	connect   histogram
-	delivered atomic.Int64
-	sent      atomic.Int64
-	sendErrs  atomic.Int64
-	errFrames atomic.Int64
-	drops     atomic.Int64
-	full      atomic.Int64 // sockets whose member count reached the room's size
-	closing   atomic.Bool
-	openCount atomic.Int64
-	window    atomic.Pointer[histogram] // latencies since the last progress line
+	latency     histogram
+	first       histogram // posts sent in the first 10 s of traffic, warm-up included
+	trafficAt   time.Duration
+	kinds       [nKinds]atomic.Int64 // frames sent, by kind
+	connect     histogram
+	delivered   atomic.Int64
+	sent        atomic.Int64
+	sendErrs    atomic.Int64
+	errFrames   atomic.Int64
+	drops       atomic.Int64
+	full        atomic.Int64 // sockets whose member count reached the room's size
+	closing     atomic.Bool
+	openCount   atomic.Int64
+	stalledOpen atomic.Int64
+	window      atomic.Pointer[histogram] // latencies since the last progress line
 }
 
 // message is one sent message, as its sender recorded it.
@@ -159,6 +160,17 @@ func (rs *runState) connectAll(ctx context.Context, accts []*account, res *resul
 			WriteBufferPool:  &sync.Pool{},
 		}
 	}
+	// A stalled socket has a 4 KB receive buffer and is never read: the
+	// server's writes to it soon block on a full window.
+	stalledDialer := &websocket.Dialer{
+		NetDialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: sourceIP(0)}, Timeout: 10 * time.Second, Control: func(_, _ string, c syscall.RawConn) error {
+			return c.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		}}).DialContext,
+		HandshakeTimeout: 30 * time.Second,
+		ReadBufferSize:   1024,
+		WriteBufferSize:  1024,
+		WriteBufferPool:  &sync.Pool{},
+	}
 	open, failed := &rs.openCount, new(atomic.Int64)
 	var mu sync.Mutex
 	res.Sockets.FailedBy = map[string]int{}
@@ -166,7 +178,12 @@ func (rs *runState) connectAll(ctx context.Context, accts []*account, res *resul
 		idx := r*cfg.perRoom + j
 		u := rs.userOf(r, j)
 		t0 := time.Now()
-		sock, err := accts[u].client.Dial(rs.slug(r), dialers[idx%len(dialers)])
+		stalled := j >= cfg.perRoom-cfg.stalled
+		d := dialers[idx%len(dialers)]
+		if stalled {
+			d = stalledDialer
+		}
+		sock, err := accts[u].client.Dial(rs.slug(r), d)
 		took := time.Since(t0)
 		if err != nil {
 			failed.Add(1)
@@ -184,9 +201,14 @@ func (rs *runState) connectAll(ctx context.Context, accts []*account, res *resul
 			return
 		}
 		rs.connect.add(idx, took)
-		rc := &receiver{run: rs, idx: idx, room: r, user: u, sock: sock, done: make(chan struct{}), joinedAt: rs.since()}
+		rc := &receiver{run: rs, idx: idx, room: r, user: u, sock: sock, done: make(chan struct{}), joinedAt: rs.since(), stalled: stalled}
 		recv[idx] = rc
 		open.Add(1)
+		if stalled {
+			rs.stalledOpen.Add(1)
+			close(rc.done) // never reads: a tab that stopped reading
+			return
+		}
 		go rc.readLoop()
 	}
 
@@ -257,7 +279,7 @@ feed:
 func (rs *runState) settle(ctx context.Context, progress io.Writer) {
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if rs.full.Load()+rs.drops.Load() >= int64(rs.openCount.Load()) {
+		if rs.full.Load()+rs.drops.Load() >= rs.openCount.Load()-rs.stalledOpen.Load() {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
