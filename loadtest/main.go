@@ -52,6 +52,7 @@ type config struct {
 	mixSpec     string
 	mix         mix
 	settle      bool
+	settlePause time.Duration
 	readBuf     int
 	stalled     int
 }
@@ -113,7 +114,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.maxSockets, "max-sockets", hardMaxSockets, "refuse to open more sockets than this")
 	fs.IntVar(&c.textSize, "text-size", 0, "pad each message text to about this many characters")
 	fs.StringVar(&c.mixSpec, "mix", "", "frames the senders send, by weight: e.g. posts=80,reactions=10,edits=5,typing=5 (default: posts only); only posts are measured")
-	fs.BoolVar(&c.settle, "settle", true, "wait for every member list (at most 60 s) and 2 s more before sending; -settle=false sends right after the sockets opened (a join storm's aftermath: see first_10s)")
+	fs.BoolVar(&c.settle, "settle", true, "wait for every member list (at most 60 s) and -settle-pause more before sending; -settle=false sends right after the sockets opened, during the join storm")
+	fs.DurationVar(&c.settlePause, "settle-pause", 2*time.Second, "pause after every member list is full; 0 sends right after the join storm (see latency_first_10s)")
 	fs.IntVar(&c.stalled, "stalled", 0, "sockets per room (its last ones) that never read, with a 4 KB receive buffer: they are left out of the deliveries; the others' latency shows what they cost")
 	fs.IntVar(&c.readBuf, "read-buffer", 16384, "read buffer per socket: the server joins frames into messages of up to 64 KB")
 	if err := fs.Parse(args); err != nil {
@@ -155,6 +157,8 @@ func (c *config) check() error {
 		return fmt.Errorf("-login-concurrency must be in [1, 256], -connect-concurrency in [1, 5000]")
 	case c.textSize < 0 || c.textSize > 1900:
 		return fmt.Errorf("-text-size must be in [0, 1900]")
+	case c.settlePause < 0 || c.settlePause > time.Minute:
+		return fmt.Errorf("-settle-pause must be in [0, 1m]")
 	case c.stalled < 0 || c.stalled >= c.perRoom-c.senders:
 		return fmt.Errorf("-stalled must be in [0, -per-room - -senders)")
 	case c.readBuf < 256 || c.readBuf > 1<<20:

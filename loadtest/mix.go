@@ -106,10 +106,13 @@ var dataSeq = []byte(`data-seq="`)
 // (the data-seq of the last <li> before it); own says it was this
 // socket's sender's.
 func (s *seqSeen) noteSeq(msg []byte, i int, own bool) {
-	j := bytes.LastIndex(msg[:i], dataSeq)
+	// The <li> opens at most a few hundred bytes before the text.
+	from := max(0, i-2048)
+	j := bytes.LastIndex(msg[from:i], dataSeq)
 	if j < 0 {
 		return
 	}
+	j += from
 	seq, _, ok := readUint(msg[j+len(dataSeq):])
 	if !ok {
 		return

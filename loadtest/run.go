@@ -275,7 +275,7 @@ feed:
 
 // settle waits (at most 60 s) until every open socket has seen its full
 // member list, so that sending starts after the join notices are out,
-// then 2 s more.
+// then -settle-pause more.
 func (rs *runState) settle(ctx context.Context, progress io.Writer) {
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
@@ -286,7 +286,7 @@ func (rs *runState) settle(ctx context.Context, progress io.Writer) {
 	}
 	fmt.Fprintf(progress, "settle: %d/%d sockets with the full member list at %.1fs\n",
 		rs.full.Load(), rs.openCount.Load(), rs.since().Seconds())
-	time.Sleep(2 * time.Second)
+	time.Sleep(rs.cfg.settlePause)
 }
 
 // traffic runs the senders through warm-up and measurement, printing
