@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 )
@@ -70,6 +71,14 @@ func main() {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
 		os.Exit(2)
 	}
+	if path := os.Getenv("LOADTEST_CPUPROFILE"); path != "" {
+		// The generator's own profile, to keep it cheaper than the server.
+		if f, err := os.Create(path); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				defer pprof.StopCPUProfile()
+			}
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := run(ctx, cfg, os.Stderr)
@@ -117,7 +126,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.settle, "settle", true, "wait for every member list (at most 60 s) and -settle-pause more before sending; -settle=false sends right after the sockets opened, during the join storm")
 	fs.DurationVar(&c.settlePause, "settle-pause", 2*time.Second, "pause after every member list is full; 0 sends right after the join storm (see latency_first_10s)")
 	fs.IntVar(&c.stalled, "stalled", 0, "sockets per room (its last ones) that never read, with a 4 KB receive buffer: they are left out of the deliveries; the others' latency shows what they cost")
-	fs.IntVar(&c.readBuf, "read-buffer", 16384, "read buffer per socket: the server joins frames into messages of up to 64 KB")
+	fs.IntVar(&c.readBuf, "read-buffer", 0, "read buffer per socket (default 64 KB with traffic, the most the server joins frames into, else 4 KB)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -161,8 +170,14 @@ func (c *config) check() error {
 		return fmt.Errorf("-settle-pause must be in [0, 1m]")
 	case c.stalled < 0 || c.stalled >= c.perRoom-c.senders:
 		return fmt.Errorf("-stalled must be in [0, -per-room - -senders)")
-	case c.readBuf < 256 || c.readBuf > 1<<20:
+	case c.readBuf != 0 && (c.readBuf < 256 || c.readBuf > 1<<20):
 		return fmt.Errorf("-read-buffer must be in [256, 1048576]")
+	}
+	if c.readBuf == 0 {
+		c.readBuf = 4096
+		if c.rate > 0 {
+			c.readBuf = 64 << 10
+		}
 	}
 	m, err := parseMix(c.mixSpec)
 	if err != nil {

@@ -165,8 +165,12 @@ func (r *receiver) handle(msg []byte, now time.Duration) {
 			}
 		}
 	}
-	// The member count: the last one in the message is the newest
+	// The member count, until it first reached the room's size (all that
+	// is measured of it): the last one in the message is the newest
 	// (bytes.LastIndex is a slow byte-by-byte search; Index is not).
+	if r.fullAt > 0 {
+		return
+	}
 	i := -1
 	for off := 0; ; {
 		j := bytes.Index(msg[off:], countAttr)

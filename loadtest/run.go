@@ -23,7 +23,7 @@ type runState struct {
 	cfg    config
 	start  time.Time
 	id     string
-	marker []byte // "ltm<id> " opens every message text of this run
+	marker []byte // "¤ltm<id> " opens every message text of this run
 
 	// Measured messages are those sent in [measureFrom, measureTo).
 	measureFrom, measureTo time.Duration
@@ -78,7 +78,10 @@ func run(ctx context.Context, cfg config, progress io.Writer) (*result, error) {
 	id := make([]byte, 3)
 	_, _ = rand.Read(id)
 	rs := &runState{cfg: cfg, id: hex.EncodeToString(id)}
-	rs.marker = []byte("ltm" + rs.id + " ")
+	// The marker opens with a byte that is rare in the server's HTML
+	// (the first of "¤" in UTF-8), so finding it is a memchr, not a
+	// search that stops at every "l".
+	rs.marker = []byte("¤ltm" + rs.id + " ")
 	if cfg.roomPrefix == "" {
 		cfg.roomPrefix = "lt-" + rs.id
 		rs.cfg.roomPrefix = cfg.roomPrefix
