@@ -54,6 +54,7 @@ type Client struct {
 	writerEnd func(sent bool) // called once when the pool is done with the connection
 	wheelAt   int             // position in the ping wheel's slot, -1 when not in it
 	wheelSlot int             // the ping wheel's slot
+	lastWrite time.Time       // when the pool last took frames to write
 }
 
 // enqueueResult says what enqueue did with a frame.
