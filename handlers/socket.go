@@ -98,6 +98,18 @@ func (i *socketInfo) log(log *slog.Logger, level slog.Level, msg string, args ..
 func (s *server) serveSocket(hijacked net.Conn, info socketInfo) {
 	conn, pre := unwrapHijacked(hijacked)
 	ws := &wsConn{conn: conn, pre: pre}
+	handedOver := false
+	defer func() {
+		// A panic here (in Join) must not take the process down: the
+		// client hears 1011, as from a panic while it is served.
+		if r := recover(); r != nil {
+			info.log(s.Log, slog.LevelError, "socket panic", "panic", r, "stack", string(debug.Stack()))
+			_ = ws.WriteControl(chat.CloseMessage, fws.FormatCloseMessage(chat.CloseInternalError, "Internal error."), time.Now().Add(chat.CloseWait))
+		}
+		if !handedOver {
+			_ = conn.Close()
+		}
+	}()
 	var sock chat.Socket = ws
 	if sc, ok := conn.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
@@ -113,11 +125,11 @@ func (s *server) serveSocket(hijacked net.Conn, info socketInfo) {
 			info.log(s.Log, slog.LevelInfo, "socket join refused", "err", err)
 		}
 		_ = ws.WriteControl(chat.CloseMessage, fws.FormatCloseMessage(r.close, r.text), time.Now().Add(chat.CloseWait))
-		_ = conn.Close()
 		return
 	}
 	ws.client = client
 	info.log(s.Log, slog.LevelInfo, "socket connected")
+	handedOver = true
 	go s.runSocket(conn, sock, client, info)
 }
 
