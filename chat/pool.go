@@ -496,7 +496,7 @@ const wheelSlots = 16
 
 // every is the wheel's tick.
 func (w *pingWheel) every() time.Duration {
-	return max(w.reg.cfg.PingPeriod/wheelSlots, time.Millisecond)
+	return max(w.reg.cfg.PingPeriod/wheelSlots, 100*time.Microsecond)
 }
 
 // add puts c in the wheel: its first ping comes about PingPeriod later.
