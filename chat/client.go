@@ -173,7 +173,7 @@ func (c *Client) evictLocked(why string) {
 // the frame is tried once more. The caller may hold c's room lock, not
 // the registry's.
 func (r *Registry) enqueue(c *Client, frame []byte) enqueueResult {
-	lazy := c.room.lazyFanout.Load() // presence in a big room: see presence.go
+	lazy := c.room.lazyFanout.Load() // presence in a big room: see presenceLocked
 	res := c.enqueueAs(frame, lazy)
 	if res != userFull {
 		return res

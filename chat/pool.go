@@ -11,14 +11,15 @@ import (
 // no writer goroutine of its own. When frames are queued to it, it is put
 // on a run queue that a few writer goroutines (at most writersPerCPU per
 // CPU, started when there is work and ended when there is none) empty:
-// each takes a connection, frames everything queued to it as websocket
-// messages in one buffer and writes that buffer with one non-blocking
-// write. A connection whose peer's window is full (the write takes only
-// part) gets a goroutine of its own until that is written, with a
-// WriteWait deadline, so a stalled reader never holds a pool writer; it
-// is evicted by its queue limits as before. Pings come from one ticker
-// per registry (pingWheel), not a timer per connection. An idle
-// connection therefore costs its reader goroutine and a few hundred bytes.
+// each takes a connection, frames what is queued to it as websocket
+// messages in its buffer and writes that with one non-blocking write per
+// 64 KB or so, at most once per WriteInterval. A connection whose peer's
+// window is full (the write takes only part) gets a goroutine of its own
+// until that is written, with a WriteWait deadline, so a stalled reader
+// never holds a pool writer; it is evicted by its queue limits as
+// before. Pings come from one timer per registry (pingWheel), not a
+// timer per connection. An idle connection therefore costs its reader
+// goroutine and a few hundred bytes.
 
 // DirectSocket is a Socket that chat may write websocket bytes to itself
 // (frames it builds), so that its registry's writers can write it without
@@ -62,8 +63,8 @@ const WriteInterval = 10 * time.Millisecond
 
 // PresenceInterval is how long presence frames (join and leave notices
 // and member-list changes) may wait for company in a big room (see
-// presence.go): in a join storm every connection gets them in one
-// message per interval instead of one per join.
+// presenceLocked, members.go): in a join storm every connection gets them
+// in one message per interval instead of one per join.
 const PresenceInterval = 250 * time.Millisecond
 
 // writerPool is the registry's run queue and writer goroutines.
@@ -77,8 +78,8 @@ type writerPool struct {
 
 	free []*scratch // writers' buffers, kept (a sync.Pool loses them to every GC)
 
-	// delayed holds lazily scheduled connections until the ticker
-	// (started while it holds any) runs them.
+	// delayed holds lazily scheduled connections until its timer
+	// (started when the first comes) runs them.
 	delayed  []*Client
 	delaying bool
 	// soonList holds connections written less than WriteInterval ago.
@@ -87,13 +88,13 @@ type writerPool struct {
 }
 
 func newWriterPool(r *Registry) *writerPool {
-	p := &writerPool{reg: r, max: writersPerCPU * max(1, runtime.GOMAXPROCS(0))}
-	return p
+	return &writerPool{reg: r, max: writersPerCPU * max(1, runtime.GOMAXPROCS(0))}
 }
 
-// scheduleLocked puts a pooled connection on the run queue (or, lazy, in
-// the delay list) unless it is there already or its writing is in hand.
-// c.mu must be held.
+// scheduleLocked puts a pooled connection on the run queue, or in the
+// soon list if it was written less than WriteInterval ago, or (lazy) in
+// the delay list, unless it is on its way already or its writing is in
+// hand. c.mu must be held.
 func (c *Client) scheduleLocked(lazy bool) {
 	if c.direct == nil {
 		return

@@ -23,7 +23,7 @@ type room struct {
 	// lists a public room without its lock unless it must check.
 	removals atomic.Bool
 	// lazyFanout is set (under mu) while presence frames of a big room
-	// are fanned out: they may wait for company (presence.go).
+	// are fanned out: they may wait for company (presenceLocked).
 	lazyFanout atomic.Bool
 
 	mu      sync.Mutex
