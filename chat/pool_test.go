@@ -140,7 +140,9 @@ func TestPoolWritesQueuedFramesPingsAndCloses(t *testing.T) {
 // written meanwhile. Once evicted it gets the rest of the message in
 // flight and then 1013 if it reads again.
 func TestStalledPeerDoesNotHoldThePool(t *testing.T) {
-	h := newHarness(t, Config{Grace: time.Hour, QueueBytes: 3000, MessageBurst: 1000, PongWait: time.Hour})
+	// bob's writes wait up to WriteInterval for company: his queue must
+	// hold what the test posts meanwhile (about a post a millisecond).
+	h := newHarness(t, Config{Grace: time.Hour, QueueBytes: 30000, MessageBurst: 1000, PongWait: time.Hour})
 	stuck := h.join("r", alice, "s1")
 	other := h.join("r", bob, "s2")
 	ss, os := newDirectSocket(10), newDirectSocket(-1) // the stuck peer takes 10 bytes
