@@ -240,6 +240,15 @@ func (c *limitedConn) Close() error {
 	return err
 }
 
+// SyscallConn is the TCP connection's, so that a room socket can be
+// written without blocking (handlers/socket_conn.go).
+func (c *limitedConn) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, errors.ErrUnsupported
+}
+
 // temporary reports whether an accept error will likely pass: out of
 // descriptors (EMFILE for the process, ENFILE for the system), out of
 // buffers or memory, or a connection reset before it was accepted.

@@ -39,8 +39,12 @@
 //
 // # A socket's life
 //
-// Each connection has one reader and one writer, both run by Client.Serve:
-// the handler's goroutine reads, and a goroutine of Serve's writes.
+// Each connection has one reader, the goroutine that runs Client.Serve.
+// Its writer is the registry's pool of writers when the socket is a
+// DirectSocket (pool.go: queued frames are written with non-blocking
+// writes, a stalled peer gets a goroutine of its own until its write
+// ends, pings come from one wheel), else a goroutine of Serve's
+// (writePump). An idle connection thus costs one goroutine.
 //
 //	c, err := reg.Join(slug, member, sessionID)
 //	if err != nil { /* send close frame CloseCodeFor(err), err.Error() */ }

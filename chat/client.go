@@ -38,8 +38,23 @@ type Client struct {
 	// out within WriteWait of it, or the connection ends without one.
 	evictedAt time.Time
 
-	wake chan struct{} // capacity 1: the queue may be non-empty
+	// wake (capacity 1: the queue may be non-empty) is made by writePump,
+	// the writer of a connection that has a goroutine of its own; a
+	// connection written by the registry's writers (see pool.go) has
+	// none, and state says where it is in that pool instead.
+	wake chan struct{}
 	done chan struct{} // closed when the client closes
+
+	// Guarded by mu: the pool's side of the connection (pool.go).
+	direct    DirectSocket    // set by Serve when the pool writes this connection
+	state     writeState      // where the connection is in the pool
+	pingDue   bool            // a ping is to be written
+	pong      []byte          // a pong's payload is to be written (pongDue)
+	pongDue   bool            //
+	writerEnd func(sent bool) // called once when the pool is done with the connection
+	wheelAt   int             // position in the ping wheel's slot, -1 when not in it
+	wheelSlot int             // the ping wheel's slot
+	lastWrite time.Time       // when the pool last took frames to write
 }
 
 // enqueueResult says what enqueue did with a frame.
@@ -65,8 +80,8 @@ func newClient(r *Registry, rm *room, m Member, session string) *Client {
 		room:    rm,
 		member:  m,
 		session: session,
-		wake:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
+		wheelAt: -1,
 	}
 }
 
@@ -132,6 +147,7 @@ func (c *Client) closeLocked(cause string, code int, reason string) {
 	}
 	c.held = 0
 	close(c.done)
+	c.scheduleLocked(false) // the pool writes the close frame
 }
 
 // evictLocked closes the client as too slow: nothing more is queued or
@@ -157,12 +173,13 @@ func (c *Client) evictLocked(why string) {
 // the frame is tried once more. The caller may hold c's room lock, not
 // the registry's.
 func (r *Registry) enqueue(c *Client, frame []byte) enqueueResult {
-	res := c.enqueue(frame)
+	lazy := c.room.lazyFanout.Load() // presence in a big room: see presenceLocked
+	res := c.enqueueAs(frame, lazy)
 	if res != userFull {
 		return res
 	}
 	r.evictHog(c.user)
-	if res = c.enqueue(frame); res == userFull {
+	if res = c.enqueueAs(frame, lazy); res == userFull {
 		c.mu.Lock()
 		c.evictLocked(evictUserBytes) // it held the most, or the hog would not go
 		c.mu.Unlock()
@@ -198,7 +215,11 @@ func (r *Registry) evictHog(u *user) {
 // If the frame would make the bytes of the user's connections pass
 // UserQueueBytes it returns userFull and queues nothing (unless the user
 // holds nothing else). It never blocks.
-func (c *Client) enqueue(frame []byte) enqueueResult {
+func (c *Client) enqueue(frame []byte) enqueueResult { return c.enqueueAs(frame, false) }
+
+// enqueueAs is enqueue; lazy lets a connection written by the pool wait
+// up to PresenceInterval for more frames before it is written.
+func (c *Client) enqueueAs(frame []byte, lazy bool) enqueueResult {
 	cfg := &c.reg.cfg
 	size := len(frame)
 	c.mu.Lock()
@@ -225,10 +246,14 @@ func (c *Client) enqueue(frame []byte) enqueueResult {
 	}
 	c.held += size
 	c.queue = append(c.queue, frame)
+	wake := c.wake
+	c.scheduleLocked(lazy)
 	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default: // a wake-up is already pending
+	if wake != nil {
+		select {
+		case wake <- struct{}{}:
+		default: // a wake-up is already pending
+		}
 	}
 	return queued
 }

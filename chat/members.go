@@ -2,6 +2,7 @@ package chat
 
 import (
 	"slices"
+	"sync/atomic"
 	"time"
 )
 
@@ -100,7 +101,29 @@ func (r *Registry) joinLocked(rm *room, m Member, session string, snap []byte, t
 // announceJoinLocked tells every connection of rm that m joined: a join
 // notice and a MemberJoined frame.
 func (r *Registry) announceJoinLocked(rm *room, m Member) {
+	lazy := rm.presenceLocked()
 	r.record(rm, KindJoin, m, "", r.cfg.Now(), r.render.MemberJoined(rm.slug, m, len(rm.members)))
+	lazy.Store(false)
+}
+
+// presenceBatchMin is the room size from which presence frames may wait
+// for company: in a room of n connections, n joins cost n² frames, and a
+// storm of them would otherwise be written one message per join to every
+// connection.
+const presenceBatchMin = 32
+
+// presenceLocked marks the fan-out about to happen as presence, which a
+// connection written by the registry's writers may hold for up to
+// PresenceInterval so that the presence frames of a join storm reach it
+// as one message per interval, not one per join (any other frame queued
+// meanwhile sends them at once, in order). Small rooms are written at
+// once. The caller clears the returned flag after the fan-out. rm.mu
+// must be held.
+func (rm *room) presenceLocked() *atomic.Bool {
+	if len(rm.clients) >= presenceBatchMin {
+		rm.lazyFanout.Store(true)
+	}
+	return &rm.lazyFanout
 }
 
 // Leave closes c (code 1000 unless it was closed already) and removes it
@@ -181,7 +204,9 @@ func (r *Registry) removeMemberLocked(rm *room, mem *member, announce bool) {
 		rm.resetDeltas() // a change no frame tells
 		return
 	}
+	lazy := rm.presenceLocked()
 	r.record(rm, KindLeave, mem.Member, "", r.cfg.Now(), r.render.MemberLeft(rm.slug, mem.Member, len(rm.members)))
+	lazy.Store(false)
 }
 
 // memberList returns the members in join order. rm.mu must be held.

@@ -16,6 +16,8 @@ type Registry struct {
 	render Renderer
 	bufs   sync.Pool // *[]byte buffers in which writers join queued frames
 	count  counters
+	pool   *writerPool // writes the connections of DirectSockets (pool.go)
+	wheel  pingWheel   // pings them
 
 	mu        sync.Mutex
 	closed    bool
@@ -48,6 +50,8 @@ func New(cfg Config, r Renderer) *Registry {
 		actions:  make(map[int64]*actionBuckets),
 	}
 	reg.bufs.New = func() any { return new([]byte) }
+	reg.pool = newWriterPool(reg)
+	reg.wheel.reg = reg
 	for _, slug := range reg.cfg.Permanent {
 		rm := newRoom(slug, true, 0, &reg.cfg)
 		reg.rooms[slug] = rm

@@ -22,6 +22,9 @@ type room struct {
 	// removals is set while access.removed holds someone, so the lobby
 	// lists a public room without its lock unless it must check.
 	removals atomic.Bool
+	// lazyFanout is set (under mu) while presence frames of a big room
+	// are fanned out: they may wait for company (presenceLocked).
+	lazyFanout atomic.Bool
 
 	mu      sync.Mutex
 	dead    bool // destroyed: out of the registry; a joiner must look again

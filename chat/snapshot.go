@@ -23,6 +23,13 @@ func (r *Registry) snapshotLocked(rm *room) (snap []byte, tail [][]byte, ok bool
 		if rm.snap != nil && rm.snapVer == rm.version {
 			return rm.snap, nil, true
 		}
+		if len(rm.snap) >= shareSnapshotMin {
+			// A big room's join storm: share the last snapshot, brought
+			// up to date by the log, rather than render one per joiner.
+			if tail, ok := rm.deltasSince(rm.snapVer); ok {
+				return rm.snap, tail, true
+			}
+		}
 		if raced {
 			if rm.snap != nil {
 				if tail, ok := rm.deltasSince(rm.snapVer); ok {
@@ -53,6 +60,12 @@ func (r *Registry) snapshotLocked(rm *room) (snap []byte, tail [][]byte, ok bool
 		}
 	}
 }
+
+// shareSnapshotMin is the snapshot size from which a joiner gets the
+// last snapshot and the log's frames after it instead of a new render:
+// in a join storm every join changes the room, and rendering (and
+// holding until written) a snapshot per joiner cost megabytes a second.
+const shareSnapshotMin = 32 << 10
 
 // delta is a frame fanned out to a room and the room's version after it.
 type delta struct {

@@ -98,8 +98,9 @@ const (
 // Serve runs the connection: call it once, right after Join, in the
 // handler's goroutine (under Fiber the handler must not return while the
 // connection is in use). It reads until the connection fails or closes,
-// while its writer (writePump, in its own goroutine) writes the queued
-// frames and the pings; then it calls Registry.Leave, waits for the writer
+// while its writer writes the queued frames and the pings: the registry's
+// writers if s is a DirectSocket (pool.go), else writePump in a goroutine
+// of its own. Then it calls Registry.Leave, waits for the writer to finish
 // and returns why the connection ended (an End... constant). It never
 // closes s: the caller does that after Serve returns.
 //
@@ -113,9 +114,8 @@ const (
 func (c *Client) Serve(s Socket, onText func(text []byte, refusedBefore int) (refused bool)) (reason string) {
 	dl := &readDeadline{sock: s, wait: c.reg.cfg.PongWait}
 	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		if c.writePump(s) {
+	end := func(closeSent bool) {
+		if closeSent {
 			// The close frame is out. Give the peer CloseWait to answer
 			// it (so it sees our code, not 1006), then the reader gives up.
 			dl.finish(CloseWait)
@@ -124,7 +124,14 @@ func (c *Client) Serve(s Socket, onText func(text []byte, refusedBefore int) (re
 			// write): nothing to wait for, end the connection now.
 			dl.finish(0)
 		}
-	}()
+		close(writerDone)
+	}
+	if ds, ok := s.(DirectSocket); ok {
+		// No writer goroutine: the registry's writers write it (pool.go).
+		c.reg.attachDirect(c, ds, end)
+	} else {
+		go func() { end(c.writePump(s)) }()
+	}
 	returned := false
 	defer func() {
 		if !returned {

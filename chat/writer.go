@@ -16,7 +16,8 @@ import (
 // boundaries; a single larger frame (a big snapshot) goes alone.
 const MaxWrite = 64 << 10
 
-// writePump is the connection's only writer; Serve runs it in its own
+// writePump is the writer of a connection whose Socket is not a
+// DirectSocket (the pool, pool.go, writes the others); Serve runs it in its own
 // goroutine. It blocks until the client is closed. Each time frames are
 // queued it writes them as text messages of at most MaxWrite bytes (the
 // htmx ws extension swaps every top-level element of a message), with a
@@ -32,6 +33,11 @@ func (c *Client) writePump(s socketWriter) (closeSent bool) {
 	cfg := &c.reg.cfg
 	ping := time.NewTicker(cfg.PingPeriod)
 	defer ping.Stop()
+	wake := make(chan struct{}, 1)
+	wake <- struct{}{} // frames may be queued already
+	c.mu.Lock()
+	c.wake = wake
+	c.mu.Unlock()
 	var batch [][]byte
 	for {
 		select {
@@ -39,6 +45,13 @@ func (c *Client) writePump(s socketWriter) (closeSent bool) {
 			frames, closed := c.take(batch)
 			if closed {
 				return c.writeClose(s)
+			}
+			if pong, ok := c.takePong(); ok {
+				err := s.WriteControl(PongMessage, pong, time.Now().Add(cfg.WriteWait))
+				if err != nil {
+					c.fail(err)
+					return false
+				}
 			}
 			closed, err := c.writeBatch(s, frames)
 			clear(frames)      // don't pin sent frames while idle

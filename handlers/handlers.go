@@ -198,6 +198,8 @@ func New(cfg Config, d Deps) (*App, error) {
 		// this they alias fasthttp's reused buffers and change under us.
 		Immutable: true,
 	})
+	// Room sockets outlive their hijack handler (socket.go).
+	app.Server().KeepHijackedConns = true
 	s.routes(app)
 
 	ctx, cancel := context.WithCancel(context.Background())

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"sync"
 
 	"github.com/a-h/templ"
 	"github.com/gofiber/fiber/v2"
@@ -39,15 +40,27 @@ func render(c *fiber.Ctx, status int, comp templ.Component) error {
 	return comp.Render(c.UserContext(), c.Response().BodyWriter())
 }
 
+// renderBufs are the buffers frames are rendered in (perf): a frame is
+// copied out at its size, so one queued to thousands of sockets, or a
+// room's cached snapshot, holds no spare capacity, and rendering grows no
+// new buffer each time.
+var renderBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 // renderBytes renders a component to a byte slice.
 func renderBytes(comp templ.Component) []byte {
-	var buf bytes.Buffer
+	buf := renderBufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= 1<<20 {
+			renderBufs.Put(buf)
+		}
+	}()
 	// Rendering our own components into a buffer cannot fail short of a
 	// bug; an empty frame is then the safest thing to send.
-	if err := comp.Render(context.Background(), &buf); err != nil {
+	if err := comp.Render(context.Background(), buf); err != nil {
 		return nil
 	}
-	return buf.Bytes()
+	return bytes.Clone(buf.Bytes())
 }
 
 // frames implements chat.Renderer with the views' components: each event

@@ -1,14 +1,17 @@
 package handlers
 
 import (
-	"errors"
+	"context"
+	"log/slog"
+	"net"
 	"runtime/debug"
 	"sync"
+	"syscall"
 	"time"
 
 	fws "github.com/fasthttp/websocket"
-	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 
 	"natter/chat"
 	"natter/db"
@@ -17,7 +20,7 @@ import (
 // socketGate admits an upgrade only for a signed-in user, a valid room and
 // this site's own origin; everything else is refused before the 101.
 func (s *server) socketGate(c *fiber.Ctx) error {
-	if !websocket.IsWebSocketUpgrade(c) {
+	if !fws.FastHTTPIsWebSocketUpgrade(c.Context()) {
 		return fiber.NewError(fiber.StatusUpgradeRequired, "This address is for the room's live connection.")
 	}
 	if !validSlug(c.Params("slug")) {
@@ -38,81 +41,148 @@ func (s *server) socketGate(c *fiber.Ctx) error {
 	return c.Next()
 }
 
-// roomSocket is the room's live connection, run by chat.Client.Serve
-// (one reader, one writer). It returns only after the writer ends,
-// because Fiber reuses the connection object afterwards.
+// roomSocket is the room's live connection. The handshake goes through
+// fasthttp/websocket's upgrader; the connection itself is then read and
+// written by wsConn (socket_conn.go) over the TCP connection, not through
+// the websocket package's Conn, whose buffers (and fasthttp's request
+// and read buffer behind it) would live as long as the socket. Fiber
+// keeps hijacked connections open (KeepHijackedConns, set in New), so
+// the hijack handler returns once the member joined: fasthttp gets its
+// request context back and the socket's goroutine (runSocket) starts
+// with a small stack. chat writes the socket from its shared writers.
 func (s *server) roomSocket() fiber.Handler {
-	return websocket.New(s.serveSocket, websocket.Config{
-		Origins:         s.origins,
-		ReadBufferSize:  1024,
-		WriteBufferSize: 1024,
-		// Idle sockets hold no write buffer: most of them write rarely.
+	up := &fws.FastHTTPUpgrader{
+		// The upgrader's own reader and writer are never used.
+		ReadBufferSize:    16,
 		WriteBufferPool:   &sync.Pool{},
 		EnableCompression: false,
-		RecoverHandler:    s.recoverSocket,
-	})
-}
-
-// recoverSocket keeps a panic in one socket from taking the process down,
-// and tells the client only that something failed (1011).
-func (s *server) recoverSocket(conn *websocket.Conn) {
-	if r := recover(); r != nil {
-		s.Log.Error("socket panic", "panic", r)
-		_ = conn.WriteControl(websocket.CloseMessage,
-			websocket.FormatCloseMessage(websocket.CloseInternalServerErr, "Internal error."), time.Now().Add(chat.CloseWait))
+		// socketGate checked the origin against the site's.
+		CheckOrigin: func(*fasthttp.RequestCtx) bool { return true },
+	}
+	return func(c *fiber.Ctx) error {
+		u, _ := c.Locals(localUser).(*db.User)
+		sid, _ := c.Locals(localSessionID).(string)
+		info := socketInfo{
+			member:  chat.Member{ID: u.ID, Name: u.Username},
+			session: sid,
+			slug:    c.Params("slug"),
+			ip:      clientIP(c),
+			origin:  c.Get(fiber.HeaderOrigin),
+		}
+		if err := up.Upgrade(c.Context(), func(conn *fws.Conn) { s.serveSocket(conn.NetConn(), info) }); err != nil {
+			return fiber.ErrUpgradeRequired
+		}
+		return nil
 	}
 }
 
-func (s *server) serveSocket(conn *websocket.Conn) {
-	u, _ := conn.Locals(localUser).(*db.User)
-	sid, _ := conn.Locals(localSessionID).(string)
-	slug := conn.Params("slug")
-	log := s.Log.With("user", u.ID, "room", slug, "ip", socketIP(conn), "origin", conn.Headers(fiber.HeaderOrigin))
+// socketInfo is what a socket keeps of its upgrade request (the request
+// itself goes back to fasthttp).
+type socketInfo struct {
+	member                    chat.Member
+	session, slug, ip, origin string
+}
 
-	client, err := s.Rooms.Join(slug, chat.Member{ID: u.ID, Name: u.Username}, sid)
+// log logs msg with the socket's attributes.
+func (i *socketInfo) log(log *slog.Logger, level slog.Level, msg string, args ...any) {
+	if !log.Enabled(context.Background(), level) {
+		return
+	}
+	log.Log(context.Background(), level, msg, append([]any{"user", i.member.ID, "room", i.slug, "ip", i.ip, "origin", i.origin}, args...)...)
+}
+
+// serveSocket runs in fasthttp's hijack goroutine, once the handshake is
+// written: it takes the TCP connection from fasthttp's wrapper (with any
+// bytes fasthttp read past the request), joins the member and hands the
+// socket to runSocket, or refuses it with a close frame.
+func (s *server) serveSocket(hijacked net.Conn, info socketInfo) {
+	conn, pre := unwrapHijacked(hijacked)
+	ws := &wsConn{conn: conn, pre: pre}
+	handedOver := false
+	defer func() {
+		// A panic here (in Join) must not take the process down: the
+		// client hears 1011, as from a panic while it is served.
+		if r := recover(); r != nil {
+			info.log(s.Log, slog.LevelError, "socket panic", "panic", r, "stack", string(debug.Stack()))
+			_ = ws.WriteControl(chat.CloseMessage, fws.FormatCloseMessage(chat.CloseInternalError, "Internal error."), time.Now().Add(chat.CloseWait))
+		}
+		if !handedOver {
+			_ = conn.Close()
+		}
+	}()
+	var sock chat.Socket = ws
+	if sc, ok := conn.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			sock = directConn{ws, raw}
+		}
+	}
+	client, err := s.Rooms.Join(info.slug, info.member, info.session)
 	if err != nil {
 		r := s.errorResponse(err)
 		if r.logMsg != "" {
-			log.Error("socket join failed", "err", err)
+			info.log(s.Log, slog.LevelError, "socket join failed", "err", err)
 		} else {
-			log.Info("socket join refused", "err", err)
+			info.log(s.Log, slog.LevelInfo, "socket join refused", "err", err)
 		}
-		_ = conn.WriteControl(websocket.CloseMessage,
-			websocket.FormatCloseMessage(r.close, r.text), time.Now().Add(chat.CloseWait))
+		_ = ws.WriteControl(chat.CloseMessage, fws.FormatCloseMessage(r.close, r.text), time.Now().Add(chat.CloseWait))
 		return
 	}
-	log.Info("socket connected")
+	ws.client = client
+	info.log(s.Log, slog.LevelInfo, "socket connected")
+	handedOver = true
+	go s.runSocket(conn, sock, client, info)
+}
+
+// runSocket is the socket's one goroutine: chat's Serve reads it until it
+// ends, then the connection is closed.
+func (s *server) runSocket(conn net.Conn, sock chat.Socket, client *chat.Client, info socketInfo) {
 	reason := endError
 	defer func() {
 		// Serve has made the member leave and waited for the writer (the
 		// client heard 1011); here the panic is logged, not spread.
 		if r := recover(); r != nil {
-			log.Error("socket panic", "panic", r, "stack", string(debug.Stack()))
+			info.log(s.Log, slog.LevelError, "socket panic", "panic", r, "stack", string(debug.Stack()))
 			if cause := client.Cause(); cause != "" {
 				reason = cause
 			}
 		}
-		log.Info("socket disconnected", "reason", reason)
+		_ = conn.Close()
+		info.log(s.Log, slog.LevelInfo, "socket disconnected", "reason", reason)
 	}()
-	reason = client.Serve(socket{conn.Conn}, func(text []byte, refusedBefore int) bool {
+	reason = client.Serve(sock, func(text []byte, refusedBefore int) bool {
 		return s.handleFrame(client, text, refusedBefore)
 	})
+}
+
+// unwrapHijacked returns the connection under fasthttp's hijacked wrapper
+// and the bytes fasthttp had read past the handshake request (a client
+// should send none before the 101, but nothing is lost if it did): with
+// the read deadline in the past, the wrapper's reader returns what it
+// buffered and then stops without reading the connection.
+func unwrapHijacked(hijacked net.Conn) (net.Conn, []byte) {
+	u, ok := hijacked.(interface{ UnsafeConn() net.Conn })
+	if !ok {
+		return hijacked, nil
+	}
+	conn := u.UnsafeConn()
+	if err := conn.SetReadDeadline(time.Unix(1, 0)); err != nil {
+		return hijacked, nil
+	}
+	var pre []byte
+	var b [512]byte
+	for {
+		n, err := hijacked.Read(b[:])
+		pre = append(pre, b[:n]...)
+		if err != nil || n == 0 {
+			break
+		}
+	}
+	if err := conn.SetReadDeadline(time.Time{}); err != nil {
+		return hijacked, nil
+	}
+	return conn, pre
 }
 
 // endError is the reason logged for a socket whose handler panicked,
 // besides chat's End... reasons.
 const endError = "error"
-
-// socket is the connection as chat reads it: the websocket, with its read
-// limit's error told in chat's terms (chat does not import the websocket
-// package).
-type socket struct{ *fws.Conn }
-
-// ReadMessage is the websocket's, with fws.ErrReadLimit as chat.ErrReadLimit.
-func (s socket) ReadMessage() (int, []byte, error) {
-	kind, data, err := s.Conn.ReadMessage()
-	if errors.Is(err, fws.ErrReadLimit) {
-		err = chat.ErrReadLimit
-	}
-	return kind, data, err
-}

@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 )
@@ -49,6 +50,12 @@ type config struct {
 	connectMax  time.Duration
 	maxSockets  int
 	textSize    int
+	mixSpec     string
+	mix         mix
+	settle      bool
+	settlePause time.Duration
+	readBuf     int
+	stalled     int
 }
 
 // hardMaxSockets is what one process can hold under the 20,000 open-file
@@ -63,6 +70,14 @@ func main() {
 		}
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
 		os.Exit(2)
+	}
+	if path := os.Getenv("LOADTEST_CPUPROFILE"); path != "" {
+		// The generator's own profile, to keep it cheaper than the server.
+		if f, err := os.Create(path); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				defer pprof.StopCPUProfile()
+			}
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -107,6 +122,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.connectMax, "connect-timeout", 3*time.Minute, "longest time for opening all sockets")
 	fs.IntVar(&c.maxSockets, "max-sockets", hardMaxSockets, "refuse to open more sockets than this")
 	fs.IntVar(&c.textSize, "text-size", 0, "pad each message text to about this many characters")
+	fs.StringVar(&c.mixSpec, "mix", "", "frames the senders send, by weight: e.g. posts=80,reactions=10,edits=5,typing=5 (default: posts only); only posts are measured")
+	fs.BoolVar(&c.settle, "settle", true, "wait for every member list (at most 60 s) and -settle-pause more before sending; -settle=false sends right after the sockets opened, during the join storm")
+	fs.DurationVar(&c.settlePause, "settle-pause", 2*time.Second, "pause after every member list is full; 0 sends right after the join storm (see latency_first_10s)")
+	fs.IntVar(&c.stalled, "stalled", 0, "sockets per room (its last ones) that never read, with a 4 KB receive buffer: they are left out of the deliveries; the others' latency shows what they cost")
+	fs.IntVar(&c.readBuf, "read-buffer", 0, "read buffer per socket (default 64 KB with traffic, the most the server joins frames into, else 4 KB)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -146,7 +166,24 @@ func (c *config) check() error {
 		return fmt.Errorf("-login-concurrency must be in [1, 256], -connect-concurrency in [1, 5000]")
 	case c.textSize < 0 || c.textSize > 1900:
 		return fmt.Errorf("-text-size must be in [0, 1900]")
+	case c.settlePause < 0 || c.settlePause > time.Minute:
+		return fmt.Errorf("-settle-pause must be in [0, 1m]")
+	case c.stalled < 0 || c.stalled >= c.perRoom-c.senders:
+		return fmt.Errorf("-stalled must be in [0, -per-room - -senders)")
+	case c.readBuf != 0 && (c.readBuf < 256 || c.readBuf > 1<<20):
+		return fmt.Errorf("-read-buffer must be in [256, 1048576]")
 	}
+	if c.readBuf == 0 {
+		c.readBuf = 4096
+		if c.rate > 0 {
+			c.readBuf = 64 << 10
+		}
+	}
+	m, err := parseMix(c.mixSpec)
+	if err != nil {
+		return err
+	}
+	c.mix = m
 	if c.rate > 0 && c.senders == 0 {
 		c.senders = 1
 	}

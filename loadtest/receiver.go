@@ -16,7 +16,7 @@ import (
 
 // Markers in the frames the server renders (views/messages.templ).
 var (
-	snapshotMessages = []byte(`<ol id="messages" hx-swap-oob="innerHTML">`)
+	snapshotMessages = []byte(`<ol id="messages" hx-swap-oob="innerHTML"`) // then data-epoch
 	snapshotMembers  = []byte(`<ul id="members" hx-swap-oob="innerHTML">`)
 	listEnd          = []byte(`</ol>`)
 	countAttr        = []byte(`data-count="`)
@@ -33,6 +33,7 @@ type receiver struct {
 	sock     *client.Socket
 	done     chan struct{}
 	joinedAt time.Duration // since run start, when the handshake finished
+	stalled  bool          // never read (-stalled): not counted as a receiver
 	dropped  atomic.Int64  // since run start; 0 while open or closed by us
 
 	seen       []uint64 // bitmap over message ids (measured and not)
@@ -47,6 +48,8 @@ type receiver struct {
 	fullAt     time.Duration // since run start: member count first reached the room's size
 	closeCode  int           // close code received, if the server closed
 	readErr    string
+	seqs       seqSeen       // message numbers seen, for the mix's reactions and edits
+	lastSent   atomic.Uint64 // id+1 of the last post this socket sent
 }
 
 // bufs are read buffers shared by all receivers: an idle socket holds none.
@@ -98,16 +101,19 @@ func (r *receiver) handle(msg []byte, now time.Duration) {
 	r.bytes += int64(len(msg))
 	rs := r.run
 	// Messages listed in a snapshot are history, not deliveries.
+	// A snapshot is the first frame queued to a socket, so it opens a
+	// message: looking for it only there keeps every other message to
+	// the scans it needs (the generator must stay cheaper than the server).
 	skipFrom, skipTo := -1, -1
-	if i := bytes.Index(msg, snapshotMessages); i >= 0 {
-		skipFrom = i
+	if bytes.HasPrefix(msg, snapshotMessages) {
+		skipFrom = 0
 		skipTo = len(msg)
-		if j := bytes.Index(msg[i:], listEnd); j >= 0 {
-			skipTo = i + j
+		if j := bytes.Index(msg, listEnd); j >= 0 {
+			skipTo = j
 		}
-	}
-	if bytes.Contains(msg, snapshotMembers) {
-		r.snapshots++
+		if bytes.Contains(msg[skipTo:], snapshotMembers) {
+			r.snapshots++
+		}
 	}
 	if bytes.Contains(msg, messageError) {
 		r.errFrames++
@@ -133,6 +139,9 @@ func (r *receiver) handle(msg []byte, now time.Duration) {
 			r.foreign++
 			continue
 		}
+		if rs.cfg.mix.weights[kindReact]+rs.cfg.mix.weights[kindEdit] > 0 {
+			r.seqs.noteSeq(msg, i, id+1 == r.lastSent.Load())
+		}
 		w, bit := id/64, uint64(1)<<(id%64)
 		if r.seen == nil {
 			r.seen = make([]uint64, (len(rs.msgs)+63)/64)
@@ -144,6 +153,9 @@ func (r *receiver) handle(msg []byte, now time.Duration) {
 			continue
 		}
 		r.seen[w] |= bit
+		if since := time.Duration(sent) - rs.trafficAt; since >= 0 && since < 10*time.Second {
+			rs.first.add(r.idx, now-time.Duration(sent))
+		}
 		if measured {
 			r.delivered++
 			rs.delivered.Add(1)
@@ -153,8 +165,22 @@ func (r *receiver) handle(msg []byte, now time.Duration) {
 			}
 		}
 	}
-	// The member count: the last one in the message is the newest.
-	if i := bytes.LastIndex(msg, countAttr); i >= 0 {
+	// The member count, until it first reached the room's size (all that
+	// is measured of it): the last one in the message is the newest
+	// (bytes.LastIndex is a slow byte-by-byte search; Index is not).
+	if r.fullAt > 0 {
+		return
+	}
+	i := -1
+	for off := 0; ; {
+		j := bytes.Index(msg[off:], countAttr)
+		if j < 0 {
+			break
+		}
+		i = off + j
+		off = i + len(countAttr)
+	}
+	if i >= 0 {
 		rest := msg[i+len(countAttr):]
 		if j := bytes.IndexByte(rest, '"'); j > 0 {
 			if n, err := strconv.Atoi(string(rest[:j])); err == nil {

@@ -20,6 +20,7 @@ type result struct {
 		Open     int            `json:"open"`
 		Failed   int            `json:"failed"`
 		FailedBy map[string]int `json:"failed_by,omitempty"`
+		Stalled  int            `json:"stalled"` // never read (-stalled), left out of the deliveries
 		Dropped  int            `json:"dropped"` // closed by the server or the network during the run
 		DropBy   map[string]int `json:"dropped_by,omitempty"`
 	} `json:"sockets"`
@@ -46,10 +47,16 @@ type result struct {
 		Foreign    int64   `json:"cross_room"`
 		PerSecond  float64 `json:"per_second"`
 	} `json:"deliveries"`
-	Latency             summary    `json:"latency"`
-	GeneratorCPUPercent float64    `json:"generator_cpu_percent"`
-	OtherCPUPercent     float64    `json:"other_cpu_percent"` // everything else on the machine: a busy neighbour spoils the figures
-	Server              serverInfo `json:"server"`
+	Latency summary `json:"latency"`
+	// First10s is the latency of the posts sent in the first 10 s of
+	// traffic (warm-up included): with -settle=false, a join storm's
+	// aftermath.
+	First10s summary `json:"latency_first_10s"`
+	// Sent counts the frames sent by kind (-mix).
+	Sent                map[string]int64 `json:"sent_by_kind"`
+	GeneratorCPUPercent float64          `json:"generator_cpu_percent"`
+	OtherCPUPercent     float64          `json:"other_cpu_percent"` // everything else on the machine: a busy neighbour spoils the figures
+	Server              serverInfo       `json:"server"`
 }
 
 // serverInfo is what /proc says of the server at three moments.
@@ -79,7 +86,7 @@ func (c config) public() map[string]any {
 		"base": c.base, "users": c.users, "rooms": c.rooms, "per_room": c.perRoom,
 		"senders": c.senders, "rate_per_room": c.rate, "duration": c.duration.String(),
 		"warmup": c.warmup.String(), "source_ips": c.sourceIPs, "connect_concurrency": c.connectConc,
-		"room_prefix": c.roomPrefix, "text_size": c.textSize,
+		"room_prefix": c.roomPrefix, "text_size": c.textSize, "mix": c.mix.String(), "settle": c.settle, "settle_pause": c.settlePause.String(), "stalled": c.stalled,
 	}
 }
 
@@ -92,6 +99,10 @@ func (rs *runState) tally(recv []*receiver, res *result) {
 	res.Sockets.DropBy = map[string]int{}
 	for _, rc := range recv {
 		if rc == nil {
+			continue
+		}
+		if rc.stalled {
+			res.Sockets.Stalled++
 			continue
 		}
 		open++
@@ -151,6 +162,13 @@ func (rs *runState) tally(recv []*receiver, res *result) {
 		res.Deliveries.PerSecond = float64(res.Deliveries.Delivered) / rs.cfg.duration.Seconds()
 	}
 	res.Latency = rs.latency.summary()
+	res.First10s = rs.first.summary()
+	res.Sent = map[string]int64{}
+	for k := range nKinds {
+		if n := rs.kinds[k].Load(); n > 0 {
+			res.Sent[kindNames[k]] = n
+		}
+	}
 	if d := res.Deliveries.Delivered; d > 0 && res.Server.CPUPercent > 0 {
 		secs := (rs.measureTo - rs.measureFrom + rs.cfg.warmup).Seconds()
 		perSec := float64(d) / rs.cfg.duration.Seconds()
@@ -260,8 +278,8 @@ func writeSummary(w io.Writer, r *result) {
 		r.Run, c["rooms"], c["per_room"], c["users"], c["senders"], c["rate_per_room"], c["duration"], c["warmup"])
 	fmt.Fprintf(w, "accounts   %.1fs (cached %d, signed in %d, signed up %d)\n",
 		r.Accounts.Seconds, r.Accounts.Cached, r.Accounts.SignedIn, r.Accounts.SignedUp)
-	fmt.Fprintf(w, "sockets    %d/%d open in %.1fs, %d failed %v, %d dropped %v\n",
-		r.Sockets.Open, r.Sockets.Asked, r.ConnectSeconds, r.Sockets.Failed, r.Sockets.FailedBy, r.Sockets.Dropped, r.Sockets.DropBy)
+	fmt.Fprintf(w, "sockets    %d/%d open in %.1fs, %d failed %v, %d dropped %v, %d stalled (never read)\n",
+		r.Sockets.Open, r.Sockets.Asked, r.ConnectSeconds, r.Sockets.Failed, r.Sockets.FailedBy, r.Sockets.Dropped, r.Sockets.DropBy, r.Sockets.Stalled)
 	fmt.Fprintf(w, "handshake  p50 %.1fms p90 %.1fms p99 %.1fms max %.1fms\n", r.Connect.P50, r.Connect.P90, r.Connect.P99, r.Connect.Max)
 	full := "not all"
 	if r.Join.FullSeconds > 0 {
@@ -277,6 +295,9 @@ func writeSummary(w io.Writer, r *result) {
 			d.Delivered, d.Expected, d.Lost, d.Duplicated, d.Foreign, d.PerSecond)
 		l := r.Latency
 		fmt.Fprintf(w, "latency    p50 %.1fms p90 %.1fms p99 %.1fms p99.9 %.1fms max %.1fms\n", l.P50, l.P90, l.P99, l.P999, l.Max)
+		f := r.First10s
+		fmt.Fprintf(w, "first 10s  p50 %.1fms p90 %.1fms p99 %.1fms max %.1fms (posts sent in the first 10 s of traffic)\n", f.P50, f.P90, f.P99, f.Max)
+		fmt.Fprintf(w, "sent       %v\n", r.Sent)
 		fmt.Fprintf(w, "cpu        server %.0f%% (%.1f µs per delivery), generator %.0f%%, rest of the machine %.0f%% (of one core)\n",
 			r.Server.CPUPercent, r.Server.CPUPerDelivery, r.GeneratorCPUPercent, r.OtherCPUPercent)
 	}

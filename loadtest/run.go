@@ -23,7 +23,7 @@ type runState struct {
 	cfg    config
 	start  time.Time
 	id     string
-	marker []byte // "ltm<id> " opens every message text of this run
+	marker []byte // "¤ltm<id> " opens every message text of this run
 
 	// Measured messages are those sent in [measureFrom, measureTo).
 	measureFrom, measureTo time.Duration
@@ -31,17 +31,21 @@ type runState struct {
 	nextID                 atomic.Uint64
 	roomMembers            []int // distinct members per room: the full member count
 
-	latency   histogram
-	connect   histogram
-	delivered atomic.Int64
-	sent      atomic.Int64
-	sendErrs  atomic.Int64
-	errFrames atomic.Int64
-	drops     atomic.Int64
-	full      atomic.Int64 // sockets whose member count reached the room's size
-	closing   atomic.Bool
-	openCount atomic.Int64
-	window    atomic.Pointer[histogram] // latencies since the last progress line
+	latency     histogram
+	first       histogram // posts sent in the first 10 s of traffic, warm-up included
+	trafficAt   time.Duration
+	kinds       [nKinds]atomic.Int64 // frames sent, by kind
+	connect     histogram
+	delivered   atomic.Int64
+	sent        atomic.Int64
+	sendErrs    atomic.Int64
+	errFrames   atomic.Int64
+	drops       atomic.Int64
+	full        atomic.Int64 // sockets whose member count reached the room's size
+	closing     atomic.Bool
+	openCount   atomic.Int64
+	stalledOpen atomic.Int64
+	window      atomic.Pointer[histogram] // latencies since the last progress line
 }
 
 // message is one sent message, as its sender recorded it.
@@ -74,7 +78,10 @@ func run(ctx context.Context, cfg config, progress io.Writer) (*result, error) {
 	id := make([]byte, 3)
 	_, _ = rand.Read(id)
 	rs := &runState{cfg: cfg, id: hex.EncodeToString(id)}
-	rs.marker = []byte("ltm" + rs.id + " ")
+	// The marker opens with a byte that is rare in the server's HTML
+	// (the first of "¤" in UTF-8), so finding it is a memchr, not a
+	// search that stops at every "l".
+	rs.marker = []byte("¤ltm" + rs.id + " ")
 	if cfg.roomPrefix == "" {
 		cfg.roomPrefix = "lt-" + rs.id
 		rs.cfg.roomPrefix = cfg.roomPrefix
@@ -104,7 +111,9 @@ func run(ctx context.Context, cfg config, progress io.Writer) (*result, error) {
 	if err != nil {
 		return res, err
 	}
-	rs.settle(ctx, progress)
+	if cfg.settle {
+		rs.settle(ctx, progress)
+	}
 	res.Server.Open = readProc(cfg.pid)
 
 	if cfg.rate > 0 {
@@ -149,10 +158,21 @@ func (rs *runState) connectAll(ctx context.Context, accts []*account, res *resul
 		dialers[i] = &websocket.Dialer{
 			NetDialContext:   nd.DialContext,
 			HandshakeTimeout: 30 * time.Second,
-			ReadBufferSize:   2048,
+			ReadBufferSize:   cfg.readBuf,
 			WriteBufferSize:  1024,
 			WriteBufferPool:  &sync.Pool{},
 		}
+	}
+	// A stalled socket has a 4 KB receive buffer and is never read: the
+	// server's writes to it soon block on a full window.
+	stalledDialer := &websocket.Dialer{
+		NetDialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: sourceIP(0)}, Timeout: 10 * time.Second, Control: func(_, _ string, c syscall.RawConn) error {
+			return c.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		}}).DialContext,
+		HandshakeTimeout: 30 * time.Second,
+		ReadBufferSize:   1024,
+		WriteBufferSize:  1024,
+		WriteBufferPool:  &sync.Pool{},
 	}
 	open, failed := &rs.openCount, new(atomic.Int64)
 	var mu sync.Mutex
@@ -161,7 +181,12 @@ func (rs *runState) connectAll(ctx context.Context, accts []*account, res *resul
 		idx := r*cfg.perRoom + j
 		u := rs.userOf(r, j)
 		t0 := time.Now()
-		sock, err := accts[u].client.Dial(rs.slug(r), dialers[idx%len(dialers)])
+		stalled := j >= cfg.perRoom-cfg.stalled
+		d := dialers[idx%len(dialers)]
+		if stalled {
+			d = stalledDialer
+		}
+		sock, err := accts[u].client.Dial(rs.slug(r), d)
 		took := time.Since(t0)
 		if err != nil {
 			failed.Add(1)
@@ -179,9 +204,14 @@ func (rs *runState) connectAll(ctx context.Context, accts []*account, res *resul
 			return
 		}
 		rs.connect.add(idx, took)
-		rc := &receiver{run: rs, idx: idx, room: r, user: u, sock: sock, done: make(chan struct{}), joinedAt: rs.since()}
+		rc := &receiver{run: rs, idx: idx, room: r, user: u, sock: sock, done: make(chan struct{}), joinedAt: rs.since(), stalled: stalled}
 		recv[idx] = rc
 		open.Add(1)
+		if stalled {
+			rs.stalledOpen.Add(1)
+			close(rc.done) // never reads: a tab that stopped reading
+			return
+		}
 		go rc.readLoop()
 	}
 
@@ -248,18 +278,18 @@ feed:
 
 // settle waits (at most 60 s) until every open socket has seen its full
 // member list, so that sending starts after the join notices are out,
-// then 2 s more.
+// then -settle-pause more.
 func (rs *runState) settle(ctx context.Context, progress io.Writer) {
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if rs.full.Load()+rs.drops.Load() >= int64(rs.openCount.Load()) {
+		if rs.full.Load()+rs.drops.Load() >= rs.openCount.Load()-rs.stalledOpen.Load() {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	fmt.Fprintf(progress, "settle: %d/%d sockets with the full member list at %.1fs\n",
 		rs.full.Load(), rs.openCount.Load(), rs.since().Seconds())
-	time.Sleep(2 * time.Second)
+	time.Sleep(rs.cfg.settlePause)
 }
 
 // traffic runs the senders through warm-up and measurement, printing
@@ -267,6 +297,7 @@ func (rs *runState) settle(ctx context.Context, progress io.Writer) {
 func (rs *runState) traffic(ctx context.Context, recv []*receiver, res *result, progress io.Writer) {
 	cfg := rs.cfg
 	begin := rs.since() + 100*time.Millisecond
+	rs.trafficAt = begin
 	rs.measureFrom = begin + cfg.warmup
 	rs.measureTo = rs.measureFrom + cfg.duration
 	rs.window.Store(new(histogram))
@@ -365,6 +396,16 @@ func (rs *runState) sendLoop(ctx context.Context, rc *receiver, i int, begin tim
 				return
 			}
 		}
+		if kind := int(cfg.mix.pattern[k%len(cfg.mix.pattern)]); kind != kindPost {
+			if f := actionFrame(kind, &rc.seqs, k); f != nil {
+				if err := sendAction(rc, f); err != nil {
+					rs.sendErrs.Add(1)
+					return
+				}
+				rs.kinds[kind].Add(1)
+				continue
+			}
+		}
 		id := rs.nextID.Add(1) - 1
 		if id >= uint64(len(rs.msgs)) {
 			return
@@ -378,11 +419,13 @@ func (rs *runState) sendLoop(ctx context.Context, rc *receiver, i int, begin tim
 		text = strconv.AppendInt(text, int64(rc.room), 10)
 		text = append(text, pad...)
 		rs.msgs[id] = message{room: int32(rc.room), sent: sent}
+		rc.lastSent.Store(id + 1)
 		if err := rc.sock.SendMessage(string(text)); err != nil {
 			rs.msgs[id].failed = true
 			rs.sendErrs.Add(1)
 			return
 		}
+		rs.kinds[kindPost].Add(1)
 		rs.sent.Add(1)
 	}
 }
