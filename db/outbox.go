@@ -110,8 +110,8 @@ type OutboxMail struct {
 func (o *Outbox) AddMail(ctx context.Context, m OutboxMail, max int) (bool, error) {
 	res, err := o.db.SQL.ExecContext(ctx, `INSERT INTO mail_outbox
 		(recipient, recipient_name, subject, body_text, body_html, attempts, next_attempt_ms, created_ms, expires_ms)
-		SELECT ?, ?, ?, ?, ?, 0, ?, ?, ?
-		WHERE (SELECT count(*) FROM mail_outbox) < ?`,
+		SELECT $1, $2, $3, $4, $5, 0, $6, $7, $8
+		WHERE (SELECT count(*) FROM mail_outbox) < $9`,
 		m.To, m.ToName, m.Subject, o.seal(m.Text, m.To), o.seal(m.HTML, m.To),
 		m.NextAttempt.UnixMilli(), m.Created.UnixMilli(), millis(m.Expires), max)
 	if err != nil {
@@ -158,14 +158,14 @@ func (o *Outbox) NextMail(ctx context.Context) (m OutboxMail, ok bool, err error
 
 // RetryMail records a failed attempt: the count so far and when to retry.
 func (o *Outbox) RetryMail(ctx context.Context, id int64, attempts int, next time.Time) error {
-	_, err := o.db.SQL.ExecContext(ctx, `UPDATE mail_outbox SET attempts = ?, next_attempt_ms = ? WHERE id = ?`,
+	_, err := o.db.SQL.ExecContext(ctx, `UPDATE mail_outbox SET attempts = $1, next_attempt_ms = $2 WHERE id = $3`,
 		attempts, next.UnixMilli(), id)
 	return err
 }
 
 // DeleteMail removes a mail that was sent, given up or expired.
 func (o *Outbox) DeleteMail(ctx context.Context, id int64) error {
-	_, err := o.db.SQL.ExecContext(ctx, `DELETE FROM mail_outbox WHERE id = ?`, id)
+	_, err := o.db.SQL.ExecContext(ctx, `DELETE FROM mail_outbox WHERE id = $1`, id)
 	return err
 }
 
