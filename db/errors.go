@@ -96,7 +96,7 @@ func pgUnavailable(err error) bool {
 	if errors.As(err, &pe) {
 		switch {
 		case strings.HasPrefix(pe.Code, "08"), // connection exception
-			strings.HasPrefix(pe.Code, "53"), // insufficient resources: disk full, out of memory, too many connections
+			strings.HasPrefix(pe.Code, "53"),  // insufficient resources: disk full, out of memory, too many connections
 			strings.HasPrefix(pe.Code, "57P"), // operator intervention: shutdown, cannot connect now
 			pe.Code == "25006":                // read_only_sql_transaction (a standby)
 			return true
