@@ -28,9 +28,14 @@ type Outbox struct {
 }
 
 // OpenOutbox returns d's outbox, sealing with the key in keyFile, which it
-// creates (mode 0600, 32 random bytes) when missing. Mail sealed under a
+// creates (mode 0600, 32 random bytes) when missing. d is a SQLite file:
+// with PostgreSQL too, mail waits on the node that accepted it, in that
+// node's file, sealed under that node's key, which no other node has. Mail sealed under a
 // key that is lost cannot be sent: NextMail deletes it and says so.
 func (d *DB) OpenOutbox(keyFile string) (*Outbox, error) {
+	if d.engine != engineSQLite {
+		return nil, errors.New("db: the mail outbox is kept in each node's SQLite file, not in PostgreSQL")
+	}
 	key, err := os.ReadFile(keyFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		key = make([]byte, mailKeySize)

@@ -119,7 +119,9 @@ func testSessionStoreExpiry(t *testing.T, d *DB) {
 	}
 }
 
-func TestSessionStoreCollectsInTheBackground(t *testing.T) { eachEngine(t, testSessionStoreCollectsInTheBackground) }
+func TestSessionStoreCollectsInTheBackground(t *testing.T) {
+	eachEngine(t, testSessionStoreCollectsInTheBackground)
+}
 
 func testSessionStoreCollectsInTheBackground(t *testing.T, d *DB) {
 	s := d.NewSessionStore(10 * time.Millisecond)
@@ -136,7 +138,9 @@ func testSessionStoreCollectsInTheBackground(t *testing.T, d *DB) {
 	}
 }
 
-func TestSessionStoreSetReplacesDeleteAndReset(t *testing.T) { eachEngine(t, testSessionStoreSetReplacesDeleteAndReset) }
+func TestSessionStoreSetReplacesDeleteAndReset(t *testing.T) {
+	eachEngine(t, testSessionStoreSetReplacesDeleteAndReset)
+}
 
 func testSessionStoreSetReplacesDeleteAndReset(t *testing.T, d *DB) {
 	s := newStore(t, d)
@@ -168,7 +172,9 @@ func testSessionStoreSetReplacesDeleteAndReset(t *testing.T, d *DB) {
 	}
 }
 
-func TestSessionStoreCloseLeavesTheDatabaseOpen(t *testing.T) { eachEngine(t, testSessionStoreCloseLeavesTheDatabaseOpen) }
+func TestSessionStoreCloseLeavesTheDatabaseOpen(t *testing.T) {
+	eachEngine(t, testSessionStoreCloseLeavesTheDatabaseOpen)
+}
 
 func testSessionStoreCloseLeavesTheDatabaseOpen(t *testing.T, d *DB) {
 	s := d.NewSessionStore(time.Hour)
