@@ -204,10 +204,7 @@ func (d *DB) checkWrite(ctx context.Context) error {
 // stays read-only for its whole life, and would go on failing after the
 // permission came back.
 func (d *DB) WriteFault(err error) bool {
-	if err == nil {
-		return false
-	}
-	if ErrorKindOf(err) != Unavailable && (d.engine != enginePostgres || !pgConnLost(err)) {
+	if ErrorKindOf(err) != Unavailable && (d == nil || d.engine != enginePostgres || !pgConnLost(err)) {
 		return false
 	}
 	// No idle connections for a moment closes every idle one.
