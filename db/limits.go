@@ -35,13 +35,8 @@ func (d *DB) CountEvent(ctx context.Context, key string, window time.Duration) (
 	if !d.Shared() {
 		return EventCount{}, errNotShared
 	}
-	w := int64(window / time.Second)
-	if w < 1 {
-		w = 1
-	}
-	nowMs := d.Now().UnixMilli()
-	slot := nowMs / 1000 / w
-	c := EventCount{Key: key, Window: time.Duration(w) * time.Second, Slot: slot}
+	w, slot, left := d.slotNow(window)
+	c := EventCount{Key: key, Window: time.Duration(w) * time.Second, Slot: slot, ResetIn: left}
 	err := d.SQL.QueryRowContext(ctx, `INSERT INTO rate_counts AS r (key, window_s, slot, hits, expires_at)
 		VALUES ($1, $2, $3, 1, $4)
 		ON CONFLICT (key, window_s, slot) DO UPDATE SET hits = r.hits + 1
@@ -50,11 +45,24 @@ func (d *DB) CountEvent(ctx context.Context, key string, window time.Duration) (
 	if err != nil {
 		return EventCount{}, err
 	}
-	endMs := (slot + 1) * w * 1000
-	c.ResetIn = time.Duration(endMs-nowMs) * time.Millisecond
-	weight := float64(endMs-nowMs) / float64(w*1000)
-	c.Rate = int(float64(c.Before)*weight) + c.This
+	c.Rate = slidingRate(c.This, c.Before, left, c.Window)
 	return c, nil
+}
+
+// slotNow returns window in whole seconds (at least one), the number of
+// the window that holds now (windows are aligned on the epoch), and the
+// time left in it.
+func (d *DB) slotNow(window time.Duration) (w, slot int64, left time.Duration) {
+	w = max(int64(window/time.Second), 1)
+	nowMs := d.Now().UnixMilli()
+	slot = nowMs / 1000 / w
+	return w, slot, time.Duration((slot+1)*w*1000-nowMs) * time.Millisecond
+}
+
+// slidingRate estimates the events of the last window: this window's,
+// plus the one before's weighted by the share of the window still left.
+func slidingRate(this, before int, left, window time.Duration) int {
+	return int(float64(before)*float64(left)/float64(window)) + this
 }
 
 // UncountEvent takes back an event CountEvent counted (a request that, in
@@ -74,12 +82,7 @@ func (d *DB) EventRate(ctx context.Context, key string, window time.Duration) (i
 	if !d.Shared() {
 		return 0, errNotShared
 	}
-	w := int64(window / time.Second)
-	if w < 1 {
-		w = 1
-	}
-	nowMs := d.Now().UnixMilli()
-	slot := nowMs / 1000 / w
+	w, slot, left := d.slotNow(window)
 	var this, before int
 	err := d.SQL.QueryRowContext(ctx, `SELECT
 		coalesce(sum(hits) FILTER (WHERE slot = $3), 0), coalesce(sum(hits) FILTER (WHERE slot = $3 - 1), 0)
@@ -87,8 +90,7 @@ func (d *DB) EventRate(ctx context.Context, key string, window time.Duration) (i
 	if err != nil {
 		return 0, err
 	}
-	weight := float64((slot+1)*w*1000-nowMs) / float64(w*1000)
-	return int(float64(before)*weight) + this, nil
+	return slidingRate(this, before, left, time.Duration(w)*time.Second), nil
 }
 
 // RememberKey remembers key for ttl from now (the addresses an account
