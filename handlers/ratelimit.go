@@ -15,9 +15,9 @@ import (
 // The limits that guard accounts (sign-in, sign-up, reset) must hold for
 // the whole site. On one node (SQLite) they count in this process, as
 // below; with PostgreSQL, which every node shares, they count there
-// (ratelimit_shared.go), every HTTP limit made by limiter() with them, so
-// that an attacker gains nothing by spreading guesses over the nodes. The
-// per-user message rate in rooms stays per node (chat's own).
+// (ratelimit_shared.go), and so does every HTTP limit rateLimiter makes,
+// so that an attacker gains nothing by spreading guesses over the nodes.
+// The per-user message rate in rooms stays per node (chat's own).
 
 // eventLimit counts events per key: windowLimit in memory, sharedWindow
 // in PostgreSQL.
@@ -53,9 +53,9 @@ func (s *server) accountLimits() {
 	s.loginFailures = newWindowLimit(accountFailures, slowdownWindow)
 }
 
-// limiter is Fiber's limiter middleware with cfg, counting in memory, or
+// rateLimiter is Fiber's limiter middleware with cfg, counting in memory, or
 // in the shared database (sharedLimiter) when there is one.
-func (s *server) limiter(cfg limiter.Config) fiber.Handler {
+func (s *server) rateLimiter(cfg limiter.Config) fiber.Handler {
 	if s.shared != nil {
 		return s.shared.limiter(cfg)
 	}
@@ -174,7 +174,7 @@ func (s *server) limit(max int, window time.Duration, onlyFailures bool, key fun
 // limitUnless is limit for the requests for which skip (if not nil) is
 // false; the others pass uncounted.
 func (s *server) limitUnless(skip func(*fiber.Ctx) bool, max int, window time.Duration, onlyFailures bool, key func(*fiber.Ctx) string) fiber.Handler {
-	return s.limiter(limiter.Config{
+	return s.rateLimiter(limiter.Config{
 		Next:                   skip,
 		Max:                    max,
 		Expiration:             window,
@@ -282,7 +282,7 @@ func (s *server) signUpLimit(max int, window time.Duration, successes bool) fibe
 	if successes {
 		prefix = "register-ok"
 	}
-	return s.limiter(limiter.Config{
+	return s.rateLimiter(limiter.Config{
 		Next:                   s.invitedSignUp,
 		Max:                    max,
 		Expiration:             window,
