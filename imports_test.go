@@ -14,6 +14,7 @@ import (
 // package missing here may import none of ours.
 var allowedImports = map[string][]string{
 	"natter/internal/disktest": {"natter/internal/testenv"},
+	"natter/internal/pgtest":   {"natter/internal/testenv"},
 	"natter":                   {"natter/app"},
 	"natter/app":               {"natter/assets", "natter/chat", "natter/db", "natter/handlers", "natter/mail", "natter/password"},
 	"natter/app/apptest":       {"natter/app", "natter/client", "natter/handlers", "natter/internal/testlog", "natter/mail", "natter/mail/mailtest", "natter/password"},

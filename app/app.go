@@ -44,9 +44,12 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 // Server is a Natter ready to serve.
 type Server struct {
-	cfg      Config
-	log      *slog.Logger
-	db       *db.DB
+	cfg Config
+	log *slog.Logger
+	db  *db.DB
+	// local is the SQLite file that holds the mail outbox: db itself, or,
+	// when the accounts are in PostgreSQL, this node's own file.
+	local    *db.DB
 	rooms    *chat.Registry
 	mailer   *mail.Mailer
 	hasher   *password.Hasher
@@ -111,11 +114,11 @@ func NewTuned(ctx context.Context, cfg Config, stdout io.Writer, tune Tuning) (_
 		cfg.BaseURL = defaultBaseURL(s.listener.Addr())
 		s.cfg.BaseURL = cfg.BaseURL
 	}
-	if s.db, err = db.Open(ctx, cfg.DBPath); err != nil {
+	if err = s.openDatabases(ctx); err != nil {
 		return nil, err
 	}
 	if tune.Now != nil {
-		s.db.Now = tune.Now
+		s.db.Now, s.local.Now = tune.Now, tune.Now
 	}
 	mcfg := cfg.mailConfig()
 	if tune.Mail != nil {
@@ -125,7 +128,7 @@ func NewTuned(ctx context.Context, cfg Config, stdout io.Writer, tune Tuning) (_
 		return nil, err
 	}
 	// Queued mail waits in the database, so a restart does not lose it.
-	ob, err := s.db.OpenOutbox(cfg.DBPath + "-mailkey")
+	ob, err := s.local.OpenOutbox(cfg.DBPath + "-mailkey")
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +225,7 @@ func (s *Server) Deps() handlers.Deps { return s.deps }
 // the database for the next start (a normal stop, so no error), and the
 // database is closed cleanly.
 func (s *Server) Serve(ctx context.Context) error {
-	s.log.Info("natter listening", "addr", s.Addr(), "max_connections", s.web.Server().Concurrency, "base_url", s.cfg.BaseURL, "db", s.cfg.DBPath, "smtp", s.cfg.smtpSummary())
+	s.log.Info("natter listening", "addr", s.Addr(), "max_connections", s.web.Server().Concurrency, "base_url", s.cfg.BaseURL, "db", s.db.Name(), "smtp", s.cfg.smtpSummary())
 	if s.cfg.SMTPHost == "" {
 		s.log.Info("no SMTP server configured: mail (password reset links included) is printed to this log")
 	}
@@ -293,10 +296,40 @@ func (s *Server) closeAll() error {
 		errs = append(errs, s.mailer.Close(ctx))
 		cancel()
 	}
+	if s.local != nil && s.local != s.db {
+		errs = append(errs, s.local.Close())
+	}
 	if s.db != nil {
 		errs = append(errs, s.db.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// openDatabases opens the SQLite file, or PostgreSQL for the accounts and
+// the SQLite file for this node's mail outbox only: mail waits on the node
+// that accepted it, sealed under that node's key file, which no other node
+// has (see db.OpenOutbox).
+func (s *Server) openDatabases(ctx context.Context) error {
+	var err error
+	if s.cfg.DatabaseURL == "" {
+		s.db, err = db.Open(ctx, s.cfg.DBPath)
+		s.local = s.db
+		return err
+	}
+	if s.db, err = db.OpenPostgres(ctx, s.cfg.DatabaseURL); err != nil {
+		return err
+	}
+	if s.local, err = db.Open(ctx, s.cfg.DBPath); err != nil {
+		return err
+	}
+	// A file from the days of one node still holds its accounts, which
+	// nobody copies to PostgreSQL by itself: say so rather than let them
+	// seem lost.
+	if n, err := s.local.CountUsers(ctx); err == nil && n > 0 {
+		s.log.Warn("the SQLite file holds accounts that are not used: with NATTER_DATABASE_URL set, accounts are in PostgreSQL", "file", s.cfg.DBPath, "accounts", n)
+	}
+	s.log.Info("accounts in PostgreSQL; mail outbox in the SQLite file", "database", s.db.Name(), "outbox", s.cfg.DBPath)
+	return nil
 }
 
 // outbox is the mailer's queue in the database. mail may not import db, so

@@ -45,6 +45,8 @@ func Command(ctx context.Context, args []string, getenv func(string) string, std
 		dbDefault = v
 	}
 	dbPath := fs.String("db", dbDefault, "the SQLite database file ($NATTER_DB)")
+	// With PostgreSQL the accounts are there, and the commands act on them.
+	pgURL := getenv("NATTER_DATABASE_URL")
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return ErrHelp
@@ -57,6 +59,9 @@ func Command(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintln(stdout, versionLine())
 		return nil
 	case "backup":
+		if pgURL != "" {
+			return errors.New("the accounts are in PostgreSQL (NATTER_DATABASE_URL is set): back them up with pg_dump, not natter backup")
+		}
 		if len(rest) != 1 {
 			return errors.New("backup needs one argument, the file to write: natter backup FILE")
 		}
@@ -66,9 +71,9 @@ func Command(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintf(stdout, "backed up %s to %s\n", *dbPath, rest[0])
 		return nil
 	case "user":
-		return userCommand(ctx, *dbPath, rest, stdin, stdout)
+		return userCommand(ctx, accounts{*dbPath, pgURL}, rest, stdin, stdout)
 	case "admin":
-		return adminCommand(ctx, *dbPath, rest, stdout)
+		return adminCommand(ctx, accounts{*dbPath, pgURL}, rest, stdout)
 	}
 	return fmt.Errorf("unknown command %q", name)
 }
@@ -76,7 +81,7 @@ func Command(ctx context.Context, args []string, getenv func(string) string, std
 // userCommand runs `natter user create NAME EMAIL` and `natter user
 // password NAME`. The password is the first line of stdin and goes through
 // the same policy as the web forms.
-func userCommand(ctx context.Context, dbPath string, args []string, stdin io.Reader, stdout io.Writer) error {
+func userCommand(ctx context.Context, where accounts, args []string, stdin io.Reader, stdout io.Writer) error {
 	if len(args) == 0 {
 		return errors.New("user needs a subcommand: natter user create NAME EMAIL, or natter user password NAME")
 	}
@@ -94,7 +99,7 @@ func userCommand(ctx context.Context, dbPath string, args []string, stdin io.Rea
 	if err != nil {
 		return err
 	}
-	d, err := db.Open(ctx, dbPath)
+	d, err := where.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -157,11 +162,11 @@ func userCommand(ctx context.Context, dbPath string, args []string, stdin io.Rea
 
 // adminCommand runs `natter admin NAME`: the account named NAME (or with
 // that address) gets the admin's rights.
-func adminCommand(ctx context.Context, dbPath string, args []string, stdout io.Writer) error {
+func adminCommand(ctx context.Context, where accounts, args []string, stdout io.Writer) error {
 	if len(args) != 1 {
 		return errors.New("admin needs one argument, the user's name: natter admin NAME")
 	}
-	d, err := db.Open(ctx, dbPath)
+	d, err := where.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -181,6 +186,17 @@ func adminCommand(ctx context.Context, dbPath string, args []string, stdout io.W
 	}
 	fmt.Fprintf(stdout, "%s is now an admin\n", u.Username)
 	return nil
+}
+
+// accounts says where the commands find the accounts: PostgreSQL when
+// its URL is set, else the SQLite file.
+type accounts struct{ path, url string }
+
+func (a accounts) open(ctx context.Context) (*db.DB, error) {
+	if a.url != "" {
+		return db.OpenPostgres(ctx, a.url)
+	}
+	return db.Open(ctx, a.path)
 }
 
 // readPassword reads the first line of stdin.

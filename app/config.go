@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"natter/chat"
+	"natter/db"
 	"natter/mail"
 )
 
@@ -20,6 +21,11 @@ import (
 type Config struct {
 	Addr   string
 	DBPath string
+	// DatabaseURL, if set (postgres://…), puts the accounts, sessions,
+	// reset tokens, invitations, settings and account limits in
+	// PostgreSQL, shared by every node that has it; DBPath then holds only
+	// this node's mail outbox.
+	DatabaseURL string
 	// BaseURL is the public URL. Empty (the default) means unset: the
 	// server then serves as http://localhost:<port> (or the listen address
 	// when that is neither loopback nor unspecified) and accepts the
@@ -61,6 +67,8 @@ type setting struct {
 type field struct {
 	set  func(text string) (problem string)
 	show func() string
+	// redact, if set, is how a refused text is quoted: without a secret.
+	redact func(text string) string
 }
 
 // settings binds every setting to its field of c, one row each.
@@ -68,6 +76,7 @@ func settings(c *Config) []setting {
 	return []setting{
 		{"addr", "NATTER_ADDR", "listen address (host:port)", addrField(&c.Addr, false)},
 		{"db", "NATTER_DB", "the SQLite database file", nonEmptyField(&c.DBPath)},
+		{"database-url", "NATTER_DATABASE_URL", "PostgreSQL URL (postgres://user:password@host/db): accounts, sessions and account limits shared by several nodes; empty: all in the SQLite file", postgresURLField(&c.DatabaseURL)},
 		{"base-url", "NATTER_BASE_URL", "public URL: reset links, socket origin check, secure cookies when https; unset: http://localhost:<port>, and 127.0.0.1 and [::1] work alike", baseURLField(&c.BaseURL)},
 		{"smtp-host", "NATTER_SMTP_HOST", "SMTP server; empty: mail is printed to the log", textField(&c.SMTPHost, strings.TrimSpace)},
 		{"smtp-port", "NATTER_SMTP_PORT", "SMTP port", intField(&c.SMTPPort, 1, 65535)},
@@ -146,6 +155,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 			continue
 		}
 		if problem := s.field.set(text); problem != "" {
+			if s.field.redact != nil {
+				text = s.field.redact(text)
+			}
 			return Config{}, fmt.Errorf("invalid -%s ($%s) %q: %s", s.flag, s.env, text, problem)
 		}
 	}
@@ -235,6 +247,31 @@ func baseURLField(p *string) field {
 			return ""
 		},
 		show: func() string { return *p },
+	}
+}
+
+// postgresURLField reads a postgres:// URL; empty means none. Its password
+// is never shown (-h prints the value the flag would replace).
+func postgresURLField(p *string) field {
+	return field{
+		set: func(v string) string {
+			*p = strings.TrimSpace(v)
+			if *p == "" {
+				return ""
+			}
+			if u, err := url.Parse(*p); err != nil || !db.IsPostgresURL(*p) || u.Host == "" && u.Query().Get("host") == "" {
+				*p = ""
+				return "want a URL such as postgres://natter:PASSWORD@db.example.com/natter"
+			}
+			return ""
+		},
+		show: func() string {
+			if *p == "" {
+				return ""
+			}
+			return db.RedactURL(*p)
+		},
+		redact: db.RedactURL,
 	}
 }
 

@@ -27,7 +27,7 @@ func (d *DB) CountUsers(ctx context.Context) (int, error) {
 // SetAdmin grants (or takes back) the admin's rights; ErrNotFound for an
 // unknown id.
 func (d *DB) SetAdmin(ctx context.Context, id int64, admin bool) error {
-	return d.updateOne(ctx, `UPDATE users SET is_admin = ? WHERE id = ?`, admin, id)
+	return d.updateOne(ctx, `UPDATE users SET is_admin = $1 WHERE id = $2`, admin, id)
 }
 
 // SetDisabled disables an account (its sessions count as ended and its
@@ -35,14 +35,14 @@ func (d *DB) SetAdmin(ctx context.Context, id int64, admin bool) error {
 // Disabling an account already disabled keeps the first time.
 func (d *DB) SetDisabled(ctx context.Context, id int64, disabled bool) error {
 	if disabled {
-		return d.updateOne(ctx, `UPDATE users SET disabled_at = coalesce(disabled_at, ?) WHERE id = ?`, d.now(), id)
+		return d.updateOne(ctx, `UPDATE users SET disabled_at = coalesce(disabled_at, $1) WHERE id = $2`, d.now(), id)
 	}
-	return d.updateOne(ctx, `UPDATE users SET disabled_at = NULL WHERE id = ?`, id)
+	return d.updateOne(ctx, `UPDATE users SET disabled_at = NULL WHERE id = $1`, id)
 }
 
 // SeenNow records that the user was seen now (a sign-in or a request).
 func (d *DB) SeenNow(ctx context.Context, id int64) error {
-	_, err := d.SQL.ExecContext(ctx, `UPDATE users SET last_seen_at = ? WHERE id = ?`, d.now(), id)
+	_, err := d.SQL.ExecContext(ctx, `UPDATE users SET last_seen_at = $1 WHERE id = $2`, d.now(), id)
 	return err
 }
 
@@ -86,7 +86,7 @@ const settingSignUpMode = "signup_mode"
 // SignUpMode returns the sign-up mode, SignUpOpen unless set otherwise.
 func (d *DB) SignUpMode(ctx context.Context) (SignUpMode, error) {
 	var v string
-	err := d.SQL.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, settingSignUpMode).Scan(&v)
+	err := d.SQL.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = $1`, settingSignUpMode).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return SignUpOpen, nil
 	}
@@ -106,7 +106,7 @@ func (d *DB) SetSignUpMode(ctx context.Context, m SignUpMode) error {
 	if !m.Valid() {
 		return errors.New("db: unknown sign-up mode " + string(m))
 	}
-	_, err := d.SQL.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES (?, ?)
+	_, err := d.SQL.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES ($1, $2)
 		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, settingSignUpMode, string(m))
 	return err
 }
@@ -134,7 +134,7 @@ func (d *DB) CreateInvitation(ctx context.Context, byID int64, token string, ttl
 	now := d.Now()
 	var id int64
 	err := d.SQL.QueryRowContext(ctx, `INSERT INTO invitations (token_hash, created_by, created_at, expires_at)
-		VALUES (?, ?, ?, ?) RETURNING id`, hashToken(token), byID, now.Unix(), now.Add(ttl).Unix()).Scan(&id)
+		VALUES ($1, $2, $3, $4) RETURNING id`, hashToken(token), byID, now.Unix(), now.Add(ttl).Unix()).Scan(&id)
 	if err != nil {
 		return Invitation{}, err
 	}
@@ -175,13 +175,13 @@ func (d *DB) Invitations(ctx context.Context) ([]Invitation, error) {
 // ErrInviteUsed or ErrInviteRevoked for one that is no longer open (an
 // expired one may still be revoked, which changes nothing but its mark).
 func (d *DB) RevokeInvitation(ctx context.Context, id int64) error {
-	tx, err := d.SQL.BeginTx(ctx, nil)
+	tx, err := d.beginWrite(ctx)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
 	var used, revoked sql.NullInt64
-	err = tx.QueryRowContext(ctx, `SELECT used_at, revoked_at FROM invitations WHERE id = ?`, id).Scan(&used, &revoked)
+	err = tx.QueryRowContext(ctx, `SELECT used_at, revoked_at FROM invitations WHERE id = $1`, id).Scan(&used, &revoked)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return ErrNotFound
@@ -192,7 +192,7 @@ func (d *DB) RevokeInvitation(ctx context.Context, id int64) error {
 	case revoked.Valid:
 		return ErrInviteRevoked
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE invitations SET revoked_at = ? WHERE id = ?`, d.now(), id); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE invitations SET revoked_at = $1 WHERE id = $2`, d.now(), id); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -202,7 +202,7 @@ func (d *DB) RevokeInvitation(ctx context.Context, id int64) error {
 // or ErrInviteUnknown, ErrInviteUsed, ErrInviteRevoked or ErrInviteExpired.
 func (d *DB) CheckInvitation(ctx context.Context, token string) error {
 	return checkInvitation(d.SQL.QueryRowContext(ctx,
-		`SELECT expires_at, used_at, revoked_at FROM invitations WHERE token_hash = ?`, hashToken(token)), d.now())
+		`SELECT expires_at, used_at, revoked_at FROM invitations WHERE token_hash = $1`, hashToken(token)), d.now())
 }
 
 func checkInvitation(row *sql.Row, now int64) error {
@@ -229,14 +229,14 @@ func checkInvitation(row *sql.Row, now int64) error {
 // invitation marked used by it, or nothing changes. The errors are
 // CheckInvitation's and CreateUser's.
 func (d *DB) CreateInvitedUser(ctx context.Context, token, username, email, passwordHash string) (User, error) {
-	tx, err := d.SQL.BeginTx(ctx, nil)
+	tx, err := d.beginWrite(ctx)
 	if err != nil {
 		return User{}, err
 	}
 	defer tx.Rollback()
 	now := d.now()
 	if err := checkInvitation(tx.QueryRowContext(ctx,
-		`SELECT expires_at, used_at, revoked_at FROM invitations WHERE token_hash = ?`, hashToken(token)), now); err != nil {
+		`SELECT expires_at, used_at, revoked_at FROM invitations WHERE token_hash = $1`, hashToken(token)), now); err != nil {
 		return User{}, err
 	}
 	id, err := createUser(ctx, tx, username, email, passwordHash, now)
@@ -245,7 +245,7 @@ func (d *DB) CreateInvitedUser(ctx context.Context, token, username, email, pass
 	}
 	// The check above and this update run in one write transaction (the
 	// lock is taken at BEGIN), so no other sign-up can use it in between.
-	if _, err := tx.ExecContext(ctx, `UPDATE invitations SET used_at = ?, used_by = ? WHERE token_hash = ?`,
+	if _, err := tx.ExecContext(ctx, `UPDATE invitations SET used_at = $1, used_by = $2 WHERE token_hash = $3`,
 		now, id, hashToken(token)); err != nil {
 		return User{}, err
 	}

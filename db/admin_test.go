@@ -12,9 +12,10 @@ import (
 
 // The first account of an empty database is the admin; the ones after it
 // are not.
-func TestFirstAccountIsAdmin(t *testing.T) {
+func TestFirstAccountIsAdmin(t *testing.T) { eachEngine(t, testFirstAccountIsAdmin) }
+
+func testFirstAccountIsAdmin(t *testing.T, d *DB) {
 	ctx := context.Background()
-	d, _ := openTemp(t)
 	first, err := d.CreateUser(ctx, "ana", "ana@example.com", "h")
 	if err != nil {
 		t.Fatal(err)
@@ -32,9 +33,10 @@ func TestFirstAccountIsAdmin(t *testing.T) {
 }
 
 // Sign-ups racing on an empty database make exactly one admin.
-func TestFirstAdminRace(t *testing.T) {
+func TestFirstAdminRace(t *testing.T) { eachEngine(t, testFirstAdminRace) }
+
+func testFirstAdminRace(t *testing.T, d *DB) {
 	ctx := context.Background()
-	d, _ := openTemp(t)
 	const n = 8
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -55,7 +57,7 @@ func TestFirstAdminRace(t *testing.T) {
 		}
 	}
 	var admins, total int
-	if err := d.SQL.QueryRow(`SELECT sum(is_admin), count(*) FROM users`).Scan(&admins, &total); err != nil {
+	if err := d.SQL.QueryRow(`SELECT count(*) FILTER (WHERE is_admin), count(*) FROM users`).Scan(&admins, &total); err != nil {
 		t.Fatal(err)
 	}
 	if admins != 1 || total != n {
@@ -63,9 +65,10 @@ func TestFirstAdminRace(t *testing.T) {
 	}
 }
 
-func TestDisableEnable(t *testing.T) {
+func TestDisableEnable(t *testing.T) { eachEngine(t, testDisableEnable) }
+
+func testDisableEnable(t *testing.T, d *DB) {
 	ctx := context.Background()
-	d, _ := openTemp(t)
 	u, _ := d.CreateUser(ctx, "ana", "ana@example.com", "h")
 	at := time.Unix(1_800_000_000, 0)
 	clockAt(d, at)
@@ -93,9 +96,10 @@ func TestDisableEnable(t *testing.T) {
 	}
 }
 
-func TestSignUpModeSetting(t *testing.T) {
+func TestSignUpModeSetting(t *testing.T) { eachEngine(t, testSignUpModeSetting) }
+
+func testSignUpModeSetting(t *testing.T, d *DB) {
 	ctx := context.Background()
-	d, _ := openTemp(t)
 	if m, err := d.SignUpMode(ctx); err != nil || m != SignUpOpen {
 		t.Fatalf("default mode %q, %v; want open", m, err)
 	}
@@ -119,9 +123,10 @@ func TestSignUpModeSetting(t *testing.T) {
 	}
 }
 
-func TestInvitationLifecycle(t *testing.T) {
+func TestInvitationLifecycle(t *testing.T) { eachEngine(t, testInvitationLifecycle) }
+
+func testInvitationLifecycle(t *testing.T, d *DB) {
 	ctx := context.Background()
-	d, _ := openTemp(t)
 	admin, _ := d.CreateUser(ctx, "ana", "ana@example.com", "h")
 	start := time.Unix(1_800_000_000, 0)
 	clockAt(d, start)
@@ -133,7 +138,7 @@ func TestInvitationLifecycle(t *testing.T) {
 	}
 	// Only the hash is stored.
 	var n int
-	if err := d.SQL.QueryRow(`SELECT count(*) FROM invitations WHERE token_hash = ?`, "tok-used").Scan(&n); err != nil || n != 0 {
+	if err := d.SQL.QueryRow(`SELECT count(*) FROM invitations WHERE token_hash = $1`, []byte("tok-used")).Scan(&n); err != nil || n != 0 {
 		t.Errorf("a token stored as it is (%d rows, %v)", n, err)
 	}
 	if err := d.CheckInvitation(ctx, "nope"); !errors.Is(err, ErrInviteUnknown) {
@@ -268,9 +273,10 @@ func TestMigrationToAdmin(t *testing.T) {
 }
 
 // Two sign-ups racing with one invitation: exactly one account is made.
-func TestInvitationUsedOnceUnderRace(t *testing.T) {
+func TestInvitationUsedOnceUnderRace(t *testing.T) { eachEngine(t, testInvitationUsedOnceUnderRace) }
+
+func testInvitationUsedOnceUnderRace(t *testing.T, d *DB) {
 	ctx := context.Background()
-	d, _ := openTemp(t)
 	admin, _ := d.CreateUser(ctx, "ana", "ana@example.com", "h")
 	if _, err := d.CreateInvitation(ctx, admin.ID, "tok", time.Hour); err != nil {
 		t.Fatal(err)

@@ -1,6 +1,15 @@
-// Package db owns Natter's SQLite database: opening it with the right
-// pragmas, applying the embedded migrations, and the queries the handlers
-// need, named for what the caller wants.
+// Package db owns Natter's database: opening it (a SQLite file with the
+// right pragmas, or PostgreSQL when several nodes share the accounts),
+// applying the embedded migrations of its engine, and the queries the
+// handlers need, named for what the caller wants.
+//
+// One API, two engines. The queries are written once, in the SQL both
+// engines read: $1-style parameters (modernc's SQLite binds $N by
+// position, as PostgreSQL does), INSERT ... ON CONFLICT, RETURNING. What
+// differs lives in a few places named for it: opening and the schema
+// version (db.go, postgres.go), the migration files (migrations/ and
+// migrations/postgres/, side by side), how errors are classified
+// (errors.go), and the lock that write transactions take (beginWrite).
 package db
 
 import (
@@ -20,6 +29,14 @@ import (
 // poolSize is how many connections to the file are open at most.
 const poolSize = 4
 
+// engine is the database server behind a DB.
+type engine uint8
+
+const (
+	engineSQLite engine = iota
+	enginePostgres
+)
+
 // DB is the application's database handle.
 type DB struct {
 	// SQL is the shared handle; the session storage runs on it too, so
@@ -27,7 +44,23 @@ type DB struct {
 	SQL *sql.DB
 	// Now is the clock seam: tests move it to check expiry.
 	Now func() time.Time
+
+	engine engine
+	// name is what messages call the database: the file's path, or the
+	// PostgreSQL URL without its password.
+	name string
+	// pool is how many connections are open at most.
+	pool int
 }
+
+// Shared reports whether the database is PostgreSQL, which every node of
+// a cluster shares: the limits that guard accounts then count there (see
+// CountEvent), not in each process.
+func (d *DB) Shared() bool { return d.engine == enginePostgres }
+
+// Name is what messages call the database: the SQLite file's path, or the
+// PostgreSQL URL with its password hidden.
+func (d *DB) Name() string { return d.name }
 
 // Open opens (creating if needed) the SQLite file at path and brings its
 // schema up to date. A file that is not a SQLite database, or whose schema is
@@ -66,7 +99,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	sqlDB.SetMaxIdleConns(poolSize)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 
-	d := &DB{SQL: sqlDB, Now: time.Now}
+	d := &DB{SQL: sqlDB, Now: time.Now, engine: engineSQLite, name: path, pool: poolSize}
 	if err := d.setUp(ctx, path); err != nil {
 		sqlDB.Close()
 		return nil, err
@@ -150,10 +183,11 @@ func (d *DB) checkWrite(ctx context.Context) error {
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO `+SessionTable+` (k, v, e) VALUES (?, x'00', 1)`, writeCheckKey); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO `+SessionTable+` (k, v, e) VALUES ($1, $2, 1)
+		ON CONFLICT (k) DO UPDATE SET v = excluded.v, e = excluded.e`, writeCheckKey, []byte{0}); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM `+SessionTable+` WHERE k = ?`, writeCheckKey); err != nil {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM `+SessionTable+` WHERE k = $1`, writeCheckKey); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -161,7 +195,8 @@ func (d *DB) checkWrite(ctx context.Context) error {
 
 // WriteFault reports whether err says that the database cannot be
 // written: the disk is full, the file (or its file system) is read-only or
-// cannot be opened, or the disk failed. Such an error is the server's, not
+// cannot be opened, or the disk failed; on PostgreSQL, the server cannot
+// be reached or cannot take writes (see pgUnavailable). Such an error is the server's, not
 // the user's, and passes when space or permission returns.
 //
 // When it does, the idle pooled connections are also closed, so the next
@@ -169,19 +204,41 @@ func (d *DB) checkWrite(ctx context.Context) error {
 // stays read-only for its whole life, and would go on failing after the
 // permission came back.
 func (d *DB) WriteFault(err error) bool {
-	if ErrorKindOf(err) != Unavailable {
+	if ErrorKindOf(err) != Unavailable && (d == nil || d.engine != enginePostgres || !pgConnLost(err)) {
 		return false
 	}
 	// No idle connections for a moment closes every idle one.
 	d.SQL.SetMaxIdleConns(0)
-	d.SQL.SetMaxIdleConns(poolSize)
+	d.SQL.SetMaxIdleConns(d.pool)
 	return true
 }
 
-// Close checkpoints the write-ahead log and closes the file.
+// Close checkpoints SQLite's write-ahead log and closes the file, or closes
+// the connections to PostgreSQL.
 func (d *DB) Close() error {
-	_, _ = d.SQL.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	if d.engine == engineSQLite {
+		_, _ = d.SQL.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	}
 	return d.SQL.Close()
+}
+
+// beginWrite starts a write transaction that checks rows before it writes
+// them (a name is free, an invitation unused). Such transactions run one
+// at a time, so that no other can write between the check and the write:
+// on SQLite the write lock is taken at BEGIN (_txlock=immediate); on
+// PostgreSQL, whose transactions would otherwise both pass the check,
+// each takes one transaction-scoped advisory lock first. Reads, and
+// writes of a single statement, do not wait for it.
+func (d *DB) beginWrite(ctx context.Context) (*sql.Tx, error) {
+	tx, err := d.SQL.BeginTx(ctx, nil)
+	if err != nil || d.engine != enginePostgres {
+		return tx, err
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, writeLockKey); err != nil {
+		tx.Rollback()
+		return nil, err
+	}
+	return tx, nil
 }
 
 // now returns the current time in Unix seconds from the clock seam.

@@ -1,8 +1,12 @@
 package db
 
 import (
+	"database/sql/driver"
 	"errors"
+	"net"
+	"strings"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -38,12 +42,16 @@ const (
 
 // ErrorKindOf returns the kind of err: that of the Error in its chain, or
 // Unavailable for an SQLite error that says the file cannot be written (a
-// full disk, a read-only or unopenable file, a failed disk), else
-// Internal.
+// full disk, a read-only or unopenable file, a failed disk) or a
+// PostgreSQL error that says the server cannot take writes now (see
+// pgUnavailable), else Internal.
 func ErrorKindOf(err error) ErrorKind {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Kind
+	}
+	if pgUnavailable(err) {
+		return Unavailable
 	}
 	var se *sqlite.Error
 	if errors.As(err, &se) {
@@ -78,3 +86,42 @@ var (
 	ErrInviteExpired error = &Error{Invalid, "db: invitation expired"}
 	ErrInviteRevoked error = &Error{Invalid, "db: invitation revoked"}
 )
+
+// pgUnavailable reports whether err says that PostgreSQL cannot be
+// written now, for a reason that passes: the server cannot be reached or
+// went away, is starting or shutting down, is out of disk, memory or
+// connections, or is a read-only standby.
+func pgUnavailable(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case strings.HasPrefix(pe.Code, "08"), // connection exception
+			strings.HasPrefix(pe.Code, "53"),  // insufficient resources: disk full, out of memory, too many connections
+			strings.HasPrefix(pe.Code, "57P"), // operator intervention: shutdown, cannot connect now
+			pe.Code == "25006":                // read_only_sql_transaction (a standby)
+			return true
+		}
+		return false
+	}
+	var ce *pgconn.ConnectError
+	return errors.As(err, &ce)
+}
+
+// pgConnLost reports whether err says the connection to PostgreSQL broke
+// during a statement (pgx wraps the network error), which passes as
+// pgUnavailable's reasons do. Only a PostgreSQL DB asks: elsewhere a
+// network error is no database's.
+func pgConnLost(err error) bool {
+	var ne *net.OpError
+	return errors.As(err, &ne) || errors.Is(err, driver.ErrBadConn) || pgconn.Timeout(err)
+}
+
+// pgUniqueViolation returns the name of the UNIQUE constraint that err
+// broke on PostgreSQL.
+func pgUniqueViolation(err error) (constraint string, ok bool) {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" {
+		return pe.ConstraintName, true
+	}
+	return "", false
+}

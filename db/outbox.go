@@ -28,9 +28,14 @@ type Outbox struct {
 }
 
 // OpenOutbox returns d's outbox, sealing with the key in keyFile, which it
-// creates (mode 0600, 32 random bytes) when missing. Mail sealed under a
+// creates (mode 0600, 32 random bytes) when missing. d is a SQLite file:
+// with PostgreSQL too, mail waits on the node that accepted it, in that
+// node's file, sealed under that node's key, which no other node has. Mail sealed under a
 // key that is lost cannot be sent: NextMail deletes it and says so.
 func (d *DB) OpenOutbox(keyFile string) (*Outbox, error) {
+	if d.engine != engineSQLite {
+		return nil, errors.New("db: the mail outbox is kept in each node's SQLite file, not in PostgreSQL")
+	}
 	key, err := os.ReadFile(keyFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		key = make([]byte, mailKeySize)
@@ -110,8 +115,8 @@ type OutboxMail struct {
 func (o *Outbox) AddMail(ctx context.Context, m OutboxMail, max int) (bool, error) {
 	res, err := o.db.SQL.ExecContext(ctx, `INSERT INTO mail_outbox
 		(recipient, recipient_name, subject, body_text, body_html, attempts, next_attempt_ms, created_ms, expires_ms)
-		SELECT ?, ?, ?, ?, ?, 0, ?, ?, ?
-		WHERE (SELECT count(*) FROM mail_outbox) < ?`,
+		SELECT $1, $2, $3, $4, $5, 0, $6, $7, $8
+		WHERE (SELECT count(*) FROM mail_outbox) < $9`,
 		m.To, m.ToName, m.Subject, o.seal(m.Text, m.To), o.seal(m.HTML, m.To),
 		m.NextAttempt.UnixMilli(), m.Created.UnixMilli(), millis(m.Expires), max)
 	if err != nil {
@@ -158,14 +163,14 @@ func (o *Outbox) NextMail(ctx context.Context) (m OutboxMail, ok bool, err error
 
 // RetryMail records a failed attempt: the count so far and when to retry.
 func (o *Outbox) RetryMail(ctx context.Context, id int64, attempts int, next time.Time) error {
-	_, err := o.db.SQL.ExecContext(ctx, `UPDATE mail_outbox SET attempts = ?, next_attempt_ms = ? WHERE id = ?`,
+	_, err := o.db.SQL.ExecContext(ctx, `UPDATE mail_outbox SET attempts = $1, next_attempt_ms = $2 WHERE id = $3`,
 		attempts, next.UnixMilli(), id)
 	return err
 }
 
 // DeleteMail removes a mail that was sent, given up or expired.
 func (o *Outbox) DeleteMail(ctx context.Context, id int64) error {
-	_, err := o.db.SQL.ExecContext(ctx, `DELETE FROM mail_outbox WHERE id = ?`, id)
+	_, err := o.db.SQL.ExecContext(ctx, `DELETE FROM mail_outbox WHERE id = $1`, id)
 	return err
 }
 

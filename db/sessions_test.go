@@ -25,7 +25,7 @@ func sessionKeys(t *testing.T, d *DB) []string {
 
 func addSession(t *testing.T, d *DB, id string, userID int64) {
 	t.Helper()
-	if _, err := d.SQL.Exec(`INSERT INTO `+SessionTable+` (k, v, e) VALUES (?, x'00', 0)`, id); err != nil {
+	if _, err := d.SQL.Exec(`INSERT INTO `+SessionTable+` (k, v, e) VALUES ($1, $2, 0)`, id, []byte{0}); err != nil {
 		t.Fatal(err)
 	}
 	if userID != 0 {
@@ -35,9 +35,10 @@ func addSession(t *testing.T, d *DB, id string, userID int64) {
 	}
 }
 
-func TestEndSessions(t *testing.T) {
+func TestEndSessions(t *testing.T) { eachEngine(t, testEndSessions) }
+
+func testEndSessions(t *testing.T, d *DB) {
 	ctx := context.Background()
-	d, _ := openTemp(t)
 	alice, _ := d.CreateUser(ctx, "alice", "alice@example.com", "h")
 	bob, _ := d.CreateUser(ctx, "bob", "bob@example.com", "h")
 	addSession(t, d, "a-keep", alice.ID)
@@ -53,7 +54,7 @@ func TestEndSessions(t *testing.T) {
 		t.Errorf("sessions after EndSessions(keep) = %q, want %q", got, want)
 	}
 	var links int
-	d.SQL.QueryRow(`SELECT count(*) FROM user_sessions WHERE user_id = ?`, alice.ID).Scan(&links)
+	d.SQL.QueryRow(`SELECT count(*) FROM user_sessions WHERE user_id = $1`, alice.ID).Scan(&links)
 	if links != 1 {
 		t.Errorf("alice has %d session links, want 1", links)
 	}
@@ -67,9 +68,10 @@ func TestEndSessions(t *testing.T) {
 	}
 }
 
-func TestForgetAndOrphanSessionLinks(t *testing.T) {
+func TestForgetAndOrphanSessionLinks(t *testing.T) { eachEngine(t, testForgetAndOrphanSessionLinks) }
+
+func testForgetAndOrphanSessionLinks(t *testing.T, d *DB) {
 	ctx := context.Background()
-	d, _ := openTemp(t)
 	alice, _ := d.CreateUser(ctx, "alice", "alice@example.com", "h")
 	addSession(t, d, "s1", alice.ID)
 	addSession(t, d, "s2", alice.ID)

@@ -15,7 +15,15 @@ var ErrStoreClosed = errors.New("db: session store closed")
 // SessionStore keeps the web layer's sessions in SessionTable of the shared
 // database. Its methods are the set of Fiber's Storage interface (Get, Set,
 // Delete, Reset, Close), so the web layer uses it as one; this package does
-// not import Fiber.
+// not import Fiber. It runs on either engine: on PostgreSQL the nodes share
+// the sessions, so a cookie made on one node signs in on every other.
+//
+// It is also the store on PostgreSQL, rather than
+// github.com/gofiber/storage/postgres: that store opens a pool of its own
+// beside this package's, so EndSessions could not delete a user's session
+// rows and their links in one transaction; it reads the system clock, not
+// the Now seam, so expiry would be tested apart from the rest; and it makes
+// its table at start instead of through the migrations.
 //
 // It replaces github.com/gofiber/storage/sqlite3, which registers the cgo
 // driver github.com/mattn/go-sqlite3 that Natter never called: a first build
@@ -56,7 +64,7 @@ func (s *SessionStore) Get(key string) ([]byte, error) {
 		val []byte
 		exp int64
 	)
-	err := s.db.SQL.QueryRow(`SELECT v, e FROM `+SessionTable+` WHERE k = ?`, key).Scan(&val, &exp)
+	err := s.db.SQL.QueryRow(`SELECT v, e FROM `+SessionTable+` WHERE k = $1`, key).Scan(&val, &exp)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -88,7 +96,8 @@ func (s *SessionStore) Set(key string, val []byte, exp time.Duration) error {
 			e++
 		}
 	}
-	_, err := s.db.SQL.Exec(`INSERT OR REPLACE INTO `+SessionTable+` (k, v, e) VALUES (?, ?, ?)`, key, val, e)
+	_, err := s.db.SQL.Exec(`INSERT INTO `+SessionTable+` (k, v, e) VALUES ($1, $2, $3)
+		ON CONFLICT (k) DO UPDATE SET v = excluded.v, e = excluded.e`, key, val, e)
 	return err
 }
 
@@ -100,7 +109,7 @@ func (s *SessionStore) Delete(key string) error {
 	if key == "" {
 		return nil
 	}
-	_, err := s.db.SQL.Exec(`DELETE FROM `+SessionTable+` WHERE k = ?`, key)
+	_, err := s.db.SQL.Exec(`DELETE FROM `+SessionTable+` WHERE k = $1`, key)
 	return err
 }
 
@@ -127,7 +136,7 @@ func (s *SessionStore) Close() error {
 // DeleteExpiredSessions deletes the rows whose expiry has passed and
 // reports how many went.
 func (d *DB) DeleteExpiredSessions(ctx context.Context) (int64, error) {
-	res, err := d.SQL.ExecContext(ctx, `DELETE FROM `+SessionTable+` WHERE e != 0 AND e <= ?`, d.now())
+	res, err := d.SQL.ExecContext(ctx, `DELETE FROM `+SessionTable+` WHERE e != 0 AND e <= $1`, d.now())
 	if err != nil {
 		return 0, err
 	}

@@ -81,8 +81,9 @@ func TestSessionStoreKeepsSessionsOfTheOldStore(t *testing.T) {
 	}
 }
 
-func TestSessionStoreExpiry(t *testing.T) {
-	d, _ := openTemp(t)
+func TestSessionStoreExpiry(t *testing.T) { eachEngine(t, testSessionStoreExpiry) }
+
+func testSessionStoreExpiry(t *testing.T, d *DB) {
 	start := time.Date(2026, 3, 1, 12, 0, 0, 500_000_000, time.UTC)
 	clockAt(d, start)
 	s := newStore(t, d)
@@ -119,10 +120,13 @@ func TestSessionStoreExpiry(t *testing.T) {
 }
 
 func TestSessionStoreCollectsInTheBackground(t *testing.T) {
-	d, _ := openTemp(t)
+	eachEngine(t, testSessionStoreCollectsInTheBackground)
+}
+
+func testSessionStoreCollectsInTheBackground(t *testing.T, d *DB) {
 	s := d.NewSessionStore(10 * time.Millisecond)
 	t.Cleanup(func() { s.Close() })
-	if _, err := d.SQL.Exec(`INSERT INTO sessions (k, v, e) VALUES ('old', x'01', 1), ('live', x'01', 0)`); err != nil {
+	if _, err := d.SQL.Exec(`INSERT INTO sessions (k, v, e) VALUES ('old', $1, 1), ('live', $1, 0)`, []byte{1}); err != nil {
 		t.Fatal(err)
 	}
 	for end := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
@@ -135,7 +139,10 @@ func TestSessionStoreCollectsInTheBackground(t *testing.T) {
 }
 
 func TestSessionStoreSetReplacesDeleteAndReset(t *testing.T) {
-	d, _ := openTemp(t)
+	eachEngine(t, testSessionStoreSetReplacesDeleteAndReset)
+}
+
+func testSessionStoreSetReplacesDeleteAndReset(t *testing.T, d *DB) {
 	s := newStore(t, d)
 	for _, kv := range [][2]string{{"a", "1"}, {"a", "2"}, {"b", "3"}, {"", "4"}, {"c", ""}} {
 		if err := s.Set(kv[0], []byte(kv[1]), 0); err != nil {
@@ -166,7 +173,10 @@ func TestSessionStoreSetReplacesDeleteAndReset(t *testing.T) {
 }
 
 func TestSessionStoreCloseLeavesTheDatabaseOpen(t *testing.T) {
-	d, _ := openTemp(t)
+	eachEngine(t, testSessionStoreCloseLeavesTheDatabaseOpen)
+}
+
+func testSessionStoreCloseLeavesTheDatabaseOpen(t *testing.T, d *DB) {
 	s := d.NewSessionStore(time.Hour)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)

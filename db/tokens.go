@@ -20,7 +20,7 @@ func hashToken(token string) []byte {
 func (d *DB) CreateResetToken(ctx context.Context, userID int64, token string, ttl time.Duration) error {
 	now := d.Now()
 	_, err := d.SQL.ExecContext(ctx, `INSERT INTO reset_tokens (token_hash, user_id, created_at, expires_at)
-		VALUES (?, ?, ?, ?)`, hashToken(token), userID, now.Unix(), now.Add(ttl).Unix())
+		VALUES ($1, $2, $3, $4)`, hashToken(token), userID, now.Unix(), now.Add(ttl).Unix())
 	return err
 }
 
@@ -28,7 +28,7 @@ func (d *DB) CreateResetToken(ctx context.Context, userID int64, token string, t
 // when the token is unknown, used or expired.
 func (d *DB) ResetTokenUser(ctx context.Context, token string) (User, error) {
 	u, err := scanUser(d.SQL.QueryRowContext(ctx, `SELECT `+prefixed("u.")+` FROM reset_tokens t JOIN users u ON u.id = t.user_id
-		WHERE t.token_hash = ? AND t.used_at IS NULL AND t.expires_at > ?`, hashToken(token), d.now()))
+		WHERE t.token_hash = $1 AND t.used_at IS NULL AND t.expires_at > $2`, hashToken(token), d.now()))
 	if err == ErrNotFound {
 		return User{}, ErrTokenInvalid
 	}
@@ -39,15 +39,15 @@ func (d *DB) ResetTokenUser(ctx context.Context, token string) (User, error) {
 // transaction: the token is marked used, the credential version bumped and
 // every other token of the user deleted. It returns the user as updated.
 func (d *DB) ConsumeResetToken(ctx context.Context, token, passwordHash string) (User, error) {
-	tx, err := d.SQL.BeginTx(ctx, nil)
+	tx, err := d.beginWrite(ctx)
 	if err != nil {
 		return User{}, err
 	}
 	defer tx.Rollback()
 	now := d.now()
 	var userID int64
-	err = tx.QueryRowContext(ctx, `UPDATE reset_tokens SET used_at = ?
-		WHERE token_hash = ? AND used_at IS NULL AND expires_at > ? RETURNING user_id`,
+	err = tx.QueryRowContext(ctx, `UPDATE reset_tokens SET used_at = $1
+		WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $3 RETURNING user_id`,
 		now, hashToken(token), now).Scan(&userID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, ErrTokenInvalid
@@ -59,7 +59,7 @@ func (d *DB) ConsumeResetToken(ctx context.Context, token, passwordHash string) 
 	if _, err := changePassword(ctx, tx, userID, passwordHash, now); err != nil {
 		return User{}, err
 	}
-	u, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, userID))
+	u, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, userID))
 	if err != nil {
 		return User{}, err
 	}
@@ -69,7 +69,7 @@ func (d *DB) ConsumeResetToken(ctx context.Context, token, passwordHash string) 
 // DeleteStaleResetTokens removes used and expired tokens; the server runs it
 // periodically. It returns how many went.
 func (d *DB) DeleteStaleResetTokens(ctx context.Context) (int64, error) {
-	res, err := d.SQL.ExecContext(ctx, `DELETE FROM reset_tokens WHERE used_at IS NOT NULL OR expires_at <= ?`, d.now())
+	res, err := d.SQL.ExecContext(ctx, `DELETE FROM reset_tokens WHERE used_at IS NOT NULL OR expires_at <= $1`, d.now())
 	if err != nil {
 		return 0, err
 	}

@@ -56,9 +56,10 @@ func TestResetTokenStoresOnlyItsHash(t *testing.T) {
 	}
 }
 
-func TestResetTokenLifecycle(t *testing.T) {
+func TestResetTokenLifecycle(t *testing.T) { eachEngine(t, testResetTokenLifecycle) }
+
+func testResetTokenLifecycle(t *testing.T, d *DB) {
 	ctx := context.Background()
-	d, _ := openTemp(t)
 	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	clockAt(d, start)
 	alice, _ := d.CreateUser(ctx, "alice", "alice@example.com", "old")
@@ -101,7 +102,7 @@ func TestResetTokenLifecycle(t *testing.T) {
 		}
 	}
 	var n int
-	d.SQL.QueryRow(`SELECT count(*) FROM reset_tokens WHERE user_id = ?`, alice.ID).Scan(&n)
+	d.SQL.QueryRow(`SELECT count(*) FROM reset_tokens WHERE user_id = $1`, alice.ID).Scan(&n)
 	if n != 0 {
 		t.Errorf("alice has %d token rows left, want 0", n)
 	}
@@ -124,9 +125,10 @@ func TestResetTokenLifecycle(t *testing.T) {
 	}
 }
 
-func TestDeleteStaleResetTokens(t *testing.T) {
+func TestDeleteStaleResetTokens(t *testing.T) { eachEngine(t, testDeleteStaleResetTokens) }
+
+func testDeleteStaleResetTokens(t *testing.T, d *DB) {
 	ctx := context.Background()
-	d, _ := openTemp(t)
 	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	clockAt(d, start)
 	alice, _ := d.CreateUser(ctx, "alice", "alice@example.com", "h")
@@ -135,10 +137,10 @@ func TestDeleteStaleResetTokens(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := d.SQL.Exec(`UPDATE reset_tokens SET used_at = ? WHERE token_hash = ?`, start.Unix(), hashToken("used")); err != nil {
+	if _, err := d.SQL.Exec(`UPDATE reset_tokens SET used_at = $1 WHERE token_hash = $2`, start.Unix(), hashToken("used")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.SQL.Exec(`UPDATE reset_tokens SET expires_at = ? WHERE token_hash = ?`, start.Add(-time.Second).Unix(), hashToken("old")); err != nil {
+	if _, err := d.SQL.Exec(`UPDATE reset_tokens SET expires_at = $1 WHERE token_hash = $2`, start.Add(-time.Second).Unix(), hashToken("old")); err != nil {
 		t.Fatal(err)
 	}
 	n, err := d.DeleteStaleResetTokens(ctx)

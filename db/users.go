@@ -87,7 +87,7 @@ func scanUser(row interface{ Scan(...any) error }) (User, error) {
 // ErrUsernameLookalike, and one held after a rename ErrUsernameHeld.
 // The first account of an empty database is the admin.
 func (d *DB) CreateUser(ctx context.Context, username, email, passwordHash string) (User, error) {
-	tx, err := d.SQL.BeginTx(ctx, nil)
+	tx, err := d.beginWrite(ctx)
 	if err != nil {
 		return User{}, err
 	}
@@ -104,21 +104,22 @@ func (d *DB) CreateUser(ctx context.Context, username, email, passwordHash strin
 
 // createUser inserts an account in tx and returns its id. Whether it is
 // the admin (no account existed) is decided by the INSERT itself, so two
-// first sign-ups at once cannot both become admin: write transactions
-// take the lock at BEGIN (_txlock=immediate), and the second one's
-// statement already sees the first account.
+// first sign-ups at once cannot both become admin: tx is one of
+// beginWrite's, which run one at a time, and the second one's statement
+// already sees the first account.
 func createUser(ctx context.Context, tx *sql.Tx, username, email, passwordHash string, now int64) (int64, error) {
 	if err := checkNameFree(ctx, tx, 0, username, false, now); err != nil {
 		return 0, err
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO users
+	var id int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO users
 		(username, username_key, username_skeleton, email, email_key, password_hash, created_at, updated_at, last_seen_at, is_admin)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NOT EXISTS (SELECT 1 FROM users))`,
-		username, FoldKey(username), SkeletonKey(username), email, FoldKey(email), passwordHash, now, now, now)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NOT EXISTS (SELECT 1 FROM users)) RETURNING id`,
+		username, FoldKey(username), SkeletonKey(username), email, FoldKey(email), passwordHash, now, now, now).Scan(&id)
 	if err != nil {
 		return 0, uniqueErr(err)
 	}
-	return res.LastInsertId()
+	return id, nil
 }
 
 // checkNameFree says why username cannot be given to account id (0 for a
@@ -130,14 +131,14 @@ func createUser(ctx context.Context, tx *sql.Tx, username, email, passwordHash s
 func checkNameFree(ctx context.Context, tx *sql.Tx, id int64, username string, sameLook bool, now int64) error {
 	key, skel := FoldKey(username), SkeletonKey(username)
 	var owner int64
-	err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE username_key = ? AND id != ?`, key, id).Scan(&owner)
+	err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE username_key = $1 AND id != $2`, key, id).Scan(&owner)
 	if err == nil {
 		return ErrUsernameTaken
 	} else if !errors.Is(err, sql.ErrNoRows) {
 		return err
 	}
 	if !sameLook {
-		err = tx.QueryRowContext(ctx, `SELECT id FROM users WHERE username_skeleton = ? AND id != ?`, skel, id).Scan(&owner)
+		err = tx.QueryRowContext(ctx, `SELECT id FROM users WHERE username_skeleton = $1 AND id != $2`, skel, id).Scan(&owner)
 		if err == nil {
 			return ErrUsernameLookalike
 		} else if !errors.Is(err, sql.ErrNoRows) {
@@ -145,7 +146,7 @@ func checkNameFree(ctx context.Context, tx *sql.Tx, id int64, username string, s
 		}
 	}
 	err = tx.QueryRowContext(ctx, `SELECT user_id FROM held_usernames
-		WHERE name_key IN (?, ?) AND until > ? AND user_id != ? LIMIT 1`, key, skel, now, id).Scan(&owner)
+		WHERE name_key IN ($1, $2) AND until > $3 AND user_id != $4 LIMIT 1`, key, skel, now, id).Scan(&owner)
 	if err == nil {
 		return ErrUsernameHeld
 	} else if !errors.Is(err, sql.ErrNoRows) {
@@ -155,10 +156,22 @@ func checkNameFree(ctx context.Context, tx *sql.Tx, id int64, username string, s
 }
 
 // uniqueErr turns a UNIQUE constraint failure into the sentinel for the
-// column; this is the one place that reads SQLite's error text.
+// column; this is the one place that reads SQLite's error text, and
+// PostgreSQL's constraint names (see migrations/postgres/0001_accounts.sql).
 func uniqueErr(err error) error {
 	if err == nil {
 		return nil
+	}
+	if c, ok := pgUniqueViolation(err); ok {
+		switch c {
+		case "users_username_key_unique":
+			return ErrUsernameTaken
+		case "users_email_key_unique":
+			return ErrEmailTaken
+		case "users_username_skeleton_unique":
+			return ErrUsernameLookalike
+		}
+		return err
 	}
 	msg := err.Error()
 	switch {
@@ -174,7 +187,7 @@ func uniqueErr(err error) error {
 
 // UserByID returns the account with that id, or ErrNotFound.
 func (d *DB) UserByID(ctx context.Context, id int64) (User, error) {
-	return scanUser(d.SQL.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	return scanUser(d.SQL.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
 }
 
 // UserByLogin returns the account whose user name or e-mail address is login
@@ -182,7 +195,7 @@ func (d *DB) UserByID(ctx context.Context, id int64) (User, error) {
 func (d *DB) UserByLogin(ctx context.Context, login string) (User, error) {
 	k := FoldKey(login)
 	return scanUser(d.SQL.QueryRowContext(ctx,
-		`SELECT `+userColumns+` FROM users WHERE username_key = ? OR email_key = ? LIMIT 1`, k, k))
+		`SELECT `+userColumns+` FROM users WHERE username_key = $1 OR email_key = $2 LIMIT 1`, k, k))
 }
 
 // UserByEmail returns the account using that address (any letter case), or
@@ -190,7 +203,7 @@ func (d *DB) UserByLogin(ctx context.Context, login string) (User, error) {
 // to the one typed.
 func (d *DB) UserByEmail(ctx context.Context, email string) (User, error) {
 	return scanUser(d.SQL.QueryRowContext(ctx,
-		`SELECT `+userColumns+` FROM users WHERE email_key = ?`, FoldKey(email)))
+		`SELECT `+userColumns+` FROM users WHERE email_key = $1`, FoldKey(email)))
 }
 
 // UpdateProfile changes a user's name and address, with the same uniqueness
@@ -199,13 +212,13 @@ func (d *DB) UserByEmail(ctx context.Context, email string) (User, error) {
 // up is held for this account for UsernameHold; taking it back ends the
 // hold.
 func (d *DB) UpdateProfile(ctx context.Context, id int64, username, email string) error {
-	tx, err := d.SQL.BeginTx(ctx, nil)
+	tx, err := d.beginWrite(ctx)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
 	var oldName, oldEmailKey string
-	err = tx.QueryRowContext(ctx, `SELECT username, email_key FROM users WHERE id = ?`, id).Scan(&oldName, &oldEmailKey)
+	err = tx.QueryRowContext(ctx, `SELECT username, email_key FROM users WHERE id = $1`, id).Scan(&oldName, &oldEmailKey)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrNotFound
 	}
@@ -218,33 +231,33 @@ func (d *DB) UpdateProfile(ctx context.Context, id int64, username, email string
 	if err := checkNameFree(ctx, tx, id, username, newSkel == oldSkel, now); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE users SET username = ?, username_key = ?, email = ?, email_key = ?, updated_at = ?
-		WHERE id = ?`, username, FoldKey(username), email, FoldKey(email), now, id); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE users SET username = $1, username_key = $2, email = $3, email_key = $4, updated_at = $5
+		WHERE id = $6`, username, FoldKey(username), email, FoldKey(email), now, id); err != nil {
 		return uniqueErr(err)
 	}
 	// The skeleton column is written only when the skeleton changes: an
 	// account left without one by the 0002 backfill (its name already
 	// looked like an older account's) keeps its name through other edits.
 	if newSkel != oldSkel {
-		if _, err := tx.ExecContext(ctx, `UPDATE users SET username_skeleton = ? WHERE id = ?`, newSkel, id); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET username_skeleton = $1 WHERE id = $2`, newSkel, id); err != nil {
 			return uniqueErr(err)
 		}
 	}
 	if newKey != oldKey || newSkel != oldSkel {
 		until := now + int64(UsernameHold/time.Second)
 		for _, k := range []string{oldKey, oldSkel} {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO held_usernames (name_key, user_id, until) VALUES (?, ?, ?)
+			if _, err := tx.ExecContext(ctx, `INSERT INTO held_usernames (name_key, user_id, until) VALUES ($1, $2, $3)
 				ON CONFLICT (name_key) DO UPDATE SET user_id = excluded.user_id, until = excluded.until`, k, id, until); err != nil {
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM held_usernames WHERE user_id = ? AND name_key IN (?, ?)`,
+		if _, err := tx.ExecContext(ctx, `DELETE FROM held_usernames WHERE user_id = $1 AND name_key IN ($2, $3)`,
 			id, newKey, newSkel); err != nil {
 			return err
 		}
 	}
 	if oldEmailKey != FoldKey(email) {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM reset_tokens WHERE user_id = ?`, id); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM reset_tokens WHERE user_id = $1`, id); err != nil {
 			return err
 		}
 	}
@@ -284,7 +297,7 @@ func backfillSkeletons(ctx context.Context, tx *sql.Tx) error {
 			continue
 		}
 		seen[k] = true
-		if _, err := tx.ExecContext(ctx, `UPDATE users SET username_skeleton = ? WHERE id = ?`, k, r.id); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET username_skeleton = $1 WHERE id = $2`, k, r.id); err != nil {
 			return err
 		}
 	}
@@ -295,7 +308,7 @@ func backfillSkeletons(ctx context.Context, tx *sql.Tx) error {
 // (so sessions made before stop working) and drops the user's outstanding
 // reset tokens. It returns the new credential version.
 func (d *DB) ChangePassword(ctx context.Context, id int64, passwordHash string) (int64, error) {
-	tx, err := d.SQL.BeginTx(ctx, nil)
+	tx, err := d.beginWrite(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -309,21 +322,21 @@ func (d *DB) ChangePassword(ctx context.Context, id int64, passwordHash string) 
 
 func changePassword(ctx context.Context, tx *sql.Tx, id int64, passwordHash string, now int64) (int64, error) {
 	var version int64
-	err := tx.QueryRowContext(ctx, `UPDATE users SET password_hash = ?, credential_version = credential_version + 1, updated_at = ?
-		WHERE id = ? RETURNING credential_version`, passwordHash, now, id).Scan(&version)
+	err := tx.QueryRowContext(ctx, `UPDATE users SET password_hash = $1, credential_version = credential_version + 1, updated_at = $2
+		WHERE id = $3 RETURNING credential_version`, passwordHash, now, id).Scan(&version)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, ErrNotFound
 	}
 	if err != nil {
 		return 0, err
 	}
-	_, err = tx.ExecContext(ctx, `DELETE FROM reset_tokens WHERE user_id = ?`, id)
+	_, err = tx.ExecContext(ctx, `DELETE FROM reset_tokens WHERE user_id = $1`, id)
 	return version, err
 }
 
 // RehashPassword replaces the stored hash of an unchanged password (new
 // hashing parameters) without ending any session.
 func (d *DB) RehashPassword(ctx context.Context, id int64, passwordHash string) error {
-	_, err := d.SQL.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, passwordHash, id)
+	_, err := d.SQL.ExecContext(ctx, `UPDATE users SET password_hash = $1 WHERE id = $2`, passwordHash, id)
 	return err
 }

@@ -10,9 +10,10 @@ import (
 	"time"
 )
 
-func TestCreateUserDuplicates(t *testing.T) {
+func TestCreateUserDuplicates(t *testing.T) { eachEngine(t, testCreateUserDuplicates) }
+
+func testCreateUserDuplicates(t *testing.T, d *DB) {
 	ctx := context.Background()
-	d, _ := openTemp(t)
 	if _, err := d.CreateUser(ctx, "Alice", "Alice@Example.com", "h"); err != nil {
 		t.Fatal(err)
 	}
@@ -46,9 +47,10 @@ func TestCreateUserDuplicates(t *testing.T) {
 	}
 }
 
-func TestUserByLogin(t *testing.T) {
+func TestUserByLogin(t *testing.T) { eachEngine(t, testUserByLogin) }
+
+func testUserByLogin(t *testing.T, d *DB) {
 	ctx := context.Background()
-	d, _ := openTemp(t)
 	alice, err := d.CreateUser(ctx, "Alice", "Alice@Example.com", "h")
 	if err != nil {
 		t.Fatal(err)
@@ -80,9 +82,10 @@ func TestUserByLogin(t *testing.T) {
 	}
 }
 
-func TestUpdateProfile(t *testing.T) {
+func TestUpdateProfile(t *testing.T) { eachEngine(t, testUpdateProfile) }
+
+func testUpdateProfile(t *testing.T, d *DB) {
 	ctx := context.Background()
-	d, _ := openTemp(t)
 	alice, _ := d.CreateUser(ctx, "alice", "alice@example.com", "h")
 	if _, err := d.CreateUser(ctx, "bob", "bob@example.com", "h"); err != nil {
 		t.Fatal(err)
@@ -109,9 +112,10 @@ func TestUpdateProfile(t *testing.T) {
 // TestUpdateProfileVoidsResetLinks: links mailed to an old address stop
 // working when the address changes; a new spelling of the same one, or a
 // new user name, leaves them be.
-func TestUpdateProfileVoidsResetLinks(t *testing.T) {
+func TestUpdateProfileVoidsResetLinks(t *testing.T) { eachEngine(t, testUpdateProfileVoidsResetLinks) }
+
+func testUpdateProfileVoidsResetLinks(t *testing.T, d *DB) {
 	ctx := context.Background()
-	d, _ := openTemp(t)
 	alice, _ := d.CreateUser(ctx, "alice", "alice@example.com", "h")
 	d.CreateResetToken(ctx, alice.ID, "t1", time30m)
 	if err := d.UpdateProfile(ctx, alice.ID, "alicia", "Alice@Example.com"); err != nil {
@@ -128,9 +132,10 @@ func TestUpdateProfileVoidsResetLinks(t *testing.T) {
 	}
 }
 
-func TestChangePassword(t *testing.T) {
+func TestChangePassword(t *testing.T) { eachEngine(t, testChangePassword) }
+
+func testChangePassword(t *testing.T, d *DB) {
 	ctx := context.Background()
-	d, _ := openTemp(t)
 	alice, _ := d.CreateUser(ctx, "alice", "alice@example.com", "old")
 	if err := d.CreateResetToken(ctx, alice.ID, "tok", time30m); err != nil {
 		t.Fatal(err)
@@ -160,9 +165,10 @@ func TestChangePassword(t *testing.T) {
 
 // Names that look alike (Unicode TS #39 skeleton, any letter case) are one
 // name: "hoIder2" with a capital i cannot sit beside "holder2".
-func TestUsernameLookalikes(t *testing.T) {
+func TestUsernameLookalikes(t *testing.T) { eachEngine(t, testUsernameLookalikes) }
+
+func testUsernameLookalikes(t *testing.T, d *DB) {
 	ctx := context.Background()
-	d, _ := openTemp(t)
 	if _, err := d.CreateUser(ctx, "holder2", "holder@example.com", "h"); err != nil {
 		t.Fatal(err)
 	}
@@ -194,9 +200,10 @@ func TestUsernameLookalikes(t *testing.T) {
 // A name given up by a rename is held for its former owner for
 // UsernameHold: nobody else gets it (nor a look-alike), the owner may take
 // it back, and after the hold it is free.
-func TestRenamedNameIsHeld(t *testing.T) {
+func TestRenamedNameIsHeld(t *testing.T) { eachEngine(t, testRenamedNameIsHeld) }
+
+func testRenamedNameIsHeld(t *testing.T, d *DB) {
 	ctx := context.Background()
-	d, _ := openTemp(t)
 	start := time.Unix(1_800_000_000, 0)
 	clockAt(d, start)
 	alice, err := d.CreateUser(ctx, "alice", "alice@example.com", "h")

@@ -167,10 +167,7 @@ func New(cfg Config, d Deps) (*App, error) {
 		}
 	}
 	s.headers = s.securityHeaders()
-	s.resetLimit = newWindowLimit(5, time.Hour)
-	s.resetIPLimit = newWindowLimit(30, time.Hour)
-	s.knownSignIns = newRecentSet(knownSignInTTL, knownSignInMax)
-	s.loginFailures = newWindowLimit(accountFailures, slowdownWindow)
+	s.accountLimits()
 
 	s.store = d.DB.NewSessionStore(10 * time.Minute)
 	s.sessions = newSessionStore(&sessionStorage{Storage: s.store, db: d.DB, log: d.Log}, cfg.SessionIdle, s.secure)
@@ -250,13 +247,16 @@ type server struct {
 	store        *db.SessionStore
 	sessions     *session.Store
 	// resetLimit caps reset mails per address, resetIPLimit per client.
-	resetLimit, resetIPLimit *windowLimit
+	resetLimit, resetIPLimit eventLimit
 	// knownSignIns holds account@address of recent sign-ins (see
 	// knownSignIn).
-	knownSignIns *recentSet
+	knownSignIns recentKeys
 	// loginFailures counts failed sign-ins per account from every address,
 	// for the slowdown (see signInDelay).
-	loginFailures *windowLimit
+	loginFailures eventLimit
+	// shared counts the limits in the database when it is PostgreSQL
+	// (see accountLimits); nil on SQLite.
+	shared *sharedLimits
 	// background counts work started off the request path (reset mails),
 	// which Close waits for before the database goes.
 	background sync.WaitGroup

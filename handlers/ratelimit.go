@@ -12,6 +12,56 @@ import (
 	"natter/db"
 )
 
+// The limits that guard accounts (sign-in, sign-up, reset) must hold for
+// the whole site. On one node (SQLite) they count in this process, as
+// below; with PostgreSQL, which every node shares, they count there
+// (ratelimit_shared.go), and so does every HTTP limit rateLimiter makes,
+// so that an attacker gains nothing by spreading guesses over the nodes.
+// The per-user message rate in rooms stays per node (chat's own).
+
+// eventLimit counts events per key: windowLimit in memory, sharedWindow
+// in PostgreSQL.
+type eventLimit interface {
+	// allow counts one event for key and reports whether it is within
+	// the limit.
+	allow(key string) bool
+	// count returns how many events key has in its current window.
+	count(key string) int
+}
+
+// recentKeys remembers keys for a while: recentSet in memory, sharedRecent
+// in PostgreSQL.
+type recentKeys interface {
+	add(key string)
+	has(key string) bool
+}
+
+// accountLimits makes the sign-in, reset and known-address limits, in
+// memory or, when the database is shared, in it.
+func (s *server) accountLimits() {
+	if s.DB.Shared() {
+		s.shared = &sharedLimits{db: s.DB, log: s.Log}
+		s.resetLimit = s.shared.window("reset-mail", 5, time.Hour)
+		s.resetIPLimit = s.shared.window("reset-ip", 30, time.Hour)
+		s.knownSignIns = s.shared.recent("known-sign-in", knownSignInTTL)
+		s.loginFailures = s.shared.window("login-failures", accountFailures, slowdownWindow)
+		return
+	}
+	s.resetLimit = newWindowLimit(5, time.Hour)
+	s.resetIPLimit = newWindowLimit(30, time.Hour)
+	s.knownSignIns = newRecentSet(knownSignInTTL, knownSignInMax)
+	s.loginFailures = newWindowLimit(accountFailures, slowdownWindow)
+}
+
+// rateLimiter is Fiber's limiter middleware with cfg, counting in memory, or
+// in the shared database (sharedLimiter) when there is one.
+func (s *server) rateLimiter(cfg limiter.Config) fiber.Handler {
+	if s.shared != nil {
+		return s.shared.limiter(cfg)
+	}
+	return limiter.New(cfg)
+}
+
 // windowLimit allows at most max events per key in each window. It is for
 // limits that must not change the response (the forgot-password form
 // answers alike when over the limit), where Fiber's limiter would send 429.
@@ -124,7 +174,7 @@ func (s *server) limit(max int, window time.Duration, onlyFailures bool, key fun
 // limitUnless is limit for the requests for which skip (if not nil) is
 // false; the others pass uncounted.
 func (s *server) limitUnless(skip func(*fiber.Ctx) bool, max int, window time.Duration, onlyFailures bool, key func(*fiber.Ctx) string) fiber.Handler {
-	return limiter.New(limiter.Config{
+	return s.rateLimiter(limiter.Config{
 		Next:                   skip,
 		Max:                    max,
 		Expiration:             window,
@@ -232,7 +282,7 @@ func (s *server) signUpLimit(max int, window time.Duration, successes bool) fibe
 	if successes {
 		prefix = "register-ok"
 	}
-	return limiter.New(limiter.Config{
+	return s.rateLimiter(limiter.Config{
 		Next:                   s.invitedSignUp,
 		Max:                    max,
 		Expiration:             window,

@@ -1,9 +1,17 @@
 package handlers
 
 import (
+	"bytes"
+	"context"
+	"log/slog"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
+
+	"natter/db"
+	"natter/internal/pgtest"
 )
 
 func TestWindowLimit(t *testing.T) {
@@ -62,5 +70,35 @@ func TestRecentSet(t *testing.T) {
 	r.add("c") // the sweep makes room
 	if !r.has("c") {
 		t.Error("c not remembered after the expired keys were swept")
+	}
+}
+
+// The shared counterparts of windowLimit and recentSet count in
+// PostgreSQL, and refuse when it cannot answer: no reset mail, no known
+// address.
+func TestSharedLimitsRefuseWithoutTheDatabase(t *testing.T) {
+	d, err := db.OpenPostgres(context.Background(), pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged bytes.Buffer
+	l := &sharedLimits{db: d, log: slog.New(slog.NewTextHandler(&logged, nil))}
+	w, r := l.window("reset-mail", 2, time.Hour), l.recent("known-sign-in", time.Hour)
+	if got := []bool{w.allow("a"), w.allow("a"), w.allow("a"), w.allow("b")}; !slices.Equal(got, []bool{true, true, false, true}) {
+		t.Errorf("allow a, a, a, b = %v; want true true false true", got)
+	}
+	if n := w.count("a"); n != 3 {
+		t.Errorf("count(a) = %d, want 3", n)
+	}
+	r.add("alice@198.51.100.7")
+	if !r.has("alice@198.51.100.7") || r.has("alice@198.51.100.8") {
+		t.Error("has: want the added key only")
+	}
+	d.Close()
+	if w.allow("c") || r.has("alice@198.51.100.7") {
+		t.Error("with the database closed, a limit or an exemption let a request through")
+	}
+	if !strings.Contains(logged.String(), `msg="rate limit: counting" limit=reset-mail: err="sql: database is closed"`) {
+		t.Errorf("log:\n%s", logged.String())
 	}
 }
