@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -54,7 +55,7 @@ func TestBackupDuringSignups(t *testing.T) {
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	var mu sync.Mutex
-	signedUp := 0
+	var signedUp []string // in the order their sign-ups returned
 	// Nine sign-ups from one address stay under the sign-up limit.
 	for w := 0; w < 3; w++ {
 		wg.Add(1)
@@ -73,7 +74,7 @@ func TestBackupDuringSignups(t *testing.T) {
 					return
 				}
 				mu.Lock()
-				signedUp++
+				signedUp = append(signedUp, name)
 				mu.Unlock()
 			}
 		}()
@@ -81,7 +82,7 @@ func TestBackupDuringSignups(t *testing.T) {
 	// Let the burst get going, then back up in the middle of it.
 	for {
 		mu.Lock()
-		n := signedUp
+		n := len(signedUp)
 		mu.Unlock()
 		if n >= 3 {
 			break
@@ -89,7 +90,7 @@ func TestBackupDuringSignups(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	mu.Lock()
-	before := signedUp
+	before := slices.Clone(signedUp)
 	mu.Unlock()
 	dest := filepath.Join(t.TempDir(), "backup.db")
 	out, err := command(t, dbPath, "", "backup", dest)
@@ -115,11 +116,13 @@ func TestBackupDuringSignups(t *testing.T) {
 	if err := b.SQL.QueryRow(`PRAGMA integrity_check`).Scan(&check); err != nil || check != "ok" {
 		t.Errorf("integrity_check = %q, %v", check, err)
 	}
-	if n < before {
-		t.Errorf("backup holds %d accounts; %d had signed up before it started", n, before)
+	if n < len(before) {
+		t.Errorf("backup holds %d accounts; %d had signed up before it started", n, len(before))
 	}
-	if _, err := b.UserByLogin(context.Background(), "w0u0"); err != nil {
-		t.Errorf("first account missing from the backup: %v", err)
+	for _, name := range before {
+		if _, err := b.UserByLogin(context.Background(), name); err != nil {
+			t.Errorf("%s signed up before the backup began but is missing from it: %v", name, err)
+		}
 	}
 
 	// A second backup to the same file is refused, and the first is intact.
