@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"strings"
@@ -293,11 +294,22 @@ func TestWrittenMessagesAreCappedAt64KB(t *testing.T) {
 
 // pipeSocket writes websocket messages as raw bytes into one end of a
 // net.Pipe, which blocks every write until the other end reads: a peer
-// whose window is full. It exposes the pipe as its NetConn.
-type pipeSocket struct{ conn net.Conn }
+// whose window is full. It exposes the pipe as its NetConn. When a message
+// holding the byte mark begins to be written, it tells marked (if not nil).
+type pipeSocket struct {
+	conn   net.Conn
+	mark   byte
+	marked chan<- struct{}
+}
 
 func (p pipeSocket) SetWriteDeadline(t time.Time) error { return p.conn.SetWriteDeadline(t) }
 func (p pipeSocket) WriteMessage(_ int, data []byte) error {
+	if p.marked != nil && bytes.IndexByte(data, p.mark) >= 0 {
+		select {
+		case p.marked <- struct{}{}:
+		default:
+		}
+	}
 	_, err := p.conn.Write(data)
 	return err
 }
@@ -318,11 +330,22 @@ func evictStuck(t *testing.T, writeWait time.Duration) (*Client, net.Conn, chan 
 	h.join("r", bob, "s2")
 	server, peer := net.Pipe()
 	t.Cleanup(func() { server.Close(); peer.Close() })
-	pumped := make(chan bool, 1)
-	go func() { pumped <- stuck.writePump(pipeSocket{server}) }()
 	text := strings.Repeat("z", 1000)
-	// The writer takes the first frames and blocks writing them; the
-	// rest pile up until they pass QueueBytes.
+	// The writer takes what is queued, a message included, and blocks
+	// writing it; the rest pile up until they pass QueueBytes. (Were the
+	// writer started first, it could be blocked on the join frames alone,
+	// and no message would be in flight.)
+	if _, err := h.reg.Post("r", bob, text); err != nil {
+		t.Fatal(err)
+	}
+	pumped := make(chan bool, 1)
+	writing := make(chan struct{}, 1)
+	go func() { pumped <- stuck.writePump(pipeSocket{server, 'z', writing}) }()
+	select {
+	case <-writing:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the writer did not begin writing the first message")
+	}
 	waitFor(t, "eviction", func() bool {
 		if _, err := h.reg.Post("r", bob, text); err != nil {
 			t.Fatal(err)
