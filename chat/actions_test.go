@@ -325,3 +325,29 @@ func TestDeletedTextReachesNoJoiner(t *testing.T) {
 		t.Errorf("the joiner got %q, want %q: a snapshot rendered after the deletion", got, want)
 	}
 }
+
+// A typer whose last connection leaves is taken off the line at once, not
+// after the expiry: the room would otherwise say "bob is typing…" of
+// someone who closed the tab. A second tab keeps him on it.
+func TestTyperWhoLeavesIsTakenOff(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1000, 0)}
+	h := newHarness(t, Config{Now: clock.Now, Grace: time.Hour})
+	a := h.join("a", alice, "s1")
+	b1 := h.join("a", bob, "s2")
+	b2 := h.join("a", bob, "s3")
+	drain(a)
+	if err := b1.Typing(); err != nil {
+		t.Fatal(err)
+	}
+	if got := drain(a); got != "a:typing:bob|" {
+		t.Fatalf("alice got %q, want bob typing", got)
+	}
+	h.reg.Leave(b1)
+	if got := drain(a); got != "" {
+		t.Errorf("bob closed one of two tabs: alice got %q, want nothing", got)
+	}
+	h.reg.Leave(b2)
+	if got := drain(a); got != "a:typing:|" {
+		t.Errorf("bob closed his last tab: alice got %q, want the line without him", got)
+	}
+}

@@ -144,8 +144,9 @@ func (r *Registry) Leave(c *Client) {
 }
 
 // leaveLocked takes c out of rm (a no-op if it already left). When it was
-// its member's last connection, the member is removed after Grace, or now
-// if Grace is zero or the registry is closed.
+// its member's last connection, the member leaves the typing line at once
+// and is removed after Grace, or now if Grace is zero or the registry is
+// closed.
 func (r *Registry) leaveLocked(rm *room, c *Client) {
 	if !c.joined {
 		return
@@ -154,6 +155,9 @@ func (r *Registry) leaveLocked(rm *room, c *Client) {
 	closed := r.forget(c)
 	mem := rm.members[c.member.ID]
 	mem.conns--
+	if mem.conns == 0 && !closed && rm.typing.stop(mem.ID) {
+		r.fanoutTypingLocked(rm, nil) // nobody is left to type as them
+	}
 	switch {
 	case mem.conns > 0:
 	case closed:
