@@ -16,6 +16,7 @@ import (
 
 	"natter/assets"
 	"natter/chat"
+	"natter/cluster"
 	"natter/db"
 	"natter/handlers"
 	"natter/mail"
@@ -56,6 +57,8 @@ type Server struct {
 	web      *handlers.App
 	deps     handlers.Deps // what web runs on
 	listener net.Listener
+	// nats is the link to the other nodes, set when NATSURL is.
+	nats *cluster.Conn
 	// metrics and metricsListener are set when MetricsAddr is.
 	metrics         *metrics
 	metricsListener net.Listener
@@ -90,7 +93,8 @@ type Tuning struct {
 
 // NewTuned is New with parts tuned by tune.
 func NewTuned(ctx context.Context, cfg Config, stdout io.Writer, tune Tuning) (_ *Server, err error) {
-	s := &Server{cfg: cfg, log: newLogger(stdout, cfg.LogLevel, cfg.LogFormat)}
+	// Every line says which node wrote it: with several, the logs are read together.
+	s := &Server{cfg: cfg, log: newLogger(stdout, cfg.LogLevel, cfg.LogFormat).With("node", cfg.nodeName())}
 	defer func() {
 		if err != nil {
 			s.closeAll()
@@ -139,6 +143,10 @@ func NewTuned(ctx context.Context, cfg Config, stdout io.Writer, tune Tuning) (_
 		tune.Chat(&ccfg)
 	}
 	s.rooms = chat.New(ccfg, handlers.Renderer())
+	users, err := s.joinCluster(ctx)
+	if err != nil {
+		return nil, err
+	}
 	policy := tune.Policy
 	if policy == nil {
 		if policy, err = password.NewPolicy(); err != nil {
@@ -180,6 +188,10 @@ func NewTuned(ctx context.Context, cfg Config, stdout io.Writer, tune Tuning) (_
 		Assets:  static,
 		Log:     s.log,
 		Observe: observe,
+		Users:   users,
+	}
+	if s.nats != nil {
+		s.deps.Cluster = s.nats
 	}
 	s.web, err = handlers.New(web, s.deps)
 	if err != nil {
@@ -291,6 +303,10 @@ func (s *Server) closeAll() error {
 	if s.web != nil {
 		errs = append(errs, s.web.Close())
 	}
+	// After the web layer: nothing publishes any more.
+	if s.nats != nil {
+		errs = append(errs, s.nats.Close())
+	}
 	if s.mailer != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		errs = append(errs, s.mailer.Close(ctx))
@@ -330,6 +346,25 @@ func (s *Server) openDatabases(ctx context.Context) error {
 	}
 	s.log.Info("accounts in PostgreSQL; mail outbox in the SQLite file", "database", s.db.Name(), "outbox", s.cfg.DBPath)
 	return nil
+}
+
+// joinCluster connects to NATS when NATSURL is set and returns what
+// reaches a user's sockets on every node; on one node, the registry's own.
+func (s *Server) joinCluster(ctx context.Context) (handlers.Users, error) {
+	if s.cfg.NATSURL == "" {
+		return s.rooms, nil
+	}
+	node, log := s.cfg.nodeName(), s.log.With("component", "nats")
+	var err error
+	if s.nats, err = cluster.Connect(ctx, s.cfg.NATSURL, node, log); err != nil {
+		return nil, err
+	}
+	users, err := cluster.NewUsers(s.nats, s.rooms, node, log)
+	if err != nil {
+		return nil, err
+	}
+	s.rooms.RelayNotices(users.RelayUser)
+	return users, nil
 }
 
 // outbox is the mailer's queue in the database. mail may not import db, so

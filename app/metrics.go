@@ -36,7 +36,9 @@ func newMetrics(s *Server) *metrics {
 		Help:    "Time to answer an HTTP request, by route pattern and method (a socket's whole life for /ws).",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 	}, []string{"route", "method"})
-	m.reg.MustRegister(
+	// Every series names its node, so one Prometheus tells the nodes apart
+	// even when they are scraped through one address.
+	prometheus.WrapRegistererWith(prometheus.Labels{"node": s.cfg.nodeName()}, m.reg).MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewDBStatsCollector(s.db.SQL, "natter"),
