@@ -94,7 +94,7 @@ type Tuning struct {
 // NewTuned is New with parts tuned by tune.
 func NewTuned(ctx context.Context, cfg Config, stdout io.Writer, tune Tuning) (_ *Server, err error) {
 	// Every line says which node wrote it: with several, the logs are read together.
-	s := &Server{cfg: cfg, log: newLogger(stdout, cfg.LogLevel, cfg.LogFormat).With("node", cfg.nodeName())}
+	s := &Server{cfg: cfg, log: newLogger(stdout, cfg.LogLevel, cfg.LogFormat, cfg.nodeName())}
 	defer func() {
 		if err != nil {
 			s.closeAll()
@@ -354,6 +354,11 @@ func (s *Server) joinCluster(ctx context.Context) (handlers.Users, error) {
 	if s.cfg.NATSURL == "" {
 		return s.rooms, nil
 	}
+	if s.cfg.DatabaseURL == "" {
+		// Events name users by id, which only shared accounts make the
+		// same user on every node.
+		return nil, errors.New("NATTER_NATS_URL needs NATTER_DATABASE_URL: the nodes must share their accounts in PostgreSQL")
+	}
 	node, log := s.cfg.nodeName(), s.log.With("component", "nats")
 	var err error
 	if s.nats, err = cluster.Connect(ctx, s.cfg.NATSURL, node, log); err != nil {
@@ -381,13 +386,37 @@ func (o outbox) NextMail(ctx context.Context) (mail.Stored, bool, error) {
 	return mail.Stored(m), ok, err
 }
 
-// newLogger writes key=value lines, or JSON objects for a log collector.
-func newLogger(w io.Writer, level, format string) *slog.Logger {
+// newLogger writes key=value lines, or JSON objects for a log collector,
+// each ending with the node's name.
+func newLogger(w io.Writer, level, format, node string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
 	opts := &slog.HandlerOptions{Level: l}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(nodeHandler{h, slog.String("node", node)})
+}
+
+// nodeHandler adds the node's name to every record, after the record's
+// own attributes: a line reads as it did on one node, the node last.
+// (slog's With would put it first, before the message's details.)
+type nodeHandler struct {
+	slog.Handler
+	node slog.Attr
+}
+
+func (h nodeHandler) Handle(ctx context.Context, r slog.Record) error {
+	r = r.Clone()
+	r.AddAttrs(h.node)
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h nodeHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return nodeHandler{h.Handler.WithAttrs(attrs), h.node}
+}
+
+func (h nodeHandler) WithGroup(name string) slog.Handler {
+	return nodeHandler{h.Handler.WithGroup(name), h.node}
 }
