@@ -348,30 +348,6 @@ func (s *Server) openDatabases(ctx context.Context) error {
 	return nil
 }
 
-// joinCluster connects to NATS when NATSURL is set and returns what
-// reaches a user's sockets on every node; on one node, the registry's own.
-func (s *Server) joinCluster(ctx context.Context) (handlers.Users, error) {
-	if s.cfg.NATSURL == "" {
-		return s.rooms, nil
-	}
-	if s.cfg.DatabaseURL == "" {
-		// Events name users by id, which only shared accounts make the
-		// same user on every node.
-		return nil, errors.New("NATTER_NATS_URL needs NATTER_DATABASE_URL: the nodes must share their accounts in PostgreSQL")
-	}
-	node, log := s.cfg.nodeName(), s.log.With("component", "nats")
-	var err error
-	if s.nats, err = cluster.Connect(ctx, s.cfg.NATSURL, node, log); err != nil {
-		return nil, err
-	}
-	users, err := cluster.NewUsers(s.nats, s.rooms, node, log)
-	if err != nil {
-		return nil, err
-	}
-	s.rooms.RelayNotices(users.RelayUser)
-	return users, nil
-}
-
 // outbox is the mailer's queue in the database. mail may not import db, so
 // the two methods that carry a message convert between mail.Stored and
 // db.OutboxMail (the same fields); the others are db's own.

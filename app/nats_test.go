@@ -22,11 +22,16 @@ import (
 	"natter/views"
 )
 
-// startCluster starts n nodes, named a, b, ..., on one PostgreSQL and the
-// NATS server nats.
+// startCluster starts n nodes, named a, b, ..., on a new PostgreSQL
+// schema and the NATS server nats.
 func startCluster(t *testing.T, nats *natstest.Server, n int) []*apptest.Server {
 	t.Helper()
-	dbURL := pgtest.URL(t)
+	return startClusterOn(t, pgtest.URL(t), nats, n)
+}
+
+// startClusterOn starts n nodes on the PostgreSQL at dbURL.
+func startClusterOn(t *testing.T, dbURL string, nats *natstest.Server, n int) []*apptest.Server {
+	t.Helper()
 	nodes := make([]*apptest.Server, n)
 	for i := range nodes {
 		nodes[i] = apptest.Start(t, apptest.Config(func(c *app.Config) {
@@ -111,6 +116,47 @@ func TestDisableClosesSocketsOnEveryNode(t *testing.T) {
 		}
 	}
 	b.WaitLog(time.Second, "node=b", "component=nats", "NATS connected")
+}
+
+// natter user password, run beside nodes that share NATS, closes the
+// user's sockets on them at once, as the account page would; with NATS
+// unreachable it says the sockets wait for the session check.
+func TestPasswordCommandClosesSocketsEverywhere(t *testing.T) {
+	nats := natstest.Start(t)
+	dbURL := pgtest.URL(t)
+	a := startClusterOn(t, dbURL, nats, 1)[0]
+	a.User("ana")
+	bob := a.User("bob")
+	sock := joined(t, bob, "general")
+	dir := t.TempDir()
+	command := func(natsURL string) (string, error) {
+		env := map[string]string{"NATTER_DATABASE_URL": dbURL, "NATTER_NATS_URL": natsURL, "NATTER_DB": dir + "/natter.db"}
+		var out bytes.Buffer
+		err := app.Command(context.Background(), []string{"user", "password", "bob"}, func(k string) string { return env[k] },
+			strings.NewReader("a-new-pass-phrase-77\n"), &out, io.Discard)
+		return out.String(), err
+	}
+	out, err := command(nats.URL())
+	if err != nil || out != "password changed for bob; their sessions have ended\n" {
+		t.Fatalf("natter user password = %q, %v", out, err)
+	}
+	sock.SetReadDeadline(time.Now().Add(time.Second))
+	for err == nil {
+		_, _, err = sock.ReadMessage()
+	}
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != 1008 || ce.Text != "Your password was changed." {
+		t.Errorf("bob's socket ended with %v, want close 1008 %q within 1 s", err, "Your password was changed.")
+	}
+
+	gone := natstest.Start(t)
+	goneURL := gone.URL()
+	gone.Shutdown()
+	_, err = command(goneURL)
+	want := "password changed for bob and their sessions have ended, but their open sockets are not closed yet (NATS " + goneURL + ": cannot connect: "
+	if err == nil || !strings.HasPrefix(err.Error(), want) || !strings.HasSuffix(err.Error(), "): the servers close them within their session check (30 s)") {
+		t.Errorf("with NATS away: %v\nwant %s...", err, want)
+	}
 }
 
 // A direct message opened on node a notifies the other user on node b
