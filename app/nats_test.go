@@ -24,19 +24,19 @@ import (
 
 // startCluster starts n nodes, named a, b, ..., on a new PostgreSQL
 // schema and the NATS server nats.
-func startCluster(t *testing.T, nats *natstest.Server, n int) []*apptest.Server {
+func startCluster(t *testing.T, nats *natstest.Server, n int, opts ...apptest.Option) []*apptest.Server {
 	t.Helper()
-	return startClusterOn(t, pgtest.URL(t), nats, n)
+	return startClusterOn(t, pgtest.URL(t), nats, n, opts...)
 }
 
 // startClusterOn starts n nodes on the PostgreSQL at dbURL.
-func startClusterOn(t *testing.T, dbURL string, nats *natstest.Server, n int) []*apptest.Server {
+func startClusterOn(t *testing.T, dbURL string, nats *natstest.Server, n int, opts ...apptest.Option) []*apptest.Server {
 	t.Helper()
 	nodes := make([]*apptest.Server, n)
 	for i := range nodes {
-		nodes[i] = apptest.Start(t, apptest.Config(func(c *app.Config) {
+		nodes[i] = apptest.Start(t, append([]apptest.Option{apptest.Config(func(c *app.Config) {
 			c.DatabaseURL, c.NATSURL, c.Node = dbURL, nats.URL(), string(rune('a'+i))
-		}))
+		})}, opts...)...)
 	}
 	return nodes
 }
@@ -215,10 +215,11 @@ func TestMentionNoticeReachesEveryNode(t *testing.T) {
 }
 
 // /readyz answers 503 while NATS is away and 200 again once a server is
-// back on its address; the node logs each change once.
+// back on its address; the node logs each change once, and its metrics
+// follow. NATS knows the connection by the node's name.
 func TestReadyzFollowsNATS(t *testing.T) {
 	nats := natstest.Start(t)
-	a := startCluster(t, nats, 1)[0]
+	a := startCluster(t, nats, 1, apptest.Config(func(c *app.Config) { c.MetricsAddr = "127.0.0.1:0" }))[0]
 	ready := func() (int, string) {
 		st, _, body := apptest.Get(t, a.URL+"/readyz")
 		return st, body
@@ -226,9 +227,18 @@ func TestReadyzFollowsNATS(t *testing.T) {
 	if st, body := ready(); st != 200 || body != "ready\n" {
 		t.Fatalf("readyz = %d %q, want 200 ready", st, body)
 	}
+	if names := nats.ClientNames(); len(names) != 1 || names[0] != "a" {
+		t.Errorf("NATS clients %q, want the node's name a", names)
+	}
+	if m := scrape(t, a); m["natter_nats_connected"] != "1" || m["natter_nats_reconnects_total"] != "0" {
+		t.Errorf("connected %q, reconnects %q; want 1, 0", m["natter_nats_connected"], m["natter_nats_reconnects_total"])
+	}
 	nats.Shutdown()
 	if st, body := waitReadyz(t, ready, 503); body != "NATS unavailable\n" {
 		t.Errorf("readyz without NATS = %d %q, want 503 %q", st, body, "NATS unavailable\n")
+	}
+	if m := scrape(t, a); m["natter_nats_connected"] != "0" {
+		t.Errorf("connected %q without NATS, want 0", m["natter_nats_connected"])
 	}
 	a.WaitLog(time.Second, "level=WARN", "NATS disconnected: reconnecting", "node=a")
 	nats.Restart()
@@ -236,6 +246,9 @@ func TestReadyzFollowsNATS(t *testing.T) {
 		t.Errorf("readyz with NATS back = %d %q", st, body)
 	}
 	a.WaitLog(time.Second, "level=INFO", "NATS reconnected", "node=a")
+	if m := scrape(t, a); m["natter_nats_connected"] != "1" || m["natter_nats_reconnects_total"] != "1" {
+		t.Errorf("connected %q, reconnects %q after the restart; want 1, 1", m["natter_nats_connected"], m["natter_nats_reconnects_total"])
+	}
 	if n := strings.Count(a.Log.String(), "NATS disconnected"); n != 1 {
 		t.Errorf("%d lines say NATS disconnected, want 1", n)
 	}

@@ -144,6 +144,25 @@ func (c *Conn) Ready() error {
 	return nil
 }
 
+// Stats are what an operator watches of the connection.
+type Stats struct {
+	Connected         bool
+	Reconnects        uint64
+	MsgsIn, MsgsOut   uint64
+	BytesIn, BytesOut uint64
+}
+
+// Stats reads the connection's counts since the start.
+func (c *Conn) Stats() Stats {
+	st := c.nc.Stats()
+	return Stats{
+		Connected:  c.nc.Status() == nats.CONNECTED,
+		Reconnects: st.Reconnects,
+		MsgsIn:     st.InMsgs, MsgsOut: st.OutMsgs,
+		BytesIn: st.InBytes, BytesOut: st.OutBytes,
+	}
+}
+
 // Close sends what was published but not yet sent, stops the
 // subscriptions and closes the connection, waiting at most closeTimeout.
 func (c *Conn) Close() error {

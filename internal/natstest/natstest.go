@@ -71,6 +71,19 @@ func (s *Server) URL() string {
 // Clients is how many client connections the server has now.
 func (s *Server) Clients() int { return s.srv.NumClients() }
 
+// ClientNames are the names the clients connected now gave.
+func (s *Server) ClientNames() []string {
+	c, err := s.srv.Connz(&server.ConnzOptions{})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	var out []string
+	for _, ci := range c.Conns {
+		out = append(out, ci.Name)
+	}
+	return out
+}
+
 // Shutdown stops the server; its clients see the connection drop. Calling
 // it again does nothing.
 func (s *Server) Shutdown() {
