@@ -108,6 +108,9 @@ func run(ctx context.Context, cfg config, progress io.Writer) (*result, error) {
 			return res, err
 		}
 	}
+	if len(cfg.bases) > 1 && cfg.spread == spreadSockets {
+		fmt.Fprintln(progress, "nodes: each room's sockets are spread over", len(cfg.bases), "nodes; while rooms are not shared across nodes, member lists stay partial and deliveries between nodes count as lost (-spread rooms keeps each room on one node)")
+	}
 	res.Server.Before = readProc(cfg.pid)
 	rs.start = time.Now()
 
