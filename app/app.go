@@ -16,6 +16,7 @@ import (
 
 	"natter/assets"
 	"natter/chat"
+	"natter/cluster"
 	"natter/db"
 	"natter/handlers"
 	"natter/mail"
@@ -56,6 +57,8 @@ type Server struct {
 	web      *handlers.App
 	deps     handlers.Deps // what web runs on
 	listener net.Listener
+	// nats is the link to the other nodes, set when NATSURL is.
+	nats *cluster.Conn
 	// metrics and metricsListener are set when MetricsAddr is.
 	metrics         *metrics
 	metricsListener net.Listener
@@ -90,7 +93,8 @@ type Tuning struct {
 
 // NewTuned is New with parts tuned by tune.
 func NewTuned(ctx context.Context, cfg Config, stdout io.Writer, tune Tuning) (_ *Server, err error) {
-	s := &Server{cfg: cfg, log: newLogger(stdout, cfg.LogLevel, cfg.LogFormat)}
+	// Every line says which node wrote it: with several, the logs are read together.
+	s := &Server{cfg: cfg, log: newLogger(stdout, cfg.LogLevel, cfg.LogFormat, cfg.nodeName())}
 	defer func() {
 		if err != nil {
 			s.closeAll()
@@ -139,6 +143,10 @@ func NewTuned(ctx context.Context, cfg Config, stdout io.Writer, tune Tuning) (_
 		tune.Chat(&ccfg)
 	}
 	s.rooms = chat.New(ccfg, handlers.Renderer())
+	users, err := s.joinCluster(ctx)
+	if err != nil {
+		return nil, err
+	}
 	policy := tune.Policy
 	if policy == nil {
 		if policy, err = password.NewPolicy(); err != nil {
@@ -180,6 +188,10 @@ func NewTuned(ctx context.Context, cfg Config, stdout io.Writer, tune Tuning) (_
 		Assets:  static,
 		Log:     s.log,
 		Observe: observe,
+		Users:   users,
+	}
+	if s.nats != nil {
+		s.deps.Cluster = s.nats
 	}
 	s.web, err = handlers.New(web, s.deps)
 	if err != nil {
@@ -291,6 +303,10 @@ func (s *Server) closeAll() error {
 	if s.web != nil {
 		errs = append(errs, s.web.Close())
 	}
+	// After the web layer: nothing publishes any more.
+	if s.nats != nil {
+		errs = append(errs, s.nats.Close())
+	}
 	if s.mailer != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		errs = append(errs, s.mailer.Close(ctx))
@@ -346,13 +362,37 @@ func (o outbox) NextMail(ctx context.Context) (mail.Stored, bool, error) {
 	return mail.Stored(m), ok, err
 }
 
-// newLogger writes key=value lines, or JSON objects for a log collector.
-func newLogger(w io.Writer, level, format string) *slog.Logger {
+// newLogger writes key=value lines, or JSON objects for a log collector,
+// each ending with the node's name.
+func newLogger(w io.Writer, level, format, node string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
 	opts := &slog.HandlerOptions{Level: l}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(nodeHandler{h, slog.String("node", node)})
+}
+
+// nodeHandler adds the node's name to every record, after the record's
+// own attributes: a line reads as it did on one node, the node last.
+// (slog's With would put it first, before the message's details.)
+type nodeHandler struct {
+	slog.Handler
+	node slog.Attr
+}
+
+func (h nodeHandler) Handle(ctx context.Context, r slog.Record) error {
+	r = r.Clone()
+	r.AddAttrs(h.node)
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h nodeHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return nodeHandler{h.Handler.WithAttrs(attrs), h.node}
+}
+
+func (h nodeHandler) WithGroup(name string) slog.Handler {
+	return nodeHandler{h.Handler.WithGroup(name), h.node}
 }

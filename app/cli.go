@@ -71,9 +71,9 @@ func Command(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintf(stdout, "backed up %s to %s\n", *dbPath, rest[0])
 		return nil
 	case "user":
-		return userCommand(ctx, accounts{*dbPath, pgURL}, rest, stdin, stdout)
+		return userCommand(ctx, accounts{*dbPath, pgURL, getenv("NATTER_NATS_URL"), getenv("NATTER_NODE")}, rest, stdin, stdout)
 	case "admin":
-		return adminCommand(ctx, accounts{*dbPath, pgURL}, rest, stdout)
+		return adminCommand(ctx, accounts{*dbPath, pgURL, getenv("NATTER_NATS_URL"), getenv("NATTER_NODE")}, rest, stdout)
 	}
 	return fmt.Errorf("unknown command %q", name)
 }
@@ -152,9 +152,16 @@ func userCommand(ctx context.Context, where accounts, args []string, stdin io.Re
 		return err
 	}
 	// The new credential version already refuses the old sessions; deleting
-	// their rows also closes their open sockets within the server's check.
+	// their rows also closes their open sockets within the server's check,
+	// and at once on every node when they share NATS.
 	if err := d.EndSessions(ctx, u.ID, ""); err != nil {
 		return err
+	}
+	if where.nats != "" && where.url != "" {
+		node := Config{Node: where.node}.nodeName() + "-cli"
+		if err := closeEverywhere(ctx, where.nats, node, u.ID, "Your password was changed."); err != nil {
+			return fmt.Errorf("password changed for %s and their sessions have ended, but their open sockets are not closed yet (%v): the servers close them within their session check (30 s)", u.Username, err)
+		}
 	}
 	fmt.Fprintf(stdout, "password changed for %s; their sessions have ended\n", u.Username)
 	return nil
@@ -190,7 +197,10 @@ func adminCommand(ctx context.Context, where accounts, args []string, stdout io.
 
 // accounts says where the commands find the accounts: PostgreSQL when
 // its URL is set, else the SQLite file.
-type accounts struct{ path, url string }
+// accounts says where the accounts are: the SQLite file at path, or the
+// PostgreSQL at url; nats, if set, is NATTER_NATS_URL, which the servers
+// that use them are connected to, and node NATTER_NODE.
+type accounts struct{ path, url, nats, node string }
 
 func (a accounts) open(ctx context.Context) (*db.DB, error) {
 	if a.url != "" {

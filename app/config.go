@@ -7,11 +7,15 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"natter/chat"
+	"natter/cluster"
 	"natter/db"
 	"natter/mail"
 )
@@ -52,6 +56,12 @@ type Config struct {
 	// DrainDelay is how long a stopping server keeps serving with /readyz
 	// answering 503, so a proxy moves new work elsewhere first.
 	DrainDelay time.Duration
+	// Node is this node's name in every log line and on every metric;
+	// empty means the host name (see nodeName).
+	Node string
+	// NATSURL, if set (nats://host:4222, JetStream on), connects the node
+	// to the other nodes: see package cluster for what travels.
+	NATSURL string
 }
 
 // setting is one row: a flag, the environment variable behind it, what it
@@ -95,6 +105,8 @@ func settings(c *Config) []setting {
 		{"log-format", "NATTER_LOG_FORMAT", "log format: text (key=value lines) or json", oneOfField(&c.LogFormat, "text", "json")},
 		{"metrics-addr", "NATTER_METRICS_ADDR", "listen address of the Prometheus /metrics endpoint (empty: none); keep it private", addrField(&c.MetricsAddr, true)},
 		{"drain-delay", "NATTER_DRAIN_DELAY", "on SIGTERM, how long /readyz answers 503 before the server stops (0 allowed)", durationField(&c.DrainDelay)},
+		{"node", "NATTER_NODE", "this node's name in logs and metrics; empty: the host name", nodeField(&c.Node)},
+		{"nats-url", "NATTER_NATS_URL", "NATS server URL (nats://host:4222, JetStream on), or several separated by commas: user events and sign-outs reach every node; empty: one node alone", natsURLField(&c.NATSURL)},
 	}
 }
 
@@ -275,6 +287,46 @@ func postgresURLField(p *string) field {
 	}
 }
 
+// nodeField reads a node name: printable text of at most 64 bytes, as it
+// goes into log lines, a metric label and the NATS connection's name.
+func nodeField(p *string) field {
+	return field{
+		set: func(v string) string {
+			v = strings.TrimSpace(v)
+			if len(v) > 64 || strings.IndexFunc(v, func(r rune) bool { return !unicode.IsPrint(r) || unicode.IsSpace(r) }) >= 0 {
+				return "want a name of at most 64 characters without spaces, such as natter-1"
+			}
+			*p = v
+			return ""
+		},
+		show: func() string { return *p },
+	}
+}
+
+// natsURLField reads one NATS URL or several separated by commas (the
+// servers of one NATS cluster); empty means none. Passwords and tokens in
+// them are never shown.
+func natsURLField(p *string) field {
+	return field{
+		set: func(v string) string {
+			*p = strings.TrimSpace(v)
+			if *p == "" {
+				return ""
+			}
+			for _, one := range strings.Split(*p, ",") {
+				u, err := url.Parse(strings.TrimSpace(one))
+				if err != nil || u.Host == "" || u.Hostname() == "" || !slices.Contains([]string{"nats", "tls", "ws", "wss"}, u.Scheme) {
+					*p = ""
+					return "want a URL such as nats://nats.example.com:4222 (schemes nats, tls, ws, wss; several separated by commas)"
+				}
+			}
+			return ""
+		},
+		show:   func() string { return cluster.Redact(*p) },
+		redact: cluster.Redact,
+	}
+}
+
 func intField(p *int, lo, hi int) field {
 	return field{
 		set: func(v string) string {
@@ -389,6 +441,18 @@ func (c Config) chatConfig() chat.Config {
 	cc.MessageRate = c.MessageRate
 	cc.MessageBurst = c.MessageBurst
 	return cc
+}
+
+// nodeName is the node's name: Node, or the host name when it is empty
+// ("natter" if even that cannot be read).
+func (c Config) nodeName() string {
+	if c.Node != "" {
+		return c.Node
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "natter"
 }
 
 // defaultBaseURL is the base URL of a server started without one, from the

@@ -36,7 +36,10 @@ func newMetrics(s *Server) *metrics {
 		Help:    "Time to answer an HTTP request, by route pattern and method (a socket's whole life for /ws).",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 	}, []string{"route", "method"})
-	m.reg.MustRegister(
+	// Every series names its node, so one Prometheus tells the nodes apart
+	// even when they are scraped through one address.
+	labelled := prometheus.WrapRegistererWith(prometheus.Labels{"node": s.cfg.nodeName()}, m.reg)
+	labelled.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewDBStatsCollector(s.db.SQL, "natter"),
@@ -44,6 +47,9 @@ func newMetrics(s *Server) *metrics {
 		roomCollector{s},
 		partsCollector{s},
 	)
+	if s.nats != nil {
+		labelled.MustRegister(natsCollector{s})
+	}
 	return m
 }
 
@@ -142,4 +148,34 @@ func (c partsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descHashes, prometheus.CounterValue, float64(h.Acquired))
 	ch <- prometheus.MustNewConstMetric(descHashBusy, prometheus.CounterValue, float64(h.Busy))
 	ch <- prometheus.MustNewConstMetric(descHashLongest, prometheus.GaugeValue, h.LongestWait.Seconds())
+}
+
+// natsCollector reads the NATS connection's counts, when there is one.
+type natsCollector struct{ s *Server }
+
+var (
+	descNATSUp         = prometheus.NewDesc("natter_nats_connected", "1 while the node is connected to NATS, else 0 (then /readyz answers 503).", nil, nil)
+	descNATSReconnects = prometheus.NewDesc("natter_nats_reconnects_total", "Times the node reconnected to NATS after losing it.", nil, nil)
+	descNATSMsgs       = prometheus.NewDesc("natter_nats_messages_total", "NATS messages received (in) and published (out) by the node.", []string{"direction"}, nil)
+	descNATSBytes      = prometheus.NewDesc("natter_nats_bytes_total", "Bytes of NATS messages received (in) and published (out) by the node.", []string{"direction"}, nil)
+)
+
+func (natsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descNATSUp, descNATSReconnects, descNATSMsgs, descNATSBytes} {
+		ch <- d
+	}
+}
+
+func (c natsCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.s.nats.Stats()
+	up := 0.0
+	if st.Connected {
+		up = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descNATSUp, prometheus.GaugeValue, up)
+	ch <- prometheus.MustNewConstMetric(descNATSReconnects, prometheus.CounterValue, float64(st.Reconnects))
+	ch <- prometheus.MustNewConstMetric(descNATSMsgs, prometheus.CounterValue, float64(st.MsgsIn), "in")
+	ch <- prometheus.MustNewConstMetric(descNATSMsgs, prometheus.CounterValue, float64(st.MsgsOut), "out")
+	ch <- prometheus.MustNewConstMetric(descNATSBytes, prometheus.CounterValue, float64(st.BytesIn), "in")
+	ch <- prometheus.MustNewConstMetric(descNATSBytes, prometheus.CounterValue, float64(st.BytesOut), "out")
 }

@@ -3,6 +3,7 @@ package app_test
 import (
 	"bufio"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,8 +13,15 @@ import (
 )
 
 // scrape reads the metrics endpoint into "name{labels}" -> value text.
+// Every series must carry the node's name (its host name by default) as
+// the label node, which is left out of the keys.
 func scrape(t *testing.T, s *apptest.Server) map[string]string {
 	t.Helper()
+	node := s.Config.Node
+	if node == "" {
+		node, _ = os.Hostname()
+	}
+	label := `node="` + node + `"`
 	st, body := status(t, "http://"+s.MetricsAddr()+"/metrics")
 	if st != 200 {
 		t.Fatalf("GET /metrics: %d", st)
@@ -26,7 +34,12 @@ func scrape(t *testing.T, s *apptest.Server) map[string]string {
 			continue
 		}
 		i := strings.LastIndexByte(line, ' ')
-		out[line[:i]] = line[i+1:]
+		key := line[:i]
+		if !strings.Contains(key, label) {
+			t.Fatalf("series without %s: %s", label, line)
+		}
+		key = strings.NewReplacer("{"+label+"}", "", ","+label, "", label+",", "").Replace(key)
+		out[key] = line[i+1:]
 	}
 	return out
 }

@@ -34,10 +34,20 @@ func (r *Registry) mentionNoticeLocked(rm *room, msg Message, before []Member) n
 	return notice{frame: r.render.Mentioned(rm.slug, msg), to: to}
 }
 
-// sendNotice queues n to every connection of its users. No room lock may
-// be held.
+// sendNotice queues n to every connection of its users, and hands it to
+// the relay for their connections on other nodes. No room lock may be
+// held.
 func (r *Registry) sendNotice(n notice) {
 	for _, id := range n.to {
 		r.SendUser(id, n.frame)
+		if r.relay != nil {
+			r.relay(id, n.frame)
+		}
 	}
 }
+
+// RelayNotices hands every notice the registry sends to a user by itself
+// (mention notices) to relay as well, which carries the frame to the
+// user's connections on the other nodes (package cluster). Call it once,
+// before the registry is used.
+func (r *Registry) RelayNotices(relay func(userID int64, frame []byte)) { r.relay = relay }

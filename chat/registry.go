@@ -18,6 +18,8 @@ type Registry struct {
 	count  counters
 	pool   *writerPool // writes the connections of DirectSockets (pool.go)
 	wheel  pingWheel   // pings them
+	// relay, if set, carries notices to other nodes (RelayNotices).
+	relay func(userID int64, frame []byte)
 
 	mu        sync.Mutex
 	closed    bool

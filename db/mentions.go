@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"strconv"
 	"strings"
 )
 
@@ -18,12 +19,13 @@ func (d *DB) UsersByNames(ctx context.Context, names []string) ([]User, error) {
 	if len(names) == 0 {
 		return nil, nil
 	}
-	args := make([]any, len(names))
+	// $n placeholders, which both engines read (PostgreSQL has no ?).
+	args, marks := make([]any, len(names)), make([]string, len(names))
 	for i, n := range names {
-		args[i] = FoldKey(n)
+		args[i], marks[i] = FoldKey(n), "$"+strconv.Itoa(i+1)
 	}
-	return d.queryUsers(ctx, `SELECT `+userColumns+` FROM users WHERE disabled_at IS NULL AND username_key IN (?`+
-		strings.Repeat(", ?", len(names)-1)+`)`, args...)
+	return d.queryUsers(ctx, `SELECT `+userColumns+` FROM users WHERE disabled_at IS NULL AND username_key IN (`+
+		strings.Join(marks, ", ")+`)`, args...)
 }
 
 // queryUsers runs a query of userColumns and returns its users.

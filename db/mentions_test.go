@@ -7,8 +7,10 @@ import (
 	"testing"
 )
 
-func TestUsersByNames(t *testing.T) {
-	d, _ := openTemp(t)
+// On both engines: PostgreSQL refused the query's ? placeholders once.
+func TestUsersByNames(t *testing.T) { eachEngine(t, testUsersByNames) }
+
+func testUsersByNames(t *testing.T, d *DB) {
 	ctx := context.Background()
 	ids := map[string]int64{}
 	for _, name := range []string{"Ana", "bo.b", "cyd", "dee"} {

@@ -89,7 +89,7 @@ func (s *server) saveProfile(c *fiber.Ctx) error {
 	if err := s.DB.EndSessions(ctx, u.ID, sid); err != nil {
 		return err
 	}
-	s.Rooms.CloseUser(u.ID, sid, closePolicy, "Your email address was changed.")
+	s.Users.CloseUser(u.ID, sid, closePolicy, "Your email address was changed.")
 	s.notifyEmailChanged(*u, f.Values["email"])
 	return c.Redirect("/account?saved=email", fiber.StatusSeeOther)
 }
@@ -150,7 +150,7 @@ func (s *server) changePassword(c *fiber.Ctx) error {
 	if err := s.DB.EndSessions(ctx, u.ID, sid); err != nil {
 		return err
 	}
-	s.Rooms.CloseUser(u.ID, sid, closePolicy, "Your password was changed.")
+	s.Users.CloseUser(u.ID, sid, closePolicy, "Your password was changed.")
 	s.Log.Info("password changed", "user", u.ID, "ip", clientIP(c))
 	s.notifyPasswordChanged(*u)
 	return c.Redirect("/account?saved=password", fiber.StatusSeeOther)

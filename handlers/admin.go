@@ -121,7 +121,7 @@ func (s *server) disableUser(c *fiber.Ctx) error {
 	if err := s.DB.EndSessions(ctx, u.ID, ""); err != nil {
 		return err
 	}
-	s.Rooms.CloseUser(u.ID, "", closePolicy, "Your account has been disabled.")
+	s.Users.CloseUser(u.ID, "", closePolicy, "Your account has been disabled.")
 	s.Log.Info("account disabled", "user", u.ID, "by", me.ID, "ip", clientIP(c))
 	return c.Redirect("/admin?done=disabled&user="+strconv.FormatInt(u.ID, 10), fiber.StatusSeeOther)
 }

@@ -182,7 +182,7 @@ func (s *server) checkLogin(c *fiber.Ctx, login, pw string) (*db.User, error) {
 func (s *server) logout(c *fiber.Ctx) error {
 	if u := currentUser(c); u != nil {
 		sid, _ := c.Locals(localSessionID).(string)
-		s.Rooms.CloseSession(sid, closePolicy, "Signed out.")
+		s.Users.CloseSession(sid, closePolicy, "Signed out.")
 		s.Log.Info("signed out", "user", u.ID, "ip", clientIP(c))
 	}
 	if err := s.signOut(c); err != nil {

@@ -107,6 +107,27 @@ type Deps struct {
 	Log    *slog.Logger
 	// Observe, if set, is told of every finished request (metrics).
 	Observe RequestObserver
+	// Users, if set, reaches a user's sockets on every node (package
+	// cluster); unset, Rooms's alone, which is all there is on one node.
+	Users Users
+	// Cluster, if set, is the node's link to the other nodes: /readyz
+	// fails while it is down.
+	Cluster Cluster
+}
+
+// Users closes and notifies a user's sockets wherever they are: what the
+// handlers do when sessions end or a notice is due goes through it, so
+// that this node and the others act alike.
+type Users interface {
+	SendUser(id int64, frame []byte) int
+	CloseUser(userID int64, keepSession string, code int, reason string)
+	CloseSession(session string, code int, reason string)
+}
+
+// Cluster is the node's link to the other nodes.
+type Cluster interface {
+	// Ready returns nil while the link is up, else why it is not.
+	Ready() error
 }
 
 // App is the built web application.
@@ -146,6 +167,9 @@ func New(cfg Config, d Deps) (*App, error) {
 	}
 	if cfg.VisitorSessions == 0 {
 		cfg.VisitorSessions = 10000
+	}
+	if d.Users == nil {
+		d.Users = d.Rooms
 	}
 	proxies, err := parseProxies(cfg.TrustedProxies)
 	if err != nil {

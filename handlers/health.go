@@ -45,12 +45,18 @@ func (s *server) healthz(c *fiber.Ctx) error {
 }
 
 // readyz answers 200 while this node should get new work: the database
-// answers and the node is not draining. From SIGTERM on it answers 503,
-// so a proxy moves new requests and sockets to another node first.
+// answers, the link to the other nodes (NATS), if any, is up, and the node
+// is not draining. From SIGTERM on it answers 503, so a proxy moves new
+// requests and sockets to another node first.
 func (s *server) readyz(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	if s.draining.Load() {
 		return c.Status(fiber.StatusServiceUnavailable).SendString("draining\n")
+	}
+	if s.Cluster != nil {
+		if s.Cluster.Ready() != nil {
+			return c.Status(fiber.StatusServiceUnavailable).SendString("NATS unavailable\n")
+		}
 	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
 	defer cancel()

@@ -97,7 +97,7 @@ func (s *server) directMessage(c *fiber.Ctx) error {
 	}
 	if created {
 		// Rendered once, queued to each of their connections.
-		s.Rooms.SendUser(other.ID, renderBytes(views.DirectNoticeFrame(me.Username, slug)))
+		s.Users.SendUser(other.ID, renderBytes(views.DirectNoticeFrame(me.Username, slug)))
 	}
 	if c.Get("HX-Request") == "true" {
 		c.Set("HX-Redirect", "/rooms/"+slug)

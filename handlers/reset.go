@@ -183,7 +183,7 @@ func (s *server) reset(c *fiber.Ctx) error {
 	if err := s.DB.EndSessions(ctx, u.ID, ""); err != nil {
 		return err
 	}
-	s.Rooms.CloseUser(u.ID, "", closePolicy, "Your password was reset.")
+	s.Users.CloseUser(u.ID, "", closePolicy, "Your password was reset.")
 	if cur := currentUser(c); cur != nil && cur.ID == u.ID {
 		_ = s.signOut(c)
 	} else if err := s.setSessionValue(c, keyReset, nil); err != nil {

@@ -52,6 +52,8 @@ func httpFrom(ip net.IP) *http.Transport {
 type account struct {
 	name   string
 	client *client.Client
+	// nodes are its clients of every -base, in order (onNodes).
+	nodes []*client.Client
 }
 
 // accountStats counts how the accounts were obtained.
@@ -141,7 +143,7 @@ func userName(cfg config, k int) string { return fmt.Sprintf("%s%d", cfg.userPre
 // oneAccount signs user k in, trying the cached cookie first.
 func oneAccount(cfg config, k int, cookie string, offset int) (*account, string, error) {
 	name := userName(cfg, k)
-	c, err := client.New(cfg.base)
+	c, err := client.New(cfg.bases[0])
 	if err != nil {
 		return nil, "", err
 	}
@@ -159,7 +161,7 @@ func oneAccount(cfg config, k int, cookie string, offset int) (*account, string,
 		if res, err := c.Get("/rooms"); err == nil && res.Status == http.StatusOK {
 			return a, "cached", nil
 		}
-		c, _ = client.New(cfg.base) // a fresh jar: the stale cookie goes
+		c, _ = client.New(cfg.bases[0]) // a fresh jar: the stale cookie goes
 		c.HTTP.Transport = httpFrom(sourceIP(k % cfg.sourceIPs))
 		defer c.HTTP.CloseIdleConnections()
 		a.client = c
@@ -172,7 +174,7 @@ func oneAccount(cfg config, k int, cookie string, offset int) (*account, string,
 		return nil, "", fmt.Errorf("sign in %s: %w", name, err)
 	}
 	// Sign up from an address of its own: 10 sign-ups per hour per address.
-	c, _ = client.New(cfg.base)
+	c, _ = client.New(cfg.bases[0])
 	c.HTTP.Transport = httpFrom(signupIP(offset, k))
 	defer c.HTTP.CloseIdleConnections()
 	a.client = c

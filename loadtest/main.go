@@ -10,7 +10,9 @@
 //	    -rooms 2 -per-room 500 -senders 4 -rate 50 -duration 30s
 //
 // Every phase is bounded in time and the number of sockets is capped; it
-// talks only to the address given by -base. See docs/performance.md.
+// talks only to the addresses given by -base: one node, or several that
+// share accounts (-base http://127.0.0.1:8090,http://127.0.0.1:8091; see
+// -spread). See docs/performance.md.
 package main
 
 import (
@@ -18,7 +20,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -28,7 +29,8 @@ import (
 
 // config is the command line.
 type config struct {
-	base        string
+	bases       bases  // the nodes' base URLs; accounts sign in on the first
+	spread      string // how sockets are put on the nodes (nodes.go)
 	users       int
 	rooms       int
 	perRoom     int
@@ -100,7 +102,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.base, "base", "http://127.0.0.1:8090", "Natter's base URL (its NATTER_BASE_URL; loopback only)")
+	fs.Var(&c.bases, "base", "Natter's base URL (its NATTER_BASE_URL; loopback only); several nodes: a comma-separated list, or the flag repeated (default http://127.0.0.1:8090)")
+	fs.StringVar(&c.spread, "spread", spreadSockets, "with several -base: sockets (each room's sockets round-robin over the nodes) or rooms (each room on one node, rooms round-robin)")
 	fs.IntVar(&c.users, "users", 100, "accounts to sign in (sockets are spread over them)")
 	fs.IntVar(&c.rooms, "rooms", 1, "rooms to open")
 	fs.IntVar(&c.perRoom, "per-room", 10, "sockets per room")
@@ -138,14 +141,15 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 
 // check refuses settings that are unbounded or leave loopback.
 func (c *config) check() error {
-	u, err := url.Parse(c.base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("bad -base %q", c.base)
+	if len(c.bases) == 0 {
+		c.bases = bases{"http://127.0.0.1:8090"}
 	}
-	if !isLoopbackHost(u.Hostname()) {
-		return fmt.Errorf("-base %q is not a loopback address; this generator only targets loopback", c.base)
+	if err := checkBases(c.bases); err != nil {
+		return err
 	}
 	switch {
+	case c.spread != spreadSockets && c.spread != spreadRooms:
+		return fmt.Errorf("-spread must be %s or %s", spreadSockets, spreadRooms)
 	case c.users < 1, c.rooms < 1, c.perRoom < 1:
 		return fmt.Errorf("-users, -rooms and -per-room must be at least 1")
 	case c.senders < 0 || c.senders > c.perRoom:

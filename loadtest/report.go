@@ -83,7 +83,7 @@ type procInfo struct {
 // public is the configuration as the report shows it.
 func (c config) public() map[string]any {
 	return map[string]any{
-		"base": c.base, "users": c.users, "rooms": c.rooms, "per_room": c.perRoom,
+		"base": c.bases.String(), "spread": c.spread, "users": c.users, "rooms": c.rooms, "per_room": c.perRoom,
 		"senders": c.senders, "rate_per_room": c.rate, "duration": c.duration.String(),
 		"warmup": c.warmup.String(), "source_ips": c.sourceIPs, "connect_concurrency": c.connectConc,
 		"room_prefix": c.roomPrefix, "text_size": c.textSize, "mix": c.mix.String(), "settle": c.settle, "settle_pause": c.settlePause.String(), "stalled": c.stalled,

@@ -103,6 +103,14 @@ func run(ctx context.Context, cfg config, progress io.Writer) (*result, error) {
 	if err != nil {
 		return res, err
 	}
+	for _, a := range accts {
+		if err := a.onNodes(cfg.bases); err != nil {
+			return res, err
+		}
+	}
+	if len(cfg.bases) > 1 && cfg.spread == spreadSockets {
+		fmt.Fprintln(progress, "nodes: each room's sockets are spread over", len(cfg.bases), "nodes; while rooms are not shared across nodes, member lists stay partial and deliveries between nodes count as lost (-spread rooms keeps each room on one node)")
+	}
 	res.Server.Before = readProc(cfg.pid)
 	rs.start = time.Now()
 
@@ -186,7 +194,7 @@ func (rs *runState) connectAll(ctx context.Context, accts []*account, res *resul
 		if stalled {
 			d = stalledDialer
 		}
-		sock, err := accts[u].client.Dial(rs.slug(r), d)
+		sock, err := accts[u].nodes[nodeOf(cfg.spread, r, j, len(cfg.bases))].Dial(rs.slug(r), d)
 		took := time.Since(t0)
 		if err != nil {
 			failed.Add(1)

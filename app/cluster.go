@@ -1,0 +1,62 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+
+	"natter/chat"
+	"natter/cluster"
+	"natter/handlers"
+)
+
+// joinCluster connects to NATS when NATSURL is set and returns what
+// reaches a user's sockets on every node; on one node, the registry's own.
+func (s *Server) joinCluster(ctx context.Context) (handlers.Users, error) {
+	if s.cfg.NATSURL == "" {
+		return s.rooms, nil
+	}
+	if s.cfg.DatabaseURL == "" {
+		// Events name users by id, which only shared accounts make the
+		// same user on every node.
+		return nil, errors.New("NATTER_NATS_URL needs NATTER_DATABASE_URL: the nodes must share their accounts in PostgreSQL")
+	}
+	node, log := s.cfg.nodeName(), s.log.With("component", "nats")
+	var err error
+	if s.nats, err = cluster.Connect(ctx, s.cfg.NATSURL, node, log); err != nil {
+		return nil, err
+	}
+	users, err := cluster.NewUsers(s.nats, s.rooms, node, log)
+	if err != nil {
+		return nil, err
+	}
+	s.rooms.RelayNotices(users.RelayUser)
+	return users, nil
+}
+
+// closeEverywhere closes user id's sockets on every node connected to the
+// NATS servers at urls, as a node that ended their sessions would: what
+// `natter user password` does when NATTER_NATS_URL is set, so that it
+// takes effect at once rather than within the servers' session check.
+func closeEverywhere(ctx context.Context, urls, node string, id int64, reason string) error {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	conn, err := cluster.Connect(ctx, urls, node, quiet)
+	if err != nil {
+		return err
+	}
+	users, err := cluster.NewUsers(conn, noSockets{}, node, quiet)
+	if err == nil {
+		users.CloseUser(id, "", chat.ClosePolicyViolation, reason)
+	}
+	// Close sends what was published before it returns.
+	return errors.Join(err, conn.Close())
+}
+
+// noSockets is the registry of a command, which holds no socket.
+type noSockets struct{}
+
+func (noSockets) SendUser(int64, []byte) int           { return 0 }
+func (noSockets) CloseUser(int64, string, int, string) {}
+func (noSockets) CloseSession(string, int, string)     {}
+func (noSockets) Sessions() []string                   { return nil }

@@ -1,0 +1,202 @@
+// Package cluster joins a Natter node to the other nodes through NATS
+// (NATTER_NATS_URL): one connection per node, made by Connect, and the
+// user events that travel over it (users.go).
+//
+// What travels today, over NATS core subjects (at most once, in the order
+// one node published them; nothing is stored):
+//
+//   - a user's sessions ending (sign-out, a password changed or reset, an
+//     admin disabling the account): every other node closes that user's
+//     sockets at once, with the close code and reason the node that acted
+//     used, rather than within its periodic session check (30 s);
+//   - a frame for a user wherever they are (a direct-message or mention
+//     notice), rendered once by the node where it happened and queued as
+//     the same bytes to the user's sockets on every other node.
+//
+// Rooms do not travel yet: each node's rooms are its own. The connection
+// checks that JetStream is on all the same, as the shared rooms will keep
+// their history there.
+//
+// The node's connection does not receive what it published itself (NATS's
+// no-echo option): the node that acts delivers to its own sockets
+// directly, so nothing arrives twice.
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+const (
+	// connectTimeout bounds each attempt to reach a NATS server, at start
+	// and when reconnecting.
+	connectTimeout = 5 * time.Second
+	// checkTimeout bounds the JetStream check at start.
+	checkTimeout = 5 * time.Second
+	// closeTimeout bounds the drain at shutdown: what was published is
+	// flushed to the server within it, or dropped.
+	closeTimeout = 5 * time.Second
+	// firstRetry and lastRetry bound the wait between rounds of reconnect
+	// attempts: it doubles from the first to the last, and stays there,
+	// forever; a fifth more or less at random, so that nodes cut off
+	// together do not come back in step.
+	firstRetry = 100 * time.Millisecond
+	lastRetry  = 2 * time.Second
+)
+
+// Conn is a node's connection to NATS.
+type Conn struct {
+	nc     *nats.Conn
+	log    *slog.Logger
+	closed chan struct{} // closed when the connection is closed for good
+}
+
+// Connect connects to the NATS servers at urls (one URL or several
+// separated by commas) as the node named node, and checks that JetStream
+// is on. It fails, with one line naming the servers (their passwords
+// hidden), when none answers or JetStream is off; once connected it
+// reconnects forever by itself, and log says, once each, when the
+// connection is lost, back, or closed.
+func Connect(ctx context.Context, urls, node string, log *slog.Logger) (*Conn, error) {
+	name := Redact(urls)
+	c := &Conn{log: log, closed: make(chan struct{})}
+	var once sync.Once
+	nc, err := nats.Connect(urls,
+		nats.Name(node),
+		nats.NoEcho(),
+		nats.Timeout(connectTimeout),
+		nats.MaxReconnects(-1),
+		nats.CustomReconnectDelay(reconnectDelay),
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			// Called once per loss, not for each failed attempt after it.
+			log.Warn("NATS disconnected: reconnecting", "err", err)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("NATS reconnected", "server", nc.ConnectedUrlRedacted())
+		}),
+		nats.ClosedHandler(func(*nats.Conn) {
+			once.Do(func() { close(c.closed) })
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subject := ""
+			if sub != nil {
+				subject = sub.Subject
+			}
+			log.Warn("NATS error", "subject", subject, "err", err)
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("NATS %s: cannot connect: %v", name, err)
+	}
+	c.nc = nc
+	if err := c.checkJetStream(ctx); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("NATS %s: %w", name, err)
+	}
+	log.Info("NATS connected", "server", nc.ConnectedUrlRedacted(), "server_name", nc.ConnectedServerName())
+	return c, nil
+}
+
+// checkJetStream asks the server for this account's JetStream usage,
+// which only a server with JetStream on answers.
+func (c *Conn) checkJetStream(ctx context.Context) error {
+	js, err := jetstream.New(c.nc)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	_, err = js.AccountInfo(ctx)
+	switch {
+	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
+		return errors.New("JetStream is not enabled on that server (start nats-server with -js, or jetstream {} in its configuration)")
+	case err != nil:
+		return fmt.Errorf("cannot check JetStream: %v", err)
+	}
+	return nil
+}
+
+// reconnectDelay is the wait before reconnect round n (from 1).
+func reconnectDelay(n int) time.Duration {
+	d := lastRetry
+	if n < 8 && firstRetry<<n < lastRetry {
+		d = firstRetry << n
+	}
+	return d + time.Duration(rand.Int64N(int64(d)/5*2)) - d/5
+}
+
+// Ready says whether the node is connected to NATS now: nil, or an error
+// saying it is not (then /readyz answers 503).
+func (c *Conn) Ready() error {
+	if s := c.nc.Status(); s != nats.CONNECTED {
+		return fmt.Errorf("NATS %s", strings.ToLower(s.String()))
+	}
+	return nil
+}
+
+// Stats are what an operator watches of the connection.
+type Stats struct {
+	Connected         bool
+	Reconnects        uint64
+	MsgsIn, MsgsOut   uint64
+	BytesIn, BytesOut uint64
+}
+
+// Stats reads the connection's counts since the start.
+func (c *Conn) Stats() Stats {
+	st := c.nc.Stats()
+	return Stats{
+		Connected:  c.nc.Status() == nats.CONNECTED,
+		Reconnects: st.Reconnects,
+		MsgsIn:     st.InMsgs, MsgsOut: st.OutMsgs,
+		BytesIn: st.InBytes, BytesOut: st.OutBytes,
+	}
+}
+
+// Close sends what was published but not yet sent, stops the
+// subscriptions and closes the connection, waiting at most closeTimeout.
+func (c *Conn) Close() error {
+	if err := c.nc.Drain(); err != nil {
+		// Not connected (or already closed): nothing can be flushed.
+		c.nc.Close()
+	}
+	select {
+	case <-c.closed:
+	case <-time.After(closeTimeout):
+		c.nc.Close()
+		<-c.closed
+	}
+	c.log.Info("NATS connection closed")
+	return nil
+}
+
+// Redact hides the passwords and tokens of a list of NATS URLs, for logs
+// and errors.
+func Redact(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, one := range parts {
+		u, err := url.Parse(strings.TrimSpace(one))
+		if err != nil {
+			parts[i] = "(unparsable URL)"
+			continue
+		}
+		if u.User != nil {
+			if _, ok := u.User.Password(); !ok {
+				// nats://TOKEN@host: the user part is the secret.
+				u.User = url.User("xxxxx")
+			}
+		}
+		parts[i] = u.Redacted()
+	}
+	return strings.Join(parts, ",")
+}
