@@ -487,6 +487,25 @@ func TestMentions(t *testing.T) {
 	}
 }
 
+// A frame may name its message by a JSON number as well as by the string
+// htmx sends: a script that writes {"edit": 3} edits message 3.
+func TestFramesTakeNumbers(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	p := newPair(t, h)
+	seq := postAndSeq(t, p.as, p.ar, "first draft")
+	for _, step := range []struct{ frame, want string }{
+		{`{"edit": ` + seq + `, "message": "second draft"}`, "second draft</div>"},
+		{`{"react": ` + seq + `, "emoji": "🎉"}`, `data-emoji="🎉" data-count="1"`},
+		{`{"delete": ` + seq + `}`, `">message deleted</li>`},
+	} {
+		if err := p.as.WriteMessage(websocket.TextMessage, []byte(step.frame)); err != nil {
+			t.Fatal(err)
+		}
+		p.br.until(step.frame, func(a string) bool { return strings.Contains(a, step.want) })
+	}
+}
+
 // Outsiders of a private room get a missing room's 404 on every message
 // route, whatever the message.
 func TestPrivateRoomMessageRoutesAre404(t *testing.T) {
@@ -522,7 +541,8 @@ func TestActionFrameRefusals(t *testing.T) {
 	p := newPair(t, h)
 	seq := postAndSeq(t, p.as, p.ar, "target")
 	for i, tt := range []struct{ frame, want string }{
-		{`{"edit": ` + seq + `, "message": "x"}`, "This message could not be read; reload the page and try again."},
+		{`{"edit": true, "message": "x"}`, "This message could not be read; reload the page and try again."},
+		{`{"edit": 1.5, "message": "x"}`, "That message is no longer in the room."},
 		{`{"edit": "` + seq + `"}`, "This message could not be read; reload the page and try again."},
 		{`{"edit": "` + seq + `", "message": " "}`, "A message needs some text; to remove it, delete it."},
 		{`{"edit": "-1", "message": "x"}`, "That message is no longer in the room."},

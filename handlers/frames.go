@@ -18,7 +18,7 @@ import (
 // session's user). One frame is one of:
 //
 //	{"typing": "1"}                     I am typing (never posts, whatever else it holds)
-//	{"edit": "12", "message": "..."}    edit message 12 (its author only)
+//	{"edit": "12", "message": "..."}    edit message 12 (its author only; 12 may be a number)
 //	{"delete": "12"}                    delete message 12 (author, room owner, admin)
 //	{"react": "12", "emoji": "👍"}      toggle the sender's reaction
 //	{"message": "..."}                  post
@@ -31,10 +31,28 @@ import (
 type wsFrame struct {
 	Message *string         `json:"message"`
 	Typing  json.RawMessage `json:"typing"`
-	Edit    *string         `json:"edit"`
-	Delete  *string         `json:"delete"`
-	React   *string         `json:"react"`
+	Edit    *frameSeq       `json:"edit"`
+	Delete  *frameSeq       `json:"delete"`
+	React   *frameSeq       `json:"react"`
 	Emoji   *string         `json:"emoji"`
+}
+
+// frameSeq is a message number in a frame: a string, as htmx sends a
+// form's fields, or a JSON number, as a script would write it.
+type frameSeq string
+
+func (f *frameSeq) UnmarshalJSON(b []byte) error {
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err == nil {
+		*f = frameSeq(n)
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	*f = frameSeq(s)
+	return nil
 }
 
 // frameTimeout bounds the database look-ups one frame makes (mentions,
@@ -56,11 +74,11 @@ func (s *server) handleFrame(client *chat.Client, data []byte, refusedBefore int
 	case len(f.Typing) > 0:
 		err = client.Typing()
 	case f.Edit != nil:
-		err = s.editFrame(ctx, client, *f.Edit, f.Message)
+		err = s.editFrame(ctx, client, string(*f.Edit), f.Message)
 	case f.Delete != nil:
-		err = s.deleteFrame(ctx, client, *f.Delete)
+		err = s.deleteFrame(ctx, client, string(*f.Delete))
 	case f.React != nil:
-		err = s.reactFrame(client, *f.React, f.Emoji)
+		err = s.reactFrame(client, string(*f.React), f.Emoji)
 	case f.Message != nil:
 		err = s.postFrame(ctx, client, *f.Message)
 	default:
