@@ -255,7 +255,16 @@ func (u *user) path() string {
 
 // fill types into a form field after clearing it.
 func fill(sel, value string) chromedp.Action[chromedp.Void] {
-	return chromedp.Steps(chromedp.Clear(chromedp.CSS(sel)), chromedp.SendKeys(chromedp.CSS(sel), value))
+	return chromedp.Steps(chromedp.Clear(chromedp.CSS(sel)), typeIn(sel, value))
+}
+
+// typeIn focuses the visible element sel and types value into it, key by
+// key. It is chromedp.SendKeys without its look at the node's attributes,
+// which chromedp v0.23.0 reads unlocked while its DOM event handler
+// changes them (the race detector reports it when a page script sets an
+// attribute on the field as it is typed into).
+func typeIn(sel, value string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.Focus(chromedp.CSS(sel)), chromedp.KeyEvent(value))
 }
 
 // clickAndLoad clicks sel and waits for the next page's load event.

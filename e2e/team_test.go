@@ -300,12 +300,12 @@ func TestEditDeleteReactLive(t *testing.T) {
 		t.Errorf("who reacted: %q", got)
 	}
 	ana.messageAction(plan, "react")
-	ana.do("type any emoji", chromedp.WaitVisible(chromedp.ID("f-react-any")), chromedp.SendKeys(chromedp.ID("f-react-any"), "🦄"), chromedp.KeyEvent(kb.Enter))
+	ana.do("type any emoji", typeIn("#f-react-any", "🦄"), chromedp.KeyEvent(kb.Enter))
 	bob.waitFor("🦄", `!!document.querySelector(`+jsString(`#reactions-`+strings.TrimPrefix(plan, "#msg-")+` [data-emoji="🦄"]`)+`)`)
 	bob.shoot(dir, "35-reactions")
 	// Something that is not one emoji is refused, in words, under the box.
 	ana.messageAction(plan, "react")
-	ana.do("type a word", chromedp.WaitVisible(chromedp.ID("f-react-any")), chromedp.SendKeys(chromedp.ID("f-react-any"), "yes"), chromedp.KeyEvent(kb.Enter))
+	ana.do("type a word", typeIn("#f-react-any", "yes"), chromedp.KeyEvent(kb.Enter))
 	ana.waitFor("the refusal", `document.getElementById('message-error').innerText.trim() !== ''`)
 	if got := ana.text("#message-error"); got != "Choose one emoji." {
 		t.Errorf("refusal reads %q", got)
@@ -440,7 +440,7 @@ func TestEditWithoutScripts(t *testing.T) {
 	plain.do("disable scripts", chromedp.Func(disableScripts))
 	plain.open("/rooms/general", "#f-message")
 	plain.do("post a message",
-		chromedp.SendKeys(chromedp.ID("f-message"), "Lunch at noon?"),
+		typeIn("#f-message", "Lunch at noon?"),
 		clickAndLoad(`#message-form button[type=submit]`),
 		chromedp.WaitVisible(chromedp.ID("f-message")))
 	li := plain.liOf("Lunch at noon?")
@@ -450,7 +450,7 @@ func TestEditWithoutScripts(t *testing.T) {
 	plain.do("open Edit", clickAndLoad(li+` [data-action="edit"]`), chromedp.WaitVisible(chromedp.CSS(`form.edit-form textarea`)))
 	plain.do("change the text",
 		chromedp.Clear(chromedp.CSS(`form.edit-form textarea`)),
-		chromedp.SendKeys(chromedp.CSS(`form.edit-form textarea`), "Lunch at one?"),
+		typeIn(`form.edit-form textarea`, "Lunch at one?"),
 		clickAndLoad(`form.edit-form button[type=submit]`),
 		chromedp.WaitVisible(chromedp.ID("f-message")))
 	plain.waitMessage("Lunch at one?")
