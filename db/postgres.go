@@ -33,13 +33,25 @@ func IsPostgresURL(s string) bool {
 	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
 }
 
-// RedactURL is a PostgreSQL URL fit for messages and logs: its password
-// hidden, and the whole URL hidden when it does not parse (its password
-// could be anywhere in it).
+// RedactURL is a PostgreSQL URL fit for messages and logs: its passwords
+// hidden, the user part's and those pgx also reads from the query
+// (password, sslpassword), and the whole URL hidden when it does not parse
+// (its password could be anywhere in it).
 func RedactURL(s string) string {
 	u, err := url.Parse(s)
 	if err != nil {
 		return "(a PostgreSQL URL that does not parse)"
+	}
+	if u.RawQuery != "" {
+		// Piece by piece, so that the others stay as they were written.
+		parts := strings.Split(u.RawQuery, "&")
+		for i, p := range parts {
+			k, _, _ := strings.Cut(p, "=")
+			if k, err := url.QueryUnescape(k); err != nil || k == "password" || k == "sslpassword" {
+				parts[i] = k + "=xxxxx"
+			}
+		}
+		u.RawQuery = strings.Join(parts, "&")
 	}
 	return u.Redacted()
 }

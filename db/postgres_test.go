@@ -108,6 +108,23 @@ func TestOpenPostgresRefuses(t *testing.T) {
 			t.Errorf("error = %v, want it to start %q", err, want)
 		}
 	})
+	t.Run("password in the query hidden", func(t *testing.T) {
+		// pgx takes password and sslpassword (the client key's) from the
+		// query as well as from the user part.
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		_, err := OpenPostgres(ctx, "postgres://natter@127.0.0.1:1/natter?connect_timeout=2&password=s3cret&sslpassword=k3y%21")
+		if err == nil {
+			t.Fatal("OpenPostgres succeeded with nothing listening")
+		}
+		if strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "k3y") {
+			t.Errorf("the error shows a password: %v", err)
+		}
+		want := "database postgres://natter@127.0.0.1:1/natter?connect_timeout=2&password=xxxxx&sslpassword=xxxxx: cannot connect: "
+		if !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("error = %v, want it to start %q", err, want)
+		}
+	})
 	t.Run("not a postgres URL", func(t *testing.T) {
 		_, err := OpenPostgres(ctx, "mysql://natter:s3cret@db/natter")
 		if err == nil || err.Error() != "database mysql://natter:xxxxx@db/natter: want a postgres:// URL" {
