@@ -307,3 +307,24 @@ func TestStalledServerDoesNotBlockPublishers(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// A NATS server that stops answering while the node has nothing to send
+// (a partition, a frozen server: the connection stays open) is taken as
+// lost within a few pings, so that /readyz says so, not minutes later;
+// the node is back by itself once the server answers again.
+func TestStalledServerIsNoticed(t *testing.T) {
+	srv := natstest.Start(t)
+	proxy := stallproxy.Start(t, "tcp", strings.TrimPrefix(srv.URL(), "nats://"))
+	conn, _ := startOn(t, "nats://"+proxy.Addr(), "a", newRegistry())
+	t.Cleanup(proxy.Resume) // before the node closes
+	proxy.Stall()
+	start := time.Now()
+	for conn.Ready() == nil {
+		if time.Since(start) > 25*time.Second {
+			t.Fatal("Ready still nil 25 s after the server stopped answering")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	proxy.Resume()
+	waitFor(t, "Ready again", func() bool { return conn.Ready() == nil })
+}
