@@ -7,12 +7,16 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"natter/app"
 	"natter/app/apptest"
+	"natter/client"
 	"natter/db"
 	"natter/internal/pgtest"
+	"natter/internal/stallproxy"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -108,5 +112,56 @@ func TestDatabaseURLSetting(t *testing.T) {
 	want := `invalid -database-url ($NATTER_DATABASE_URL) "mysql://natter:xxxxx@db/natter": want a URL such as postgres://natter:PASSWORD@db.example.com/natter`
 	if err == nil || err.Error() != want {
 		t.Errorf("error = %v\nwant    %s", err, want)
+	}
+}
+
+// A PostgreSQL that stops answering (a partition, a frozen server: the
+// connections stay open, nothing is refused) costs a request a few
+// seconds and the cannot-save page, not the request for good; /healthz
+// and /readyz say so; all recovers by itself when it answers again.
+func TestStalledPostgresIsTold(t *testing.T) {
+	url := pgtest.URL(t)
+	network, addr := pgtest.Dial(t, url)
+	proxy := stallproxy.Start(t, network, addr)
+	s := apptest.Start(t, onPostgres(pgtest.Via(t, url, proxy.Addr())))
+	alice := s.User("alice")
+	t.Cleanup(proxy.Resume) // before the server stops
+	proxy.Stall()
+	// More requests at once than the node has connections to PostgreSQL.
+	const n = 15
+	var wg sync.WaitGroup
+	results := make([]*client.Response, n)
+	errs := make([]error, n)
+	start := time.Now()
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = alice.Get("/account")
+		}()
+	}
+	wg.Wait()
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("the requests took %v, want an answer within 20 s", took)
+	}
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("request %d: %v", i, errs[i])
+		}
+		wantCannotSave(t, "GET /account while PostgreSQL is stalled", results[i])
+	}
+	if !strings.Contains(s.Log.String(), `level=ERROR msg="database cannot be written" err=`) {
+		t.Error("the log does not say that the database cannot be written")
+	}
+	if status, _, body := apptest.Get(t, s.URL+"/readyz"); status != http.StatusServiceUnavailable || body != "database unavailable\n" {
+		t.Errorf("/readyz = %d %q, want 503 database unavailable", status, body)
+	}
+	if res := healthz(t, alice); res.Status != http.StatusServiceUnavailable {
+		t.Errorf("/healthz = %d %q, want 503", res.Status, res.Body)
+	}
+	proxy.Resume()
+	waitHealthy(t, alice, "PostgreSQL answering again")
+	if res, err := alice.Get("/account"); err != nil || res.Status != http.StatusOK || !strings.Contains(res.Body, "alice@example.com") {
+		t.Errorf("/account once PostgreSQL answers again: %v %+v", err, res)
 	}
 }

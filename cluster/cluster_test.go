@@ -1,12 +1,14 @@
 package cluster_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +16,7 @@ import (
 
 	"natter/cluster"
 	"natter/internal/natstest"
+	"natter/internal/stallproxy"
 )
 
 // registry stands for a node's chat.Registry: it records what it was
@@ -34,7 +37,10 @@ func (r *registry) record(call string) {
 	r.mu.Lock()
 	r.calls = append(r.calls, call)
 	r.mu.Unlock()
-	r.changed <- struct{}{}
+	select {
+	case r.changed <- struct{}{}:
+	default: // a wake-up is pending already
+	}
 }
 
 func (r *registry) SendUser(id int64, frame []byte) int {
@@ -85,17 +91,24 @@ type node struct {
 
 func startNode(t *testing.T, url, name string, reg *registry) node {
 	t.Helper()
+	conn, users := startOn(t, url, name, reg)
+	return node{conn, users, reg}
+}
+
+// startOn connects a node whose sockets are local's.
+func startOn(t *testing.T, url, name string, local cluster.Local) (*cluster.Conn, *cluster.Users) {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	conn, err := cluster.Connect(context.Background(), url, name, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	users, err := cluster.NewUsers(conn, reg, name, log)
+	users, err := cluster.NewUsers(conn, local, name, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return node{conn, users, reg}
+	return conn, users
 }
 
 // What one node does to a user's sockets, the other does to its own, once;
@@ -239,4 +252,79 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// quiet is a registry that takes frames without recording them (tests
+// that flood it) and records the rest.
+type quiet struct{ *registry }
+
+func (q quiet) SendUser(int64, []byte) int { return 0 }
+
+// A NATS server that stops reading (a partition, a frozen server: the
+// connection stays open) holds up no request: every publish returns at
+// once, however much waits to be sent, and events flow again once the
+// server reads again.
+func TestStalledServerDoesNotBlockPublishers(t *testing.T) {
+	srv := natstest.Start(t)
+	proxy := stallproxy.Start(t, "tcp", strings.TrimPrefix(srv.URL(), "nats://"))
+	aConn, aUsers := startOn(t, "nats://"+proxy.Addr(), "a", quiet{newRegistry()})
+	b := newRegistry("sid-b")
+	startOn(t, srv.URL(), "b", quiet{b})
+	t.Cleanup(proxy.Resume) // before the nodes close
+	proxy.Stall()
+	frame := bytes.Repeat([]byte("x"), 64<<10)
+	// 25 MB: more than the kernels' socket buffers on both sides hold.
+	for i := range 400 {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			aUsers.RelayUser(1, frame)
+			aUsers.CloseSession("sid-"+strconv.Itoa(i), 1008, "Signed out.")
+		}()
+		select {
+		case <-done:
+		case <-time.After(time.Second):
+			t.Fatalf("publish %d (%d MB queued) still waiting after 1 s", i, i*len(frame)>>20)
+		}
+	}
+	proxy.Resume()
+	waitFor(t, "a connected again", func() bool { return aConn.Ready() == nil })
+	b.mu.Lock()
+	b.calls = nil
+	b.mu.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		aUsers.CloseSession("sid-b", 1008, "Signed out.")
+		b.mu.Lock()
+		got := slices.Contains(b.calls, `close session "sid-b" 1008 "Signed out."`)
+		b.mu.Unlock()
+		if got {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no event reached b within 10 s of the server reading again")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// A NATS server that stops answering while the node has nothing to send
+// (a partition, a frozen server: the connection stays open) is taken as
+// lost within a few pings, so that /readyz says so, not minutes later;
+// the node is back by itself once the server answers again.
+func TestStalledServerIsNoticed(t *testing.T) {
+	srv := natstest.Start(t)
+	proxy := stallproxy.Start(t, "tcp", strings.TrimPrefix(srv.URL(), "nats://"))
+	conn, _ := startOn(t, "nats://"+proxy.Addr(), "a", newRegistry())
+	t.Cleanup(proxy.Resume) // before the node closes
+	proxy.Stall()
+	start := time.Now()
+	for conn.Ready() == nil {
+		if time.Since(start) > 25*time.Second {
+			t.Fatal("Ready still nil 25 s after the server stopped answering")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	proxy.Resume()
+	waitFor(t, "Ready again", func() bool { return conn.Ready() == nil })
 }

@@ -39,8 +39,9 @@ type Local interface {
 // Users reaches a user's sockets on every node: each method acts on this
 // node's sockets at once, then publishes the event for the other nodes,
 // whose Users act on theirs when it arrives (within milliseconds on a
-// LAN). Publishing never blocks a request: while NATS is away, events wait
-// in the connection's buffer and go when it is back.
+// LAN). Publishing never blocks a request: events are queued for the
+// connection's sender (see Conn.publish); while NATS is away, they wait in
+// the connection's buffer and go when it is back.
 type Users struct {
 	conn  *Conn
 	local Local
@@ -124,11 +125,7 @@ func (u *Users) publishClose(c closing) {
 	u.publish(m)
 }
 
-func (u *Users) publish(m *nats.Msg) {
-	if err := u.conn.nc.PublishMsg(m); err != nil {
-		u.log.Warn("NATS: a user event was not published", "subject", m.Subject, "err", err)
-	}
-}
+func (u *Users) publish(m *nats.Msg) { u.conn.publish(m) }
 
 // got applies another node's event.
 func (u *Users) got(m *nats.Msg) {

@@ -1,6 +1,7 @@
 package db
 
 import (
+	"context"
 	"database/sql/driver"
 	"errors"
 	"net"
@@ -108,12 +109,15 @@ func pgUnavailable(err error) bool {
 }
 
 // pgConnLost reports whether err says the connection to PostgreSQL broke
-// during a statement (pgx wraps the network error), which passes as
+// during a statement (pgx wraps the network error), or that PostgreSQL did
+// not answer before the caller's deadline (pgx's timeout, or the pool's
+// plain context error while every connection was taken), which passes as
 // pgUnavailable's reasons do. Only a PostgreSQL DB asks: elsewhere a
 // network error is no database's.
 func pgConnLost(err error) bool {
 	var ne *net.OpError
-	return errors.As(err, &ne) || errors.Is(err, driver.ErrBadConn) || pgconn.Timeout(err)
+	return errors.As(err, &ne) || errors.Is(err, driver.ErrBadConn) || pgconn.Timeout(err) ||
+		errors.Is(err, context.DeadlineExceeded)
 }
 
 // pgUniqueViolation returns the name of the UNIQUE constraint that err

@@ -19,6 +19,15 @@ const postgresPoolSize = 10
 // connectWait bounds how long Open waits for PostgreSQL to answer at start.
 const connectWait = 15 * time.Second
 
+// idleInTransaction is the server's idle_in_transaction_session_timeout
+// for a node's connections (unless the URL sets one): a transaction that
+// waits this long for its node's next statement is ended by the server,
+// with its locks. Natter's transactions are a few statements in a row; a
+// node cut off in the middle of one (a partition, a frozen process) would
+// otherwise hold beginWrite's lock, which every node's sign-ups and
+// password changes wait for, until TCP gives the connection up (hours).
+const idleInTransaction = "10s"
+
 // Advisory lock keys, one per purpose, the same in every node: the
 // migration lock is held while one node brings the schema up to date; the
 // write lock is each of beginWrite's transactions'.
@@ -33,13 +42,25 @@ func IsPostgresURL(s string) bool {
 	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
 }
 
-// RedactURL is a PostgreSQL URL fit for messages and logs: its password
-// hidden, and the whole URL hidden when it does not parse (its password
-// could be anywhere in it).
+// RedactURL is a PostgreSQL URL fit for messages and logs: its passwords
+// hidden, the user part's and those pgx also reads from the query
+// (password, sslpassword), and the whole URL hidden when it does not parse
+// (its password could be anywhere in it).
 func RedactURL(s string) string {
 	u, err := url.Parse(s)
 	if err != nil {
 		return "(a PostgreSQL URL that does not parse)"
+	}
+	if u.RawQuery != "" {
+		// Piece by piece, so that the others stay as they were written.
+		parts := strings.Split(u.RawQuery, "&")
+		for i, p := range parts {
+			k, _, _ := strings.Cut(p, "=")
+			if k, err := url.QueryUnescape(k); err != nil || k == "password" || k == "sslpassword" {
+				parts[i] = k + "=xxxxx"
+			}
+		}
+		u.RawQuery = strings.Join(parts, "&")
 	}
 	return u.Redacted()
 }
@@ -60,6 +81,9 @@ func OpenPostgres(ctx context.Context, dsn string) (*DB, error) {
 	if err != nil {
 		// pgx's message hides the password.
 		return nil, fmt.Errorf("database %s: %v", name, err)
+	}
+	if _, ok := cfg.RuntimeParams["idle_in_transaction_session_timeout"]; !ok {
+		cfg.RuntimeParams["idle_in_transaction_session_timeout"] = idleInTransaction
 	}
 	sqlDB := stdlib.OpenDB(*cfg)
 	sqlDB.SetMaxOpenConns(postgresPoolSize)

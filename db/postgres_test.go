@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"natter/internal/pgtest"
+	"natter/internal/stallproxy"
 )
 
 func pgVersion(t *testing.T, d *DB) int {
@@ -108,6 +109,23 @@ func TestOpenPostgresRefuses(t *testing.T) {
 			t.Errorf("error = %v, want it to start %q", err, want)
 		}
 	})
+	t.Run("password in the query hidden", func(t *testing.T) {
+		// pgx takes password and sslpassword (the client key's) from the
+		// query as well as from the user part.
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		_, err := OpenPostgres(ctx, "postgres://natter@127.0.0.1:1/natter?connect_timeout=2&password=s3cret&sslpassword=k3y%21")
+		if err == nil {
+			t.Fatal("OpenPostgres succeeded with nothing listening")
+		}
+		if strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "k3y") {
+			t.Errorf("the error shows a password: %v", err)
+		}
+		want := "database postgres://natter@127.0.0.1:1/natter?connect_timeout=2&password=xxxxx&sslpassword=xxxxx: cannot connect: "
+		if !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("error = %v, want it to start %q", err, want)
+		}
+	})
 	t.Run("not a postgres URL", func(t *testing.T) {
 		_, err := OpenPostgres(ctx, "mysql://natter:s3cret@db/natter")
 		if err == nil || err.Error() != "database mysql://natter:xxxxx@db/natter: want a postgres:// URL" {
@@ -176,5 +194,34 @@ func testTrimVisitorSessions(t *testing.T, d *DB) {
 	}
 	if got := strings.Join(sessionKeys(t, d), " "); got != "signed-in v3 v4" {
 		t.Errorf("sessions left: %s; want signed-in v3 v4", got)
+	}
+}
+
+// A node cut off from PostgreSQL in the middle of a write transaction
+// (a partition, a frozen process: its connection stays open) holds the
+// write lock that every node's sign-ups, renames and password changes
+// wait for; the server ends such a transaction after a while, so that the
+// other nodes write again without waiting for TCP to give up (hours).
+func TestStalledNodeReleasesTheWriteLock(t *testing.T) {
+	url := pgtest.URL(t)
+	network, addr := pgtest.Dial(t, url)
+	proxy := stallproxy.Start(t, network, addr)
+	cut := openPostgresAt(t, pgtest.Via(t, url, proxy.Addr()))
+	other := openPostgresAt(t, url)
+	tx, err := cut.beginWrite(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Rollback() })
+	t.Cleanup(proxy.Resume) // before the rollback and the handles' close
+	proxy.Stall()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	if _, err := other.CreateUser(ctx, "bob", "bob@example.com", "h"); err != nil {
+		t.Fatalf("another node's sign-up after %v: %v", time.Since(start).Round(time.Second), err)
+	}
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("another node's sign-up waited %v", took)
 	}
 }

@@ -12,6 +12,12 @@ import (
 // ErrStoreClosed is returned by every SessionStore operation after Close.
 var ErrStoreClosed = errors.New("db: session store closed")
 
+// storeWait bounds each SessionStore statement, which Fiber's Storage
+// interface gives no context: a database that stops answering (a
+// partition, a frozen PostgreSQL) fails the request after it rather than
+// holding it, and a pooled connection, for good.
+const storeWait = 5 * time.Second
+
 // SessionStore keeps the web layer's sessions in SessionTable of the shared
 // database. Its methods are the set of Fiber's Storage interface (Get, Set,
 // Delete, Reset, Close), so the web layer uses it as one; this package does
@@ -64,7 +70,9 @@ func (s *SessionStore) Get(key string) ([]byte, error) {
 		val []byte
 		exp int64
 	)
-	err := s.db.SQL.QueryRow(`SELECT v, e FROM `+SessionTable+` WHERE k = $1`, key).Scan(&val, &exp)
+	ctx, cancel := context.WithTimeout(context.Background(), storeWait)
+	defer cancel()
+	err := s.db.SQL.QueryRowContext(ctx, `SELECT v, e FROM `+SessionTable+` WHERE k = $1`, key).Scan(&val, &exp)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -96,7 +104,9 @@ func (s *SessionStore) Set(key string, val []byte, exp time.Duration) error {
 			e++
 		}
 	}
-	_, err := s.db.SQL.Exec(`INSERT INTO `+SessionTable+` (k, v, e) VALUES ($1, $2, $3)
+	ctx, cancel := context.WithTimeout(context.Background(), storeWait)
+	defer cancel()
+	_, err := s.db.SQL.ExecContext(ctx, `INSERT INTO `+SessionTable+` (k, v, e) VALUES ($1, $2, $3)
 		ON CONFLICT (k) DO UPDATE SET v = excluded.v, e = excluded.e`, key, val, e)
 	return err
 }
@@ -109,7 +119,9 @@ func (s *SessionStore) Delete(key string) error {
 	if key == "" {
 		return nil
 	}
-	_, err := s.db.SQL.Exec(`DELETE FROM `+SessionTable+` WHERE k = $1`, key)
+	ctx, cancel := context.WithTimeout(context.Background(), storeWait)
+	defer cancel()
+	_, err := s.db.SQL.ExecContext(ctx, `DELETE FROM `+SessionTable+` WHERE k = $1`, key)
 	return err
 }
 
@@ -118,7 +130,9 @@ func (s *SessionStore) Reset() error {
 	if s.closed.Load() {
 		return ErrStoreClosed
 	}
-	_, err := s.db.SQL.Exec(`DELETE FROM ` + SessionTable)
+	ctx, cancel := context.WithTimeout(context.Background(), storeWait)
+	defer cancel()
+	_, err := s.db.SQL.ExecContext(ctx, `DELETE FROM `+SessionTable)
 	return err
 }
 

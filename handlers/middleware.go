@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"net/url"
 	"strings"
 	"time"
@@ -131,6 +132,26 @@ func (s *server) setSecurityHeaders(c *fiber.Ctx) {
 func (s *server) withSecurityHeaders(c *fiber.Ctx) error {
 	s.setSecurityHeaders(c)
 	return c.Next()
+}
+
+// requestWait bounds the database's part of a request: the context of
+// every query a handler runs ends after it (as the session store's
+// statements do after theirs), so that a database that stops answering
+// gets a 503 rather than holding requests and the pool's connections for
+// good. It leaves room for a password hash's wait (password.DefaultMaxWait).
+const requestWait = 10 * time.Second
+
+// withDeadline gives the request's handlers a context that ends after
+// requestWait. The error handler, which runs once they have returned,
+// gets the context from before: the error page renders with it.
+func withDeadline(c *fiber.Ctx) error {
+	parent := c.UserContext()
+	ctx, cancel := context.WithTimeout(parent, requestWait)
+	c.SetUserContext(ctx)
+	err := c.Next()
+	cancel()
+	c.SetUserContext(parent)
+	return err
 }
 
 // noStore keeps pages with personal data out of caches.

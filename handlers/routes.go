@@ -20,8 +20,9 @@ func (s *server) routes(app *fiber.App) {
 	app.Get("/readyz", s.readyz)
 
 	// A session is read when the request has a cookie, and made only by a
-	// page with a form (formPage), for its CSRF token.
-	app.Use(s.sameOrigin, s.loadUser, s.csrfProtection)
+	// page with a form (formPage), for its CSRF token. From here on the
+	// database has requestWait to answer.
+	app.Use(withDeadline, s.sameOrigin, s.loadUser, s.csrfProtection)
 
 	app.Get("/", s.home)
 	app.Get("/register", noStore, s.formPage, s.registerForm)

@@ -15,6 +15,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -91,6 +92,48 @@ func URL(t testing.TB) string {
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// Dial returns where the server of url listens, for a proxy in front of
+// it: ("unix", the socket's path) when its host is a directory, else
+// ("tcp", host:port).
+func Dial(t testing.TB, pgURL string) (network, address string) {
+	t.Helper()
+	u, err := url.Parse(pgURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	host, port := q.Get("host"), q.Get("port")
+	if host == "" {
+		host = u.Hostname()
+	}
+	if port == "" {
+		port = u.Port()
+	}
+	if port == "" {
+		port = "5432"
+	}
+	if filepath.IsAbs(host) {
+		return "unix", filepath.Join(host, ".s.PGSQL."+port)
+	}
+	return "tcp", net.JoinHostPort(host, port)
+}
+
+// Via returns url with its server at addr (host:port) instead: through a
+// proxy that Dial's address is behind.
+func Via(t testing.TB, pgURL, addr string) string {
+	t.Helper()
+	u, err := url.Parse(pgURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Del("host")
+	q.Del("port")
+	u.RawQuery = q.Encode()
+	u.Host = addr
 	return u.String()
 }
 
