@@ -293,8 +293,10 @@ func TestClosingAStalledIdlePeerDoesNotHoldThePool(t *testing.T) {
 		t.Errorf("bob's message took %v to be written while %d closed peers were stalled, want well under WriteWait (%v)", d.Round(time.Millisecond), stalled, writeWait)
 	}
 	// The stalled peers still get their close frame once they read.
+	for _, s := range socks {
+		s.open()
+	}
 	for i := range clients {
-		socks[i].open()
 		<-dones[i]
 		if f := socks[i].frames(); f[len(f)-1] != "close:1008 bye" {
 			t.Errorf("stalled peer %d read %q last, want its close frame", i, f[len(f)-1])
