@@ -436,7 +436,8 @@ func (c *Client) isClosed() bool {
 
 // finishDirect ends a pooled connection: unless a write failed (tryClose
 // false), it writes the client's close frame, if it has one, within
-// closeDeadline; then it tells Serve whether the frame went out. buf may
+// closeDeadline (the part a full window does not take now in a goroutine
+// of its own); then it tells Serve whether the frame went out. buf may
 // be reused for the close frame.
 func (c *Client) finishDirect(buf []byte, tryClose bool) {
 	c.mu.Lock()
@@ -454,7 +455,12 @@ func (c *Client) finishDirect(buf []byte, tryClose bool) {
 		frame := appendFrame(buf[:0], CloseMessage, closePayload(code, reason))
 		n, err := c.direct.TryWrite(frame)
 		if err == nil && n < len(frame) {
-			err = c.direct.WriteAll(frame[n:], c.closeDeadline())
+			// The peer's window is full: the rest waits for it in a
+			// goroutine of its own (as slowWrite's do), never in a pool
+			// writer, which the other connections need meanwhile.
+			rest, deadline := slices.Clone(frame[n:]), c.closeDeadline()
+			go func() { end(c.direct.WriteAll(rest, deadline) == nil) }()
+			return
 		}
 		sent = err == nil
 	}

@@ -240,3 +240,68 @@ func TestPresenceOfABigRoomIsCoalesced(t *testing.T) {
 	h.reg.Leave(watcher)
 	<-done
 }
+
+// block makes the peer stop reading: TryWrite takes nothing more.
+func (d *directSocket) block() {
+	d.mu.Lock()
+	d.room = 0
+	d.mu.Unlock()
+}
+
+// A connection closed while its peer's window is full but nothing is in
+// flight (its last write went through whole, so the pool holds it idle)
+// waits for its close frame in a goroutine of its own, not in a pool
+// writer: the writers go on writing the others meanwhile. A shutdown, a
+// sign-out or a Leave used to hold one pool writer for up to WriteWait
+// per such peer, so as many of them as there are writers stopped every
+// other connection's writes.
+func TestClosingAStalledIdlePeerDoesNotHoldThePool(t *testing.T) {
+	const writeWait = 5 * time.Second
+	h := newHarness(t, Config{Grace: time.Hour, WriteWait: writeWait, PongWait: time.Hour})
+	stalled := h.reg.pool.max // enough to take every writer
+	clients := make([]*Client, stalled)
+	socks := make([]*directSocket, stalled)
+	dones := make([]chan string, stalled)
+	for i := range stalled {
+		clients[i] = h.join(fmt.Sprint("stalled", i), Member{ID: int64(100 + i), Name: fmt.Sprint("s", i)}, "s")
+		socks[i] = newDirectSocket(-1)
+		dones[i] = serve(clients[i], socks[i])
+	}
+	bobM := Member{ID: 2, Name: "bob"}
+	bob := h.join("r", bobM, "b")
+	bs := newDirectSocket(-1)
+	bobDone := serve(bob, bs)
+	waitFor(t, "everyone's join frames", func() bool {
+		for i, c := range clients {
+			c.mu.Lock()
+			idle := c.state == stIdle
+			c.mu.Unlock()
+			if !idle || len(socks[i].frames()) == 0 {
+				return false
+			}
+		}
+		return len(bs.frames()) > 0
+	})
+	for i, c := range clients {
+		socks[i].block()
+		c.Close(ClosePolicyViolation, "bye")
+	}
+	posted := time.Now()
+	h.post("r", bobM, "still here")
+	waitFor(t, "bob's message", func() bool { return strings.Contains(strings.Join(bs.frames(), ""), ":bob:still here|") })
+	if d := time.Since(posted); d > writeWait/3 {
+		t.Errorf("bob's message took %v to be written while %d closed peers were stalled, want well under WriteWait (%v)", d.Round(time.Millisecond), stalled, writeWait)
+	}
+	// The stalled peers still get their close frame once they read.
+	for _, s := range socks {
+		s.open()
+	}
+	for i := range clients {
+		<-dones[i]
+		if f := socks[i].frames(); f[len(f)-1] != "close:1008 bye" {
+			t.Errorf("stalled peer %d read %q last, want its close frame", i, f[len(f)-1])
+		}
+	}
+	h.reg.Leave(bob)
+	<-bobDone
+}

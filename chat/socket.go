@@ -105,7 +105,8 @@ const (
 // closes s: the caller does that after Serve returns.
 //
 // Every text frame in valid UTF-8 goes to onText, in order, on Serve's
-// goroutine; refusedBefore is how many frames in a row just before it the
+// goroutine, until the client is closed for sign-out or removal (see
+// revoked); refusedBefore is how many frames in a row just before it the
 // rate limit refused, and onText reports whether it refused this one
 // (Post's ErrRateLimited): floodLimit in a row close the connection. A
 // binary or invalid frame closes it with a policy code. If onText panics,
@@ -182,6 +183,9 @@ func (c *Client) read(s Socket, dl *readDeadline, onText func([]byte, int) bool)
 			c.Close(CloseInvalidPayload, "Frames must be valid UTF-8.")
 			return EndInvalid
 		}
+		if c.revoked() {
+			continue // read on for the peer's close, acting on nothing
+		}
 		if onText(data, refused) {
 			refused++
 		} else {
@@ -192,6 +196,15 @@ func (c *Client) read(s Socket, dl *readDeadline, onText func([]byte, int) bool)
 			return EndFlood
 		}
 	}
+}
+
+// revoked reports whether the client was closed because its member may
+// no longer act through it: signed out, or removed from the room. The
+// frames its peer sends before it answers the close are not acted on.
+func (c *Client) revoked() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cause == EndSignedOut || c.cause == EndRemoved
 }
 
 // readDeadline moves the reader's deadline: PongWait ahead while the

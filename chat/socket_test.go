@@ -167,3 +167,58 @@ func TestServePanicClosesWith1011(t *testing.T) {
 		t.Errorf("after the panic: %+v, want no connection", st)
 	}
 }
+
+// A connection closed because its member may no longer act through it
+// (signed out, removed from the room) acts on nothing its peer still
+// sends before answering the close: those frames never reach onText, so
+// a signed-out tab cannot post, edit or react in the second or so the
+// close handshake takes (or the WriteWait a peer that stopped reading
+// gets for its close frame). An evicted connection's frames still count:
+// its member is welcome, only slow.
+func TestClosedConnectionActsOnNoMoreFrames(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		close  func(h *harness, c *Client)
+		reason string
+		acted  bool
+	}{
+		{"signed out", func(h *harness, _ *Client) { h.reg.CloseSession("s1", ClosePolicyViolation, "Signed out.") }, EndSignedOut, false},
+		{"user closed", func(h *harness, _ *Client) { h.reg.CloseUser(alice.ID, "", ClosePolicyViolation, "Disabled.") }, EndSignedOut, false},
+		{"evicted", func(_ *harness, c *Client) { c.mu.Lock(); c.evictLocked(evictBytes); c.mu.Unlock() }, EndEvicted, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, Config{PongWait: time.Hour})
+			c := h.join("general", alice, "s1")
+			s := newReadSocket()
+			var mu sync.Mutex
+			var texts []string
+			done := make(chan string, 1)
+			go func() {
+				done <- c.Serve(s, func(text []byte, _ int) bool {
+					mu.Lock()
+					texts = append(texts, string(text))
+					mu.Unlock()
+					return false
+				})
+			}()
+			s.frames <- peerFrame{kind: TextMessage, data: "before"}
+			waitFor(t, "the first frame", func() bool { mu.Lock(); defer mu.Unlock(); return len(texts) == 1 })
+			tc.close(h, c)
+			waitFor(t, "the close frame", func() bool { return len(s.closeFrames()) > 0 })
+			s.frames <- peerFrame{kind: TextMessage, data: "after"}
+			close(s.frames)
+			if got := <-done; got != tc.reason {
+				t.Errorf("Serve returned %q, want %q", got, tc.reason)
+			}
+			want := []string{"before"}
+			if tc.acted {
+				want = append(want, "after")
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if !slices.Equal(texts, want) {
+				t.Errorf("onText got %q, want %q", texts, want)
+			}
+		})
+	}
+}

@@ -1,8 +1,10 @@
 package handlers_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -110,5 +112,63 @@ func TestSocketUpgradesAreLimitedPerAddress(t *testing.T) {
 	}
 	if got := upgrade(); got != http.StatusTooManyRequests {
 		t.Errorf("upgrade 601: status %d, want 429", got)
+	}
+}
+
+// A tab whose session signed out hears 1008, and what it sends after
+// that (before answering the close) is not posted: the sign-out ends what
+// the socket may do at once, not when the close handshake ends.
+func TestSignedOutSocketCannotPost(t *testing.T) {
+	h := newHarness(t)
+	alice := h.signedUp("alice", "alice@example.com", "plum-kettle-orbit-42")
+	bob := h.signedUp("bob", "bob@example.com", "plum-kettle-orbit-42")
+	as, err := alice.Dial("general", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer as.Close()
+	bs, err := bob.Dial("general", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bs.Close()
+	br := newReader(t, bs)
+	br.until("bob's snapshot", func(a string) bool { return strings.Contains(a, `id="members"`) })
+	// alice's client answers the close with a post, as a script could.
+	payload, _ := json.Marshal(map[string]string{"message": "after sign-out"})
+	closed := make(chan int, 1)
+	as.SetCloseHandler(func(code int, _ string) error {
+		as.NetConn().Write(maskedText(payload))
+		closed <- code
+		return nil
+	})
+	go func() {
+		for {
+			if _, _, err := as.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	submit(t, alice, "/rooms", "/logout", nil)
+	select {
+	case code := <-closed:
+		if code != 1008 {
+			t.Errorf("alice's socket closed with %d, want 1008", code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("alice's socket was not closed")
+	}
+	// Once the server gave up on alice's answer, bob posts: what alice
+	// sent would have come before it.
+	as.NetConn().SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := as.NetConn().Read(make([]byte, 1)); err == nil {
+		t.Fatal("alice's connection still open")
+	}
+	if err := bs.SendMessage("marker from bob"); err != nil {
+		t.Fatal(err)
+	}
+	got := br.until("bob's marker", func(a string) bool { return strings.Contains(a, "marker from bob") })
+	if strings.Contains(got, "after sign-out") {
+		t.Errorf("a signed-out socket's message was posted: %q", texts(got))
 	}
 }
