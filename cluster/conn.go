@@ -13,9 +13,15 @@
 //     notice), rendered once by the node where it happened and queued as
 //     the same bytes to the user's sockets on every other node.
 //
-// Rooms do not travel yet: each node's rooms are its own. The connection
-// checks that JetStream is on all the same, as the shared rooms will keep
-// their history there.
+// Rooms are being made to travel (docs/shared-rooms.md); what exists so
+// far is not wired into the server yet, so each node's rooms are still its
+// own:
+//
+//   - room ownership (owners.go): one owner node per room, holding it
+//     with a lease in the JetStream key-value bucket natter_rooms (memory
+//     storage), renewed, released on stop, and watched by every node.
+//
+// The connection checks that JetStream is on, which these need.
 //
 // The node's connection does not receive what it published itself (NATS's
 // no-echo option): the node that acts delivers to its own sockets
@@ -71,6 +77,7 @@ const (
 // Conn is a node's connection to NATS.
 type Conn struct {
 	nc     *nats.Conn
+	js     jetstream.JetStream
 	log    *slog.Logger
 	closed chan struct{} // closed when the connection is closed for good
 	// out holds what publish queued for send, the one goroutine that
@@ -184,6 +191,7 @@ func (c *Conn) checkJetStream(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	c.js = js
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
 	_, err = js.AccountInfo(ctx)
