@@ -19,7 +19,11 @@
 //
 //   - room ownership (owners.go): one owner node per room, holding it
 //     with a lease in the JetStream key-value bucket natter_rooms (memory
-//     storage), renewed, released on stop, and watched by every node.
+//     storage), renewed, released on stop, and watched by every node;
+//   - room history (history.go): each room's entries, latest state of
+//     each, in the JetStream stream natter_history (memory storage),
+//     stored before a post is acknowledged, bounded per room, loaded by a
+//     new owner, purged when the room is destroyed.
 //
 // The connection checks that JetStream is on, which these need.
 //

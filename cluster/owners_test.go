@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"natter/cluster"
@@ -250,18 +249,12 @@ func TestLossIsSeenByTheWatch(t *testing.T) {
 	if got := a.claim(t, "general"); got != "a" {
 		t.Fatalf("a claims general: owner %s", got)
 	}
-	nc, err := nats.Connect(srv.URL())
+	kv, err := rawJS(t, srv.URL()).KeyValue(context.Background(), "natter_rooms")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kv, err := js.KeyValue(context.Background(), "natter_rooms")
-	if err != nil {
-		t.Fatal(err)
+	if st, err := kv.Status(context.Background()); err != nil || st.(*jetstream.KeyValueBucketStatus).StreamInfo().Config.Storage != jetstream.MemoryStorage {
+		t.Errorf("the bucket of leases is not in memory (%v)", err)
 	}
 	if _, err := kv.Put(context.Background(), "general", []byte(`{"node":"z"}`)); err != nil {
 		t.Fatal(err)
