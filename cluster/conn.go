@@ -23,7 +23,10 @@
 //   - room history (history.go): each room's entries, latest state of
 //     each, in the JetStream stream natter_history (memory storage),
 //     stored before a post is acknowledged, bounded per room, loaded by a
-//     new owner, purged when the room is destroyed.
+//     new owner, purged when the room is destroyed;
+//   - relayed sockets (relay.go, relay_conn.go): a browser's socket on one
+//     node joined to a room another node owns, over core NATS subjects of
+//     each node (natter.node.<node>.join and .conn).
 //
 // The connection checks that JetStream is on, which these need.
 //
