@@ -42,6 +42,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -95,6 +96,9 @@ type Conn struct {
 	stop     chan struct{}
 	stopOnce sync.Once
 	sent     chan struct{}
+
+	mu          sync.Mutex
+	reconnected []func() // called after each reconnection (onReconnect)
 }
 
 // Connect connects to the NATS servers at urls (one URL or several
@@ -123,6 +127,12 @@ func Connect(ctx context.Context, urls, node string, log *slog.Logger) (*Conn, e
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			log.Info("NATS reconnected", "server", nc.ConnectedUrlRedacted())
+			c.mu.Lock()
+			hooks := slices.Clone(c.reconnected)
+			c.mu.Unlock()
+			for _, f := range hooks {
+				go f() // they talk to the server: not on the client's callback goroutine
+			}
 		}),
 		nats.ClosedHandler(func(*nats.Conn) {
 			once.Do(func() { close(c.closed) })
@@ -209,6 +219,16 @@ func (c *Conn) checkJetStream(ctx context.Context) error {
 		return fmt.Errorf("cannot check JetStream: %v", err)
 	}
 	return nil
+}
+
+// onReconnect has f called (in a goroutine of its own) each time the
+// connection comes back after a loss: what lives in the server's memory
+// (the buckets and streams of memory storage) may be gone if the server
+// restarted, and f makes it again.
+func (c *Conn) onReconnect(f func()) {
+	c.mu.Lock()
+	c.reconnected = append(c.reconnected, f)
+	c.mu.Unlock()
 }
 
 // reconnectDelay is the wait before reconnect round n (from 1).

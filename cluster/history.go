@@ -60,7 +60,8 @@ type HistoryOptions struct {
 // History is the stream of every room's history.
 type History struct {
 	js     jetstream.JetStream
-	stream jetstream.Stream
+	cfg    jetstream.StreamConfig // the stream's, to make it again
+	stream jetstream.Stream       // by name: still good once made again
 	opts   HistoryOptions
 	log    *slog.Logger
 }
@@ -81,7 +82,7 @@ func NewHistory(ctx context.Context, conn *Conn, opts HistoryOptions, log *slog.
 	if opts.Bytes <= 0 {
 		opts.Bytes = DefaultHistoryBytes
 	}
-	stream, err := conn.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	h := &History{js: conn.js, opts: opts, log: log, cfg: jetstream.StreamConfig{
 		Name:              historyStream,
 		Description:       "Natter: the history of every room, one message per entry's latest state",
 		Subjects:          []string{historyPrefix + ">"},
@@ -90,11 +91,31 @@ func NewHistory(ctx context.Context, conn *Conn, opts HistoryOptions, log *slog.
 		MaxMsgsPerSubject: 1,
 		Discard:           jetstream.DiscardOld,
 		AllowDirect:       true,
+	}}
+	stream, err := h.ensure(ctx)
+	if err != nil {
+		return nil, err
+	}
+	h.stream = stream
+	conn.onReconnect(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
+		defer cancel()
+		if _, err := h.ensure(ctx); err != nil {
+			log.Warn("NATS: after reconnecting", "err", err)
+		}
 	})
+	return h, nil
+}
+
+// ensure makes the stream, or checks that it is there as configured. A
+// server that restarted has lost it, and every room's history with it:
+// their owners still hold their rings.
+func (h *History) ensure(ctx context.Context) (jetstream.Stream, error) {
+	stream, err := h.js.CreateOrUpdateStream(ctx, h.cfg)
 	if err != nil {
 		return nil, fmt.Errorf("NATS: the stream %s: %w", historyStream, err)
 	}
-	return &History{js: conn.js, stream: stream, opts: opts, log: log}, nil
+	return stream, nil
 }
 
 // RoomHistory is one room's history, as its owner writes it. Its methods
@@ -123,6 +144,10 @@ func (h *History) Open(ctx context.Context, slug string) (*RoomHistory, []Entry,
 		return nil, nil, err
 	}
 	entries, held, err := h.load(ctx, slug)
+	if isStreamGone(err) {
+		// Lost with a server that restarted: the room has no history.
+		_, err = h.ensure(ctx)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("NATS: loading the history of room %s: %w", slug, err)
 	}
@@ -207,6 +232,14 @@ func (r *RoomHistory) Put(ctx context.Context, seq uint64, data []byte) error {
 	m := nats.NewMsg(historyPrefix + r.slug + "." + strconv.FormatUint(seq, 10))
 	m.Data = data
 	ack, err := r.h.js.PublishMsg(ctx, m)
+	if isStreamGone(err) {
+		// Lost with a server that restarted: made again, and with it the
+		// room's entries are gone.
+		if _, err = r.h.ensure(ctx); err == nil {
+			r.held, r.bytes = nil, 0
+			ack, err = r.h.js.PublishMsg(ctx, m)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("NATS: storing message %d of room %s: %w", seq, r.slug, err)
 	}
@@ -252,7 +285,11 @@ func (r *RoomHistory) trim(ctx context.Context) {
 func (r *RoomHistory) Purge(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := r.h.stream.Purge(ctx, jetstream.WithPurgeSubject(historyPrefix+r.slug+".*")); err != nil {
+	err := r.h.stream.Purge(ctx, jetstream.WithPurgeSubject(historyPrefix+r.slug+".*"))
+	if isStreamGone(err) {
+		_, err = r.h.ensure(ctx) // nothing left to purge
+	}
+	if err != nil {
 		return fmt.Errorf("NATS: purging the history of room %s: %w", r.slug, err)
 	}
 	r.held, r.bytes = nil, 0

@@ -63,20 +63,27 @@ type OwnersOptions struct {
 // Owners holds this node's room leases and watches every room's owner.
 // Its methods are safe for concurrent use.
 type Owners struct {
-	kv    jetstream.KeyValue
+	js    jetstream.JetStream
+	cfg   jetstream.KeyValueConfig // the bucket's, to make it again
+	kv    jetstream.KeyValue       // by name: still good once made again
 	node  string
 	value []byte // what this node's leases hold: ownerValue of node
 	lease time.Duration
 	renew time.Duration
 	log   *slog.Logger
 	opts  OwnersOptions
-	watch jetstream.KeyWatcher
 
 	mu     sync.Mutex
 	closed bool
 	held   map[string]*lease // the rooms this node owns, by slug
 	stop   chan struct{}     // closed by Close: the renewal loop ends
-	done   sync.WaitGroup    // the renewal loop and the watcher
+	done   sync.WaitGroup    // the renewal loop and the watchers
+
+	// The watch (owners_watch.go).
+	wmu    sync.Mutex
+	watch  jetstream.KeyWatcher
+	wgen   int               // counts watchers: a stopped one's late changes are dropped
+	owners map[string]string // every room's owner, as the watch saw it
 }
 
 // lease is this node's hold on one room.
@@ -105,31 +112,59 @@ func NewOwners(ctx context.Context, conn *Conn, node string, opts OwnersOptions,
 	if err != nil {
 		return nil, err
 	}
-	kv, err := conn.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      ownersBucket,
-		Description: "Natter: which node owns each room (a lease per room)",
-		History:     1,
-		TTL:         opts.Lease,
-		Storage:     jetstream.MemoryStorage,
-		// Markers make an expired lease visible to the watchers; they
-		// outlive the lease itself so a slow watcher still sees them.
-		LimitMarkerTTL: opts.Lease,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("NATS: the bucket %s: %w", ownersBucket, err)
-	}
 	o := &Owners{
-		kv: kv, node: node, value: value, log: log, opts: opts,
+		js: conn.js, node: node, value: value, log: log, opts: opts,
+		cfg: jetstream.KeyValueConfig{
+			Bucket:      ownersBucket,
+			Description: "Natter: which node owns each room (a lease per room)",
+			History:     1,
+			TTL:         opts.Lease,
+			Storage:     jetstream.MemoryStorage,
+			// Markers make an expired lease visible to the watchers; they
+			// outlive the lease itself so a slow watcher still sees them.
+			LimitMarkerTTL: opts.Lease,
+		},
 		lease: opts.Lease, renew: opts.Lease / renewRounds,
-		held: make(map[string]*lease),
-		stop: make(chan struct{}),
+		held:   make(map[string]*lease),
+		stop:   make(chan struct{}),
+		owners: make(map[string]string),
 	}
+	kv, err := o.ensure(ctx)
+	if err != nil {
+		return nil, err
+	}
+	o.kv = kv
 	if err := o.startWatch(ctx); err != nil {
 		return nil, err
 	}
 	o.done.Add(1)
 	go o.renewLoop()
+	conn.onReconnect(o.reconnected)
 	return o, nil
+}
+
+// ensure makes the bucket, or checks that it is there as configured.
+func (o *Owners) ensure(ctx context.Context) (jetstream.KeyValue, error) {
+	kv, err := o.js.CreateOrUpdateKeyValue(ctx, o.cfg)
+	if err != nil {
+		return nil, fmt.Errorf("NATS: the bucket %s: %w", ownersBucket, err)
+	}
+	return kv, nil
+}
+
+// reconnected makes the bucket again if the server lost it (a server
+// restarted loses what it held in memory, every lease with it: their
+// renewals fail and their rooms are lost) and watches it afresh.
+func (o *Owners) reconnected() {
+	ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
+	defer cancel()
+	if _, err := o.ensure(ctx); err != nil {
+		o.log.Warn("NATS: after reconnecting", "err", err)
+		return
+	}
+	if err := o.startWatch(ctx); err != nil && !errors.Is(err, ErrClosed) {
+		o.log.Warn("NATS: after reconnecting", "err", err)
+	}
 }
 
 // Claim makes this node the owner of room slug if it has none, and
@@ -157,6 +192,14 @@ func (o *Owners) Claim(ctx context.Context, slug string) (owner string, err erro
 		rev, err := o.kv.Create(ctx, slug, o.value)
 		if err == nil {
 			return o.won(ctx, slug, rev, at)
+		}
+		if isStreamGone(err) {
+			// The server restarted, and its memory with it: make the
+			// bucket again and claim again.
+			if _, err := o.ensure(ctx); err != nil {
+				return "", err
+			}
+			continue
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) {
 			return "", fmt.Errorf("NATS: claiming room %s: %w", slug, err)
@@ -250,7 +293,9 @@ func (o *Owners) Close(ctx context.Context) error {
 	for slug, l := range held {
 		errs = append(errs, o.release(ctx, slug, l.rev))
 	}
+	o.wmu.Lock()
 	errs = append(errs, o.watch.Stop())
+	o.wmu.Unlock()
 	o.done.Wait()
 	return errors.Join(errs...)
 }
@@ -329,72 +374,6 @@ func (o *Owners) lost(slug string, why error) {
 	}
 }
 
-// startWatch watches every key of the bucket and reads the current
-// owners before it returns.
-func (o *Owners) startWatch(ctx context.Context) error {
-	w, err := o.kv.WatchAll(ctx)
-	if err != nil {
-		return fmt.Errorf("NATS: watching %s: %w", ownersBucket, err)
-	}
-	o.watch = w
-	owners := make(map[string]string)
-	for e := range w.Updates() {
-		if e == nil {
-			break // the current values are all in
-		}
-		o.seen(owners, e)
-	}
-	o.done.Add(1)
-	go func() {
-		defer o.done.Done()
-		for e := range w.Updates() {
-			if e != nil {
-				o.seen(owners, e)
-			}
-		}
-	}()
-	return nil
-}
-
-// seen applies one change of the bucket: the room's owner as this node
-// knows it (owners, which only the watcher touches), and the loss of a
-// room this node holds when the change is newer than its lease and not
-// its own renewal.
-func (o *Owners) seen(owners map[string]string, e jetstream.KeyValueEntry) {
-	slug, owner := e.Key(), ""
-	if e.Operation() == jetstream.KeyValuePut {
-		owner = decodeOwner(e.Value())
-	}
-	o.mu.Lock()
-	l := o.held[slug]
-	gone := l != nil && e.Revision() > l.rev && owner != o.node
-	if gone {
-		delete(o.held, slug)
-	}
-	o.mu.Unlock()
-	if gone {
-		o.lost(slug, fmt.Errorf("the bucket says %s", describe(owner)))
-	}
-	if owners[slug] == owner {
-		return // a renewal
-	}
-	if owner == "" {
-		delete(owners, slug)
-	} else {
-		owners[slug] = owner
-	}
-	if o.opts.OnOwner != nil {
-		o.opts.OnOwner(slug, owner)
-	}
-}
-
-func describe(owner string) string {
-	if owner == "" {
-		return "the lease expired"
-	}
-	return "node " + owner + " holds it"
-}
-
 // decodeOwner reads the node's name from a lease's value; "" if it is not
 // one.
 func decodeOwner(value []byte) string {
@@ -403,6 +382,13 @@ func decodeOwner(value []byte) string {
 		return ""
 	}
 	return v.Node
+}
+
+// isStreamGone reports whether err says the stream (or the bucket) is
+// not on the server: it restarted and lost what it held in memory.
+func isStreamGone(err error) bool {
+	return errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, jetstream.ErrStreamNotFound) ||
+		errors.Is(err, jetstream.ErrBucketNotFound)
 }
 
 // isRevisionMismatch reports whether err says a put or delete expected a
