@@ -29,7 +29,9 @@ type owning struct {
 	events *registry
 }
 
-func startOwners(t *testing.T, url, name string) *owning {
+// startOwners starts a node's leases; also, if set, is called with each
+// change of owner too.
+func startOwners(t *testing.T, url, name string, also ...func(slug, owner string)) *owning {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	conn, err := cluster.Connect(context.Background(), url, name, log)
@@ -42,6 +44,9 @@ func startOwners(t *testing.T, url, name string) *owning {
 		Lease:  testLease,
 		OnLost: func(slug string) { n.events.record("lost " + slug) },
 		OnOwner: func(slug, owner string) {
+			for _, f := range also {
+				f(slug, owner)
+			}
 			if owner == "" {
 				owner = "-"
 			}

@@ -290,7 +290,7 @@ func (r *Relays) Join(ctx context.Context, owner string, req JoinRequest, browse
 	req.Conn = r.prefix + strconv.FormatUint(r.next.Add(1), 10)
 	req.Node = r.node
 	req.Session = sessionKey(req.Session)
-	rl := &Relayed{relays: r, id: req.Conn, owner: connSubject(owner), browser: browser}
+	rl := &Relayed{relays: r, id: req.Conn, room: req.Room, ownerNode: owner, owner: connSubject(owner), browser: browser}
 	// Registered before asking: the owner's first frames may come before
 	// its answer, on another subject.
 	r.mu.Lock()
@@ -318,4 +318,30 @@ func (r *Relays) Join(ctx context.Context, owner string, req JoinRequest, browse
 		return nil, err
 	}
 	return nil, fmt.Errorf("NATS: joining room %s on node %s: %w", req.Room, owner, err)
+}
+
+// OwnerChanged closes, with 1012, every socket relayed from here to room
+// slug on a node other than owner, the room's owner now ("" when it has
+// none): Owners' OnOwner. The owner died, stopped or lost the room, and
+// the browsers reconnect and join the room again wherever it is held now.
+// The old owner is told, in case it still serves them. It returns how
+// many were closed.
+func (r *Relays) OwnerChanged(slug, owner string) int {
+	r.mu.Lock()
+	var stale []*Relayed
+	for _, rl := range r.relayed {
+		if rl.room == slug && rl.ownerNode != owner {
+			stale = append(stale, rl)
+		}
+	}
+	r.mu.Unlock()
+	n := 0
+	for _, rl := range stale {
+		if rl.forget() {
+			n++
+			_ = rl.publish(opClose, nil, closeServiceRestart)
+			rl.browser.Close(closeServiceRestart, reconnectReason)
+		}
+	}
+	return n
 }

@@ -201,11 +201,13 @@ func (s *RemoteSocket) Close() error {
 // Relayed is, on the node that serves a browser's socket, that socket's
 // connection to the room's owner.
 type Relayed struct {
-	relays  *Relays
-	id      string
-	owner   string // the owner's conn subject
-	browser Browser
-	closed  atomic.Bool
+	relays    *Relays
+	id        string
+	room      string
+	ownerNode string // the owner's name
+	owner     string // the owner's conn subject
+	browser   Browser
+	closed    atomic.Bool
 }
 
 // got takes a message from the owner; it runs on the subscription's

@@ -421,3 +421,39 @@ func TestUnknownRelayedSocketIsClosed(t *testing.T) {
 		t.Errorf("b keeps %d relayed connections", relayed)
 	}
 }
+
+// When the owner of a room dies, its lease expires and the relaying node
+// closes the sockets it relayed to that room with 1012, so that the
+// browsers reconnect and join the room where it is held next.
+func TestRelayedSocketsCloseWhenTheOwnerDies(t *testing.T) {
+	srv := natstest.Start(t)
+	a := startOwner(t, srv.URL(), "a")
+	aLeases := startOwners(t, srv.URL(), "a")
+	b, _ := startRelay(t, srv.URL(), "b")
+	bLeases := startOwners(t, srv.URL(), "b", func(slug, owner string) { b.OwnerChanged(slug, owner) })
+	if got := aLeases.claim(t, "general"); got != "a" {
+		t.Fatalf("a claims general: owner %s", got)
+	}
+	bLeases.waitEvent(t, "owner general a")
+	_, boScreen := joinRelayed(t, b, "a", "general", bo)
+	_, alsoScreen := joinRelayed(t, b, "a", "general", chat.Member{ID: 3, Name: "cy"})
+	_, elsewhere := joinRelayed(t, b, "a", "programming", chat.Member{ID: 4, Name: "di"})
+	boScreen.waitFrame(t, "bo", "joined:cy:2")
+
+	cluster.Kill(a.conn)
+	cluster.Kill(aLeases.conn)
+	bLeases.waitEvent(t, "owner general -")
+	for who, s := range map[string]*screen{"bo": boScreen, "cy": alsoScreen} {
+		if code, reason := s.closed(); code != 1012 || reason != "Reconnecting to the other servers." {
+			t.Errorf("%s's socket: closed with %d %q, want 1012", who, code, reason)
+		}
+	}
+	// Only general's owner changed: the socket relayed to another room
+	// stays (in this test that room has no lease in the bucket at all).
+	if code, _ := elsewhere.closed(); code != 0 {
+		t.Errorf("di's socket in another room closed with %d", code)
+	}
+	if _, relayed := b.Conns(); relayed != 1 {
+		t.Errorf("b keeps %d relayed connections, want di's alone", relayed)
+	}
+}
