@@ -37,6 +37,12 @@
 // (mentions.go). The typing line (typing.go) is the one frame that is
 // not the same for everyone: a typer's own view leaves them out.
 //
+// # Relayed connections
+//
+// With several nodes, a socket for a room another node holds is served
+// here as a Client in no room (Registry.Relay, relay.go): one of its
+// user's connections, fed by Send with what the room's owner sends.
+//
 // # A socket's life
 //
 // Each connection has one reader, the goroutine that runs Client.Serve.

@@ -153,6 +153,9 @@ func (r *Registry) leaveLocked(rm *room, c *Client) {
 	}
 	rm.removeClient(c)
 	closed := r.forget(c)
+	if rm.relay {
+		return // no member: the room's owner has it (Relay)
+	}
 	mem := rm.members[c.member.ID]
 	mem.conns--
 	if mem.conns == 0 && !closed && rm.typing.stop(mem.ID) {
