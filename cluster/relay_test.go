@@ -457,3 +457,70 @@ func TestRelayedSocketsCloseWhenTheOwnerDies(t *testing.T) {
 		t.Errorf("b keeps %d relayed connections, want di's alone", relayed)
 	}
 }
+
+// clientBrowser is the glue a relaying node puts between its registry's
+// relayed connection and the relay: what the owner sends is queued to the
+// connection, and the owner's close closes it.
+type clientBrowser struct{ c *chat.Client }
+
+func (b clientBrowser) Frame(data []byte)             { b.c.Send(data) }
+func (b clientBrowser) Close(code int, reason string) { b.c.Close(code, reason) }
+
+// relayThrough serves member m's browser socket on the relaying node:
+// a connection of reg (Registry.Relay) relayed to the room's owner.
+func relayThrough(t *testing.T, reg *chat.Registry, r *cluster.Relays, ownerNode, slug string, m chat.Member) *memSocket {
+	t.Helper()
+	c, err := reg.Relay(slug, m, "sid-"+m.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rl, err := r.Join(context.Background(), ownerNode, cluster.JoinRequest{
+		Room: slug, MemberID: m.ID, MemberName: m.Name, Session: "sid-" + m.Name,
+	}, clientBrowser{c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newMemSocket()
+	go func() {
+		c.Serve(s, func(text []byte, _ int) bool { return rl.Send(text) != nil })
+		rl.Close()
+	}()
+	return s
+}
+
+// Two nodes, each with its registry: bo's browser is on b, whose registry
+// relays it to the room a holds. Both members see the same frames; a
+// sign-out on b closes bo's socket there and bo leaves the room on a.
+func TestTwoRegistriesShareARoom(t *testing.T) {
+	srv := natstest.Start(t)
+	a := startOwner(t, srv.URL(), "a")
+	b, _ := startRelay(t, srv.URL(), "b")
+	regB := chat.New(testChatConfig(), textRenderer{})
+	t.Cleanup(regB.Close)
+
+	anaSock := a.joinLocal(t, "general", ana)
+	boSock := relayThrough(t, regB, b, "a", "general", bo)
+	boSock.waitFrame(t, "bo", "joined:bo:2")
+	anaSock.typed <- []byte("hello bo")
+	boSock.typed <- []byte("hello ana")
+	anaSock.waitFrame(t, "ana", "msg:4:text:bo:hello ana")
+	boSock.waitFrame(t, "bo", "msg:4:text:bo:hello ana")
+	if anaSaw, boSaw := anaSock.from("msg:2:join:bo:"), boSock.from("msg:2:join:bo:"); !slices.Equal(anaSaw, boSaw) {
+		t.Errorf("ana and bo saw different things:\nana %q\nbo  %q", anaSaw, boSaw)
+	}
+	if st := regB.Stats(); st.Connections != 1 || st.Rooms != 0 || st.Members != 0 {
+		t.Errorf("b's registry: %+v, want one connection in no room", st)
+	}
+
+	regB.CloseSession("sid-bo", chat.ClosePolicyViolation, "Signed out.")
+	waitFor(t, "bo's socket closed", func() bool { code, _ := boSock.closed(); return code != 0 })
+	if code, reason := boSock.closed(); code != 1008 || reason != "Signed out." {
+		t.Errorf("bo's socket closed with %d %q", code, reason)
+	}
+	anaSock.waitFrame(t, "ana", "left:bo:1")
+	waitFor(t, "no connection left for bo", func() bool {
+		remote, _ := a.relays.Conns()
+		_, relayed := b.Conns()
+		return remote == 0 && relayed == 0 && regB.Stats().Connections == 0
+	})
+}
