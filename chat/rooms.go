@@ -158,6 +158,7 @@ func (r *Registry) expireEmpty(rm *room, gen uint64) {
 func (r *Registry) destroyLocked(rm *room) {
 	rm.typing.reset()
 	if rm.permanent {
+		r.purgeLocked(rm)
 		rm.resetHistory()
 		rm.access.removed = nil // a removal lasts while the room lives
 		rm.removals.Store(false)
@@ -168,6 +169,7 @@ func (r *Registry) destroyLocked(rm *room) {
 	}
 	rm.dead = true
 	rm.stopEmptyTimer()
+	r.purgeLocked(rm)
 	rm.history.reset()
 	r.dropRoom(rm)
 }
