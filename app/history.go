@@ -1,0 +1,116 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"natter/chat"
+	"natter/cluster"
+)
+
+// Not wired yet (docs/shared-rooms.md, "Progress"): the registry's Store
+// when rooms are shared through NATS.
+
+// storeTimeout bounds one put or purge of a room's history in the broker;
+// a post waits for it.
+const storeTimeout = 5 * time.Second
+
+// brokerHistory is chat's Store on the history stream (cluster.History):
+// each room this node holds writes its entries, chat Messages as JSON,
+// through a RoomHistory of its own, opened when the node takes the room
+// over (load) or at its first entry.
+type brokerHistory struct {
+	h   *cluster.History
+	log *slog.Logger
+
+	mu    sync.Mutex
+	rooms map[string]*cluster.RoomHistory
+}
+
+func newBrokerHistory(h *cluster.History, log *slog.Logger) *brokerHistory {
+	return &brokerHistory{h: h, log: log, rooms: make(map[string]*cluster.RoomHistory)}
+}
+
+// load opens room slug's history for this node, which has just claimed
+// the room, and returns the entries its previous owner stored, oldest
+// first.
+func (b *brokerHistory) load(ctx context.Context, slug string) ([]chat.Message, error) {
+	rh, entries, err := b.h.Open(ctx, slug)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]chat.Message, 0, len(entries))
+	for _, e := range entries {
+		var m chat.Message
+		if err := json.Unmarshal(e.Data, &m); err != nil || m.Seq != e.Seq {
+			return nil, fmt.Errorf("the history of room %s: entry %d cannot be read (%v)", slug, e.Seq, err)
+		}
+		out = append(out, m)
+	}
+	b.mu.Lock()
+	b.rooms[slug] = rh
+	b.mu.Unlock()
+	return out, nil
+}
+
+// room returns the RoomHistory of slug, opening it if this node has not.
+func (b *brokerHistory) room(ctx context.Context, slug string) (*cluster.RoomHistory, error) {
+	b.mu.Lock()
+	rh := b.rooms[slug]
+	b.mu.Unlock()
+	if rh != nil {
+		return rh, nil
+	}
+	rh, _, err := b.h.Open(ctx, slug)
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if had := b.rooms[slug]; had != nil {
+		return had, nil
+	}
+	b.rooms[slug] = rh
+	return rh, nil
+}
+
+// Put stores m in the broker and returns once it is there (chat.Store).
+func (b *brokerHistory) Put(slug string, m chat.Message) error {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	rh, err := b.room(ctx, slug)
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return rh.Put(ctx, m.Seq, data)
+}
+
+// Purge forgets the room's history in the broker (chat.Store). A purge
+// that fails is logged: the entries stay behind, bounded as any room's,
+// until a room of that name is destroyed again.
+func (b *brokerHistory) Purge(slug string) {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	b.mu.Lock()
+	rh := b.rooms[slug]
+	delete(b.rooms, slug)
+	b.mu.Unlock()
+	var err error
+	if rh == nil {
+		rh, _, err = b.h.Open(ctx, slug)
+	}
+	if err == nil {
+		err = rh.Purge(ctx)
+	}
+	if err != nil {
+		b.log.Warn("NATS: a destroyed room's history was not purged", "room", slug, "err", err)
+	}
+}
