@@ -62,9 +62,14 @@ const (
 	pingMessage  = 9
 	pongMessage  = 10
 
-	closeServiceRestart = 1012
-	closeInternalError  = 1011
+	closePolicyViolation = 1008
+	closeServiceRestart  = 1012
+	closeInternalError   = 1011
 )
+
+// floodReason is the close reason of a relayed socket that sent more than
+// its owner could read (as chat's for a flood).
+const floodReason = "Too many messages too fast."
 
 // reconnectReason is the close reason of a relayed socket whose
 // connection the other node no longer knows: the browser reconnects and

@@ -58,6 +58,8 @@ func (s *RemoteSocket) got(op string, data []byte) {
 		case s.in <- inbound{op, data}:
 		default:
 			s.relays.log.Warn("NATS: a relayed socket sends faster than its room reads; dropped", "conn", s.id)
+			// Told here: once ended, chat's own close frame is not sent.
+			_ = s.relays.publishReply(s.peer, s.id, opClose, []byte(floodReason), closePolicyViolation)
 			s.end()
 		}
 	case opClose:

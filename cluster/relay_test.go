@@ -524,3 +524,34 @@ func TestTwoRegistriesShareARoom(t *testing.T) {
 		return remote == 0 && relayed == 0 && regB.Stats().Connections == 0
 	})
 }
+
+// A relaying node that sends more than the owner reads is cut off, and
+// its browser hears why.
+func TestRelayedFloodIsClosed(t *testing.T) {
+	srv := natstest.Start(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	conn, err := cluster.Connect(context.Background(), srv.URL(), "a", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	// An owner that joins and never reads.
+	stuck, err := cluster.NewRelays(conn, "a", func(cluster.JoinRequest, *cluster.RemoteSocket) error { return nil }, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := startRelay(t, srv.URL(), "b")
+	rl, boScreen := joinRelayed(t, b, "a", "general", bo)
+	for i := range 100 {
+		if rl.Send(fmt.Appendf(nil, "%d", i)) != nil {
+			break // closed already
+		}
+	}
+	waitFor(t, "bo's socket closed", func() bool { code, _ := boScreen.closed(); return code != 0 })
+	if code, reason := boScreen.closed(); code != 1008 || reason != "Too many messages too fast." {
+		t.Errorf("bo's socket closed with %d %q", code, reason)
+	}
+	if remote, _ := stuck.Conns(); remote != 1 {
+		t.Errorf("the owner holds %d remote connections, want 1 until its Serve ends", remote)
+	}
+}
