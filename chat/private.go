@@ -331,7 +331,8 @@ func (r *Registry) Direct(a, b Member) (slug string, created bool, err error) {
 }
 
 // SendUser queues frame to every connection of user id, in whatever room,
-// and returns how many took it (a notice; see Client.Send).
+// and returns how many took it (a notice; see Client.Send). Connections
+// that another node serves (JoinRemote) are left to that node.
 func (r *Registry) SendUser(id int64, frame []byte) int {
 	r.mu.Lock()
 	var clients []*Client
@@ -341,7 +342,7 @@ func (r *Registry) SendUser(id int64, frame []byte) int {
 	r.mu.Unlock()
 	n := 0
 	for _, c := range clients {
-		if c.Send(frame) {
+		if !c.remote && c.Send(frame) {
 			n++
 		}
 	}

@@ -42,3 +42,13 @@ func (r *Registry) relayClientsLocked() []*Client {
 	}
 	return out
 }
+
+// JoinRemote is Join for a connection that another node serves and relays
+// to this one, the room's owner (package cluster's RemoteSocket): a
+// member like any other in the room, but notices for its user (SendUser)
+// skip it, since its own node delivers them to the browser (through its
+// Relay connection) and they would arrive twice. session is the tag the
+// relaying node gave (a hash of the session).
+func (r *Registry) JoinRemote(slug string, m Member, session string) (*Client, error) {
+	return r.join(slug, m, session, true)
+}

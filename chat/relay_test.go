@@ -99,3 +99,31 @@ func TestRelayedConnectionCountsAsTheUsers(t *testing.T) {
 		t.Errorf("after Close: %+v", st)
 	}
 }
+
+// A connection another node serves is a member like any other, but
+// notices for its user are left to that node.
+func TestRemoteConnectionGetsNoNotices(t *testing.T) {
+	h := newHarness(t, Config{})
+	local := h.join("general", alice, "s-alice")
+	remote, err := h.reg.JoinRemote("general", bob, "hash-of-bob's-session")
+	if err != nil {
+		t.Fatal(err)
+	}
+	drain(local)
+	drain(remote)
+	h.post("general", bob, "hi")
+	if got := drain(remote); got != "general:msg:3:text:bob:hi|" {
+		t.Errorf("the remote connection got %q", got)
+	}
+	if n := h.reg.SendUser(bob.ID, []byte("notice|")); n != 0 {
+		t.Errorf("SendUser took %d connections of bob's, want none here", n)
+	}
+	if n := h.reg.SendUser(alice.ID, []byte("notice|")); n != 1 {
+		t.Errorf("SendUser took %d connections of alice's, want 1", n)
+	}
+	if got := drain(remote); got != "" {
+		t.Errorf("the remote connection got %q", got)
+	}
+	h.reg.Leave(remote)
+	h.reg.Leave(local)
+}

@@ -172,7 +172,7 @@ func startOwner(t *testing.T, url, name string) *owner {
 	o := &owner{reg: chat.New(testChatConfig(), textRenderer{}), conn: conn}
 	t.Cleanup(o.reg.Close)
 	o.relays, err = cluster.NewRelays(conn, name, func(req cluster.JoinRequest, sock *cluster.RemoteSocket) error {
-		c, err := o.reg.Join(req.Room, chat.Member{ID: req.MemberID, Name: req.MemberName}, req.Session)
+		c, err := o.reg.JoinRemote(req.Room, chat.Member{ID: req.MemberID, Name: req.MemberName}, req.Session)
 		if err != nil {
 			return &cluster.Refused{Code: chat.CloseCodeFor(err), Reason: err.Error()}
 		}
@@ -512,6 +512,16 @@ func TestTwoRegistriesShareARoom(t *testing.T) {
 		t.Errorf("b's registry: %+v, want one connection in no room", st)
 	}
 
+	// A notice for bo (from another room, a direct message) is delivered
+	// by b, where his browser is, and not again by a.
+	if n := a.reg.SendUser(bo.ID, []byte("notice|")); n != 0 {
+		t.Errorf("a queued a notice to %d of bo's connections, want none", n)
+	}
+	if n := regB.SendUser(bo.ID, []byte("notice|")); n != 1 {
+		t.Errorf("b queued a notice to %d of bo's connections, want 1", n)
+	}
+	boSock.waitFrame(t, "bo", "notice")
+
 	regB.CloseSession("sid-bo", chat.ClosePolicyViolation, "Signed out.")
 	waitFor(t, "bo's socket closed", func() bool { code, _ := boSock.closed(); return code != 0 })
 	if code, reason := boSock.closed(); code != 1008 || reason != "Signed out." {
@@ -523,6 +533,9 @@ func TestTwoRegistriesShareARoom(t *testing.T) {
 		_, relayed := b.Conns()
 		return remote == 0 && relayed == 0 && regB.Stats().Connections == 0
 	})
+	if n := slices.Index(boSock.seen(), "notice"); n < 0 || slices.Contains(boSock.seen()[n+1:], "notice") {
+		t.Errorf("bo saw the notice other than once: %q", boSock.seen())
+	}
 }
 
 // A relaying node that sends more than the owner reads is cut off, and
