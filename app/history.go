@@ -36,25 +36,33 @@ func newBrokerHistory(h *cluster.History, log *slog.Logger) *brokerHistory {
 }
 
 // load opens room slug's history for this node, which has just claimed
-// the room, and returns the entries its previous owner stored, oldest
-// first.
-func (b *brokerHistory) load(ctx context.Context, slug string) ([]chat.Message, error) {
+// the room, and returns the settings and entries its previous owner
+// stored, oldest first; found is false if it stored no settings (nobody
+// made the room, or a permanent room).
+func (b *brokerHistory) load(ctx context.Context, slug string) (settings chat.RoomSettings, found bool, _ []chat.Message, _ error) {
 	rh, entries, err := b.h.Open(ctx, slug)
 	if err != nil {
-		return nil, err
+		return settings, false, nil, err
 	}
 	out := make([]chat.Message, 0, len(entries))
 	for _, e := range entries {
+		if e.Seq == cluster.SettingsSeq {
+			if err := json.Unmarshal(e.Data, &settings); err != nil {
+				return settings, false, nil, fmt.Errorf("the settings of room %s cannot be read (%v)", slug, err)
+			}
+			found = true
+			continue
+		}
 		var m chat.Message
 		if err := json.Unmarshal(e.Data, &m); err != nil || m.Seq != e.Seq {
-			return nil, fmt.Errorf("the history of room %s: entry %d cannot be read (%v)", slug, e.Seq, err)
+			return settings, false, nil, fmt.Errorf("the history of room %s: entry %d cannot be read (%v)", slug, e.Seq, err)
 		}
 		out = append(out, m)
 	}
 	b.mu.Lock()
 	b.rooms[slug] = rh
 	b.mu.Unlock()
-	return out, nil
+	return settings, found, out, nil
 }
 
 // room returns the RoomHistory of slug, opening it if this node has not.
@@ -91,6 +99,22 @@ func (b *brokerHistory) Put(slug string, m chat.Message) error {
 		return err
 	}
 	return rh.Put(ctx, m.Seq, data)
+}
+
+// PutSettings stores the room's settings in the broker and returns once
+// they are there (chat.SettingsStore).
+func (b *brokerHistory) PutSettings(slug string, rs chat.RoomSettings) error {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	rh, err := b.room(ctx, slug)
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(rs)
+	if err != nil {
+		return err
+	}
+	return rh.PutSettings(ctx, data)
 }
 
 // Purge forgets the room's history in the broker (chat.Store). A purge

@@ -50,6 +50,12 @@ func (r *Registry) join(slug string, m Member, session string, remote bool) (*Cl
 			return nil, err
 		}
 		rm.mu.Lock()
+		if created {
+			if err := r.createdLocked(rm); err != nil {
+				rm.mu.Unlock()
+				return nil, err
+			}
+		}
 		if rm.barredLocked(m.ID) {
 			rm.mu.Unlock()
 			return nil, ErrNoRoom // as if the room did not exist

@@ -40,6 +40,9 @@ func (r *Registry) Ensure(slug string, creator Member) error {
 		}
 		return nil
 	}
+	if err := r.createdLocked(rm); err != nil {
+		return err
+	}
 	r.armEmptyLocked(rm)
 	return nil
 }

@@ -138,7 +138,8 @@ type stored struct {
 
 // Open loads room slug's history, oldest first, for the node that owns
 // the room now (it must write the room's history only through the
-// RoomHistory returned).
+// RoomHistory returned).  The room's settings, if stored, come first, as
+// entry SettingsSeq.
 func (h *History) Open(ctx context.Context, slug string) (*RoomHistory, []Entry, error) {
 	if err := checkSlug(slug); err != nil {
 		return nil, nil, err
@@ -193,7 +194,9 @@ func (h *History) load(ctx context.Context, slug string) ([]Entry, []stored, err
 				continue
 			}
 			entries = append(entries, Entry{Seq: seq, Data: m.Data()})
-			held = append(held, stored{seq: seq, msgSeq: md.Sequence.Stream, size: len(m.Data())})
+			if seq != SettingsSeq { // the settings are not bounded with the entries
+				held = append(held, stored{seq: seq, msgSeq: md.Sequence.Stream, size: len(m.Data())})
+			}
 		}
 		if err := batch.Error(); err != nil {
 			return nil, nil, err
@@ -216,7 +219,33 @@ func entrySeq(subject, slug string) (uint64, bool) {
 		return 0, false
 	}
 	seq, err := strconv.ParseUint(rest, 10, 64)
-	return seq, err == nil && seq > 0
+	return seq, err == nil
+}
+
+// SettingsSeq numbers the room's settings (PutSettings) among the
+// entries Open returns: they come first.
+const SettingsSeq = 0
+
+// PutSettings stores the room's settings (who it admits: chat's
+// RoomSettings, encoded by the owner), replacing those stored before,
+// and returns once the stream has them. They are kept apart from the
+// bound of the entries, and purged with them.
+func (r *RoomHistory) PutSettings(ctx context.Context, data []byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := nats.NewMsg(historyPrefix + r.slug + "." + strconv.FormatUint(SettingsSeq, 10))
+	m.Data = data
+	_, err := r.h.js.PublishMsg(ctx, m)
+	if isStreamGone(err) {
+		if _, err = r.h.ensure(ctx); err == nil {
+			r.held, r.bytes = nil, 0
+			_, err = r.h.js.PublishMsg(ctx, m)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("NATS: storing the settings of room %s: %w", r.slug, err)
+	}
+	return nil
 }
 
 // Put stores the latest state of entry seq and returns once the stream
