@@ -28,6 +28,9 @@ type room struct {
 	// relay is set on the room of one relayed connection (Relay): it is
 	// in no index of the registry and has no member.
 	relay bool
+	// dropping is set (under mu) while Drop empties the room: what the
+	// Store holds of it stays for the node that holds it now.
+	dropping bool
 
 	mu      sync.Mutex
 	dead    bool // destroyed: out of the registry; a joiner must look again

@@ -149,3 +149,41 @@ func (r *Registry) Restore(slug string, s RoomSettings, history []Message) error
 	r.armEmptyLocked(rm)
 	return nil
 }
+
+// MovedReason is the close reason of the sockets of a room that Drop let
+// go: the browser reconnects and finds the room where it is held now.
+const MovedReason = "The room moved to another server; reconnecting."
+
+// Drop lets room slug go without destroying it: this node no longer holds
+// it (another node does, or will, from what the Store holds). Its
+// connections close with 1012 and MovedReason, its members leave without
+// a notice, and it is forgotten here but not in the Store; a permanent
+// room stays, empty. It returns how many connections it closed.
+func (r *Registry) Drop(slug string) int {
+	rm, err := r.lookup(slug)
+	if err != nil {
+		return 0
+	}
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	if rm.dead {
+		return 0
+	}
+	clients := slices.Clone(rm.clients)
+	for _, c := range clients {
+		c.closeFor(EndMoved, CloseServiceRestart, MovedReason)
+		// Out of the room now, so that Leave (when Serve ends) finds
+		// nothing left to do.
+		rm.removeClient(c)
+		r.forget(c)
+	}
+	rm.dropping = true
+	defer func() { rm.dropping = false }()
+	rm.stopEmptyTimer()
+	for _, mem := range slices.Clone(rm.order) {
+		mem.stopTimer()
+		r.removeMemberLocked(rm, mem, false) // the last one destroys the room
+	}
+	r.destroyLocked(rm) // a room nobody joined, or a permanent one
+	return len(clients)
+}

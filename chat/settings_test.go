@@ -4,6 +4,7 @@ import (
 	"errors"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -128,5 +129,46 @@ func TestSettingsNotStoredChangeNothing(t *testing.T) {
 	}
 	if _, err := h.reg.NewInvite("den", alice.ID); !errors.Is(err, ErrNotStored) || !h.reg.InviteValid("den", bob.ID, v.Invite) {
 		t.Fatalf("NewInvite with the store away: %v, or the old link stopped working", err)
+	}
+}
+
+// Drop lets a room go that another node holds now: its sockets close with
+// 1012, nobody is told of a leave, the Store keeps its history, and the
+// room can be restored here later as any other.
+func TestDropKeepsTheStoredRoom(t *testing.T) {
+	store := &settingsStore{}
+	h := newHarness(t, Config{Store: store, Grace: time.Minute})
+	ca, cb := h.join("team", alice, "s1"), h.join("team", bob, "s2")
+	sa, sb := h.pump(ca), h.pump(cb)
+	h.post("team", alice, "hello")
+	history, _, _ := h.reg.Room("team")
+	if n := h.reg.Drop("team"); n != 2 {
+		t.Fatalf("Drop closed %d connections, want 2", n)
+	}
+	want := []string{"1012 " + MovedReason}
+	waitFor(t, "both sockets closed", func() bool { return len(sa.closeFrames()) == 1 && len(sb.closeFrames()) == 1 })
+	if !slices.Equal(sa.closeFrames(), want) || !slices.Equal(sb.closeFrames(), want) {
+		t.Fatalf("close frames %q and %q, want %q", sa.closeFrames(), sb.closeFrames(), want)
+	}
+	h.reg.Leave(ca) // what Serve does when the socket ends: nothing left
+	h.reg.Leave(cb)
+	if _, _, ok := h.reg.Room("team"); ok {
+		t.Fatal("the dropped room is still here")
+	}
+	if st := h.reg.Stats(); st.Rooms != 0 || st.Members != 0 || st.Connections != 0 {
+		t.Fatalf("after Drop: %+v", st)
+	}
+	puts, purges := store.got()
+	if len(purges) != 0 || len(puts) != 3 {
+		t.Fatalf("the store saw puts %q and purges %q, want the 3 entries and no purge", puts, purges)
+	}
+	if strings.Contains(sa.text(), "left") {
+		t.Fatalf("alice saw %q", sa.text())
+	}
+	if err := h.reg.Restore("team", store.of("team"), history); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, ok := h.reg.Room("team"); !ok || !slices.Equal(seqsOf(got), []uint64{1, 2, 3}) {
+		t.Fatalf("restored after Drop: %v %v", ok, got)
 	}
 }

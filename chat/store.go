@@ -38,7 +38,7 @@ func (r *Registry) storeLocked(rm *room, m Message) error {
 // the registry is closed: a node that stops drops its rooms, which live on
 // (another node takes them over from the Store). rm.mu must be held.
 func (r *Registry) purgeLocked(rm *room) {
-	if r.cfg.Store != nil && !r.isClosed() {
+	if r.cfg.Store != nil && !r.isClosed() && !rm.dropping {
 		r.cfg.Store.Purge(rm.slug)
 	}
 }
