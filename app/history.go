@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -12,8 +13,7 @@ import (
 	"natter/cluster"
 )
 
-// Not wired yet (docs/shared-rooms.md, "Progress"): the registry's Store
-// when rooms are shared through NATS.
+// The registry's Store when rooms are shared through NATS (shared.go).
 
 // storeTimeout bounds one put or purge of a room's history in the broker;
 // a post waits for it.
@@ -26,6 +26,11 @@ const storeTimeout = 5 * time.Second
 type brokerHistory struct {
 	h   *cluster.History
 	log *slog.Logger
+	// holds, if set, tells whether this node holds a room: only then may
+	// it write or purge the room's history. purged, if set, is told of a
+	// room whose history was purged (it was destroyed).
+	holds  func(slug string) bool
+	purged func(slug string)
 
 	mu    sync.Mutex
 	rooms map[string]*cluster.RoomHistory
@@ -86,8 +91,25 @@ func (b *brokerHistory) room(ctx context.Context, slug string) (*cluster.RoomHis
 	return rh, nil
 }
 
+// errNotHeld refuses to write the history of a room held elsewhere.
+var errNotHeld = errors.New("the room is not held by this node")
+
+// mayWrite reports whether this node may write room slug's history.
+func (b *brokerHistory) mayWrite(slug string) bool { return b.holds == nil || b.holds(slug) }
+
+// forget closes this node's handle on room slug's history: another node
+// holds the room now.
+func (b *brokerHistory) forget(slug string) {
+	b.mu.Lock()
+	delete(b.rooms, slug)
+	b.mu.Unlock()
+}
+
 // Put stores m in the broker and returns once it is there (chat.Store).
 func (b *brokerHistory) Put(slug string, m chat.Message) error {
+	if !b.mayWrite(slug) {
+		return errNotHeld
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
 	rh, err := b.room(ctx, slug)
@@ -104,6 +126,9 @@ func (b *brokerHistory) Put(slug string, m chat.Message) error {
 // PutSettings stores the room's settings in the broker and returns once
 // they are there (chat.SettingsStore).
 func (b *brokerHistory) PutSettings(slug string, rs chat.RoomSettings) error {
+	if !b.mayWrite(slug) {
+		return errNotHeld
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
 	rh, err := b.room(ctx, slug)
@@ -121,6 +146,10 @@ func (b *brokerHistory) PutSettings(slug string, rs chat.RoomSettings) error {
 // that fails is logged: the entries stay behind, bounded as any room's,
 // until a room of that name is destroyed again.
 func (b *brokerHistory) Purge(slug string) {
+	if !b.mayWrite(slug) {
+		b.forget(slug) // another node's now: what it holds stays
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
 	b.mu.Lock()
@@ -136,5 +165,8 @@ func (b *brokerHistory) Purge(slug string) {
 	}
 	if err != nil {
 		b.log.Warn("NATS: a destroyed room's history was not purged", "room", slug, "err", err)
+	}
+	if b.purged != nil {
+		b.purged(slug)
 	}
 }

@@ -117,6 +117,9 @@ type Refused struct {
 
 func (r *Refused) Error() string { return fmt.Sprintf("refused (%d): %s", r.Code, r.Reason) }
 
+// CloseCode is the close code and reason for the browser's socket.
+func (r *Refused) CloseCode() (int, string) { return r.Code, r.Reason }
+
 // JoinFunc joins a relayed socket to a room this node owns: on success it
 // has started serving sock (chat's Serve, in a goroutine of its own, which
 // calls sock.Close when Serve returns) and returns nil; else it returns

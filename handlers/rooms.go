@@ -51,6 +51,9 @@ func (s *server) createRoom(c *fiber.Ctx) error {
 		problem = "Names starting with " + chat.DirectPrefix + " are kept for direct messages; choose another."
 	}
 	if problem == "" {
+		if done, err := s.onOwner(c, slug); done {
+			return err
+		}
 		var err error
 		if private {
 			err = s.Rooms.EnsurePrivate(slug, member(c))

@@ -1,0 +1,205 @@
+package app_test
+
+import (
+	"errors"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fasthttp/websocket"
+
+	"natter/app/apptest"
+	"natter/client"
+	"natter/internal/natstest"
+)
+
+// readUntil reads s until what it received holds marker, and returns
+// it all; the socket stays usable (a read that times out would end it).
+func readUntil(t *testing.T, s *client.Socket, marker string, within time.Duration) string {
+	t.Helper()
+	var all strings.Builder
+	s.SetReadDeadline(time.Now().Add(within))
+	for !strings.Contains(all.String(), marker) {
+		_, b, err := s.ReadMessage()
+		if err != nil {
+			t.Fatalf("waiting for %q: %v; got\n%s", marker, err, all.String())
+		}
+		all.Write(b)
+	}
+	return all.String()
+}
+
+// from returns what s holds from marker on, or "".
+func from(s, marker string) string {
+	if i := strings.Index(s, marker); i >= 0 {
+		return s[i:]
+	}
+	return ""
+}
+
+// closeOf reads s until it ends and returns its close code and reason.
+func closeOf(t *testing.T, s *client.Socket, within time.Duration) (int, string) {
+	t.Helper()
+	s.SetReadDeadline(time.Now().Add(within))
+	var err error
+	for err == nil {
+		_, _, err = s.ReadMessage()
+	}
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) {
+		t.Fatalf("the socket ended with %v, not a close frame, within %s", err, within)
+	}
+	return ce.Code, ce.Text
+}
+
+// One room, two nodes: alice's socket is on node a, which holds the room,
+// bob's on node b, which relays it. Both see the same frames in the same
+// order; a message bob posts with the form on b (answered by a) reaches
+// alice; bob's room page on b is a's. When a stops, bob's socket gets
+// 1012, and reconnecting through b finds the room with every message.
+func TestSharedRoomAcrossNodes(t *testing.T) {
+	nats := natstest.Start(t)
+	nodes := startCluster(t, nats, 2)
+	a, b := nodes[0], nodes[1]
+	alice, bob := a.User("alice"), b.User("bob")
+
+	onA := joined(t, alice, "lounge") // a holds lounge now
+	onB := joined(t, bob, "lounge")   // relayed by b to a
+	if err := onA.SendMessage("hello from a"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // one after the other, as a user would
+	if err := onB.SendMessage("hello from b"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := bob.Submit("/rooms/lounge", "/rooms/lounge/messages", url.Values{"message": {"posted with the form on b"}})
+	if err != nil || res.Location != "/rooms/lounge" {
+		t.Fatalf("bob's form on b: %+v, %v", res, err)
+	}
+	// Writes may carry several fragments: what each saw is compared
+	// from the first message on (bob joined after alice's snapshot).
+	first := `<ol id="messages" hx-swap-oob="beforeend"><li id="msg-3"`
+	last := "posted with the form on b"
+	sawA, sawB := from(readUntil(t, onA, last, 5*time.Second), first), from(readUntil(t, onB, last, 5*time.Second), first)
+	// Up to the last message: a write may carry more after it.
+	sawA, sawB = sawA[:strings.Index(sawA, last)], sawB[:strings.Index(sawB, last)]
+	if sawA == "" || sawA != sawB {
+		t.Fatalf("alice and bob saw different things:\nalice %q\nbob   %q", sawA, sawB)
+	}
+	all := sawA
+	if ia, ib := strings.Index(all, "hello from a"), strings.Index(all, "hello from b"); ia < 0 || ib < ia {
+		t.Fatalf("the messages are not there in order: %d %d\n%s", ia, ib, all)
+	}
+
+	page, err := bob.Get("/rooms/lounge")
+	if err != nil || page.Status != 200 || !strings.Contains(page.Body, "hello from a") || !strings.Contains(page.Body, "posted with the form on b") {
+		t.Fatalf("bob's room page on b: %v, status %d", err, page.Status)
+	}
+
+	// a stops: b's relayed socket is told to reconnect.
+	if err := a.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if code, reason := closeOf(t, onB, 10*time.Second); code != 1012 {
+		t.Fatalf("bob's socket on b closed with %d %q when a stopped, want 1012", code, reason)
+	}
+	again := apptest.Dial(t, bob, "lounge")
+	again.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, snap, err := again.ReadMessage()
+	if err != nil {
+		t.Fatalf("bob reconnecting through b: %v", err)
+	}
+	for _, text := range []string{"hello from a", "hello from b", "posted with the form on b"} {
+		if !strings.Contains(string(snap), text) {
+			t.Errorf("the snapshot after the takeover lacks %q:\n%s", text, snap)
+		}
+	}
+}
+
+// A private room stays private from every node: an outsider's page and
+// socket on node b are refused as for a room that does not exist, before
+// and after node a, which held it, stops.
+func TestPrivateRoomStaysPrivateAcrossNodes(t *testing.T) {
+	nats := natstest.Start(t)
+	nodes := startCluster(t, nats, 2)
+	a, b := nodes[0], nodes[1]
+	alice, bob := a.User("alice"), b.User("bob")
+	res, err := alice.Submit("/rooms", "/rooms", url.Values{"name": {"den"}, "private": {"1"}})
+	if err != nil || res.Location != "/rooms/den" {
+		t.Fatalf("alice creating den on a: %+v, %v", res, err)
+	}
+	onA := joined(t, alice, "den")
+	if err := onA.SendMessage("secret"); err != nil {
+		t.Fatal(err)
+	}
+	readUntil(t, onA, "secret", 5*time.Second)
+
+	outsider := func(when string) {
+		t.Helper()
+		page, err := bob.Get("/rooms/den")
+		if err != nil || page.Status != 404 || strings.Contains(page.Body, "secret") {
+			t.Errorf("%s: bob's page of den on b: %v, status %d", when, err, page.Status)
+		}
+		s, err := bob.Dial("den", nil)
+		if err == nil {
+			s.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, data, rerr := s.ReadMessage()
+			s.Close()
+			if rerr == nil || strings.Contains(string(data), "secret") {
+				t.Errorf("%s: bob's socket to den on b was served: %q", when, data)
+			}
+		}
+	}
+	outsider("while a holds den")
+	if err := a.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	outsider("after a stopped")
+}
+
+// Sign-outs reach a relayed socket from the node that holds its session:
+// bob's socket on b, relayed to the room a holds, closes with 1008 when
+// an admin on a disables him (a leaves it to b, which has the session)
+// and when he signs out on b.
+func TestSignOutsReachRelayedSockets(t *testing.T) {
+	nats := natstest.Start(t)
+	nodes := startCluster(t, nats, 2)
+	a, b := nodes[0], nodes[1]
+	ana := a.User("ana") // the first account: an admin
+	bob, cy := b.User("bob"), b.User("carl")
+	joined(t, ana, "lounge") // a holds lounge
+	onB := joined(t, bob, "lounge")
+	cyOnB := joined(t, cy, "lounge")
+
+	id := strconv.FormatInt(userID(t, a, "bob"), 10)
+	if res, err := ana.Submit("/admin", "/admin/users/"+id+"/disable", nil); err != nil || res.Location != "/admin?done=disabled&user="+id {
+		t.Fatalf("disable: %+v, %v", res, err)
+	}
+	if code, reason := closeOf(t, onB, 2*time.Second); code != 1008 || reason != "Your account has been disabled." {
+		t.Errorf("bob's relayed socket closed with %d %q, want 1008 for the disable", code, reason)
+	}
+
+	page, err := cy.Get("/rooms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := cy.Post("/logout", url.Values{"csrf": {client.CSRF(page.Body)}}); err != nil || res.Status != 303 {
+		t.Fatalf("cy signing out on b: %+v, %v", res, err)
+	}
+	if code, _ := closeOf(t, cyOnB, 2*time.Second); code != 1008 {
+		t.Errorf("cy's relayed socket closed with %d after signing out, want 1008", code)
+	}
+	waitUntil(t, "a serves no relayed socket", func() bool { return a.Rooms().Stats().Connections == 1 })
+}
+
+// waitUntil polls cond for up to five seconds.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(5 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+	}
+}
