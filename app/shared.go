@@ -9,6 +9,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -71,7 +72,33 @@ func (sr *sharedRooms) Claim(ctx context.Context, slug string) (string, error) {
 	sr.mu.Lock()
 	sr.ready[slug] = true
 	sr.mu.Unlock()
+	// A claim that made no room (a page of a room nobody opened) must not
+	// hold a lease for ever.
+	time.AfterFunc(unusedLease, func() { sr.releaseUnused(slug) })
 	return "", nil
+}
+
+// unusedLease is how long this node keeps the lease of a room it claimed
+// that its registry does not have (a variable for tests).
+var unusedLease = 30 * time.Second
+
+// releaseUnused releases room slug's lease if the registry has no such
+// room; were it being created meanwhile, storing its settings fails (the
+// node no longer holds it) and it is not.
+func (sr *sharedRooms) releaseUnused(slug string) {
+	sr.claimMu.Lock()
+	defer sr.claimMu.Unlock()
+	if _, _, ok := sr.rooms.Room(slug); ok || !sr.owners.Holds(slug) {
+		return
+	}
+	sr.mu.Lock()
+	delete(sr.ready, slug)
+	sr.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if err := sr.owners.Release(ctx, slug); err != nil {
+		sr.log.Warn("NATS: an unused room's lease was not released", "room", slug, "err", err)
+	}
 }
 
 func (sr *sharedRooms) isReady(slug string) bool {

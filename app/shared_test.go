@@ -10,6 +10,7 @@ import (
 
 	"github.com/fasthttp/websocket"
 
+	"natter/app"
 	"natter/app/apptest"
 	"natter/client"
 	"natter/internal/natstest"
@@ -201,5 +202,23 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		if time.Now().After(end) {
 			t.Fatalf("timed out waiting until %s", what)
 		}
+	}
+}
+
+// The page of a room nobody opened claims it for nothing: the lease goes
+// after a while, and the room is made where someone then joins it.
+func TestUnusedClaimReleased(t *testing.T) {
+	app.SetUnusedLease(t, 200*time.Millisecond)
+	nats := natstest.Start(t)
+	nodes := startCluster(t, nats, 2)
+	a, b := nodes[0], nodes[1]
+	alice, bob := a.User("alice"), b.User("bob")
+	if page, err := alice.Get("/rooms/ghost"); err != nil || page.Status != 404 {
+		t.Fatalf("the page of a room nobody opened: %v, status %d", err, page.Status)
+	}
+	time.Sleep(time.Second)
+	joined(t, bob, "ghost")
+	if ra, rb := a.Rooms().Stats().Rooms, b.Rooms().Stats().Rooms; ra != 0 || rb != 1 {
+		t.Errorf("after bob joined ghost on b: a has %d rooms, b %d; want the room on b", ra, rb)
 	}
 }
