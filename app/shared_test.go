@@ -14,6 +14,8 @@ import (
 	"natter/app/apptest"
 	"natter/client"
 	"natter/internal/natstest"
+	"natter/internal/pgtest"
+	"natter/internal/stallproxy"
 )
 
 // readUntil reads s until what it received holds marker, and returns
@@ -220,5 +222,50 @@ func TestUnusedClaimReleased(t *testing.T) {
 	joined(t, bob, "ghost")
 	if ra, rb := a.Rooms().Stats().Rooms, b.Rooms().Stats().Rooms; ra != 0 || rb != 1 {
 		t.Errorf("after bob joined ghost on b: a has %d rooms, b %d; want the room on b", ra, rb)
+	}
+}
+
+// The owner cut off from NATS gives its rooms up: node a, which holds the
+// room, stops hearing from NATS (a partition); before its lease can
+// expire it drops the room, closing alice's socket with 1012, and b's
+// relayed socket is closed with 1012 when the lease goes. Both reconnect
+// through b, which takes the room over with every acknowledged message.
+func TestOwnerCutOffFromNATSHandsRoomOver(t *testing.T) {
+	nats := natstest.Start(t)
+	proxy := stallproxy.Start(t, "tcp", strings.TrimPrefix(nats.URL(), "nats://"))
+	dbURL := pgtest.URL(t)
+	a := apptest.Start(t, apptest.Config(func(c *app.Config) {
+		c.DatabaseURL, c.NATSURL, c.Node = dbURL, "nats://"+proxy.Addr(), "a"
+	}))
+	t.Cleanup(proxy.Resume) // before a stops: it releases what it can
+	b := apptest.Start(t, apptest.Config(func(c *app.Config) {
+		c.DatabaseURL, c.NATSURL, c.Node = dbURL, nats.URL(), "b"
+	}))
+	alice, bob := a.User("alice"), b.User("bob")
+	aliceOnB := b.Client()
+	if err := aliceOnB.Login("alice", apptest.Password); err != nil {
+		t.Fatal(err)
+	}
+	onA := joined(t, alice, "lounge")
+	onB := joined(t, bob, "lounge")
+	if err := onB.SendMessage("acknowledged before the cut"); err != nil {
+		t.Fatal(err)
+	}
+	readUntil(t, onA, "acknowledged before the cut", 5*time.Second)
+	readUntil(t, onB, "acknowledged before the cut", 5*time.Second)
+
+	proxy.Stall()
+	for who, s := range map[string]*client.Socket{"alice on a": onA, "bob on b": onB} {
+		if code, reason := closeOf(t, s, 20*time.Second); code != 1012 {
+			t.Errorf("%s: closed with %d %q, want 1012", who, code, reason)
+		}
+	}
+	for who, c := range map[string]*client.Client{"alice": aliceOnB, "bob": bob} {
+		s := apptest.Dial(t, c, "lounge")
+		s.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, snap, err := s.ReadMessage()
+		if err != nil || !strings.Contains(string(snap), "acknowledged before the cut") {
+			t.Errorf("%s reconnecting through b: %v, snapshot\n%s", who, err, snap)
+		}
 	}
 }
