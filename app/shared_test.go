@@ -3,6 +3,8 @@ package app_test
 import (
 	"errors"
 	"net/url"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -266,6 +268,54 @@ func TestOwnerCutOffFromNATSHandsRoomOver(t *testing.T) {
 		_, snap, err := s.ReadMessage()
 		if err != nil || !strings.Contains(string(snap), "acknowledged before the cut") {
 			t.Errorf("%s reconnecting through b: %v, snapshot\n%s", who, err, snap)
+		}
+	}
+}
+
+// Three nodes, one room, everyone typing at once: the messages reach every
+// socket in one order, whichever node serves it.
+func TestSharedRoomOneOrderOnThreeNodes(t *testing.T) {
+	nats := natstest.Start(t)
+	nodes := startCluster(t, nats, 3)
+	names := []string{"alice", "bob", "carl"}
+	socks := make([]*client.Socket, 3)
+	for i, n := range nodes {
+		socks[i] = joined(t, n.User(names[i]), "lounge")
+	}
+	done := make(chan error, 3)
+	for i, s := range socks {
+		go func() {
+			for k := range 5 {
+				if err := s.SendMessage(names[i] + "-says-" + strconv.Itoa(k)); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range socks {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	said := regexp.MustCompile(`[a-z]+-says-[0-9]`)
+	var orders [3][]string
+	for i, s := range socks {
+		var all strings.Builder
+		s.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for len(said.FindAllString(all.String(), -1)) < 15 {
+			_, b, err := s.ReadMessage()
+			if err != nil {
+				t.Fatalf("%s's socket: %v after %q", names[i], err, said.FindAllString(all.String(), -1))
+			}
+			all.Write(b)
+		}
+		orders[i] = said.FindAllString(all.String(), -1)
+	}
+	for i := 1; i < 3; i++ {
+		if !slices.Equal(orders[i], orders[0]) {
+			t.Errorf("%s saw %q,\n%s saw %q", names[i], orders[i], names[0], orders[0])
 		}
 	}
 }
