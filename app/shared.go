@@ -142,7 +142,12 @@ func (sr *sharedRooms) holds(slug string) bool { return sr.owners.Holds(slug) }
 func (sr *sharedRooms) joinRelayed(req cluster.JoinRequest, sock *cluster.RemoteSocket) error {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	if owner, err := sr.Claim(ctx, req.Room); err != nil || owner != "" || sr.web.Load() == nil {
+	// web is set last, once the owners are: until then, nothing is held.
+	web := sr.web.Load()
+	if web == nil {
+		return &cluster.Refused{Code: chat.CloseServiceRestart, Reason: "Reconnecting to the other servers."}
+	}
+	if owner, err := sr.Claim(ctx, req.Room); err != nil || owner != "" {
 		// Moved meanwhile, or this node is starting: the browser reconnects.
 		return &cluster.Refused{Code: chat.CloseServiceRestart, Reason: "Reconnecting to the other servers."}
 	}
@@ -156,7 +161,7 @@ func (sr *sharedRooms) joinRelayed(req cluster.JoinRequest, sock *cluster.Remote
 		return &cluster.Refused{Code: chat.CloseCodeFor(err), Reason: reason}
 	}
 	go func() {
-		sr.web.Load().ServeRemote(c, sock, req.Room)
+		web.ServeRemote(c, sock, req.Room)
 		_ = sock.Close()
 	}()
 	return nil
