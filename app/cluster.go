@@ -65,6 +65,9 @@ func (s *Server) joinCluster(ctx context.Context) (handlers.Users, error) {
 	if err := cluster.ServeForwarded(s.nats, node, sr.serveForwarded); err != nil {
 		return nil, err
 	}
+	if err := cluster.ServeLobby(s.nats, node, sr.answerLobby); err != nil {
+		return nil, err
+	}
 	return users, nil
 }
 

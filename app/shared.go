@@ -3,10 +3,13 @@ package app
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -221,4 +224,95 @@ func (sr *sharedRooms) serveForwarded(data []byte, remote string) []byte {
 	var out bytes.Buffer
 	_, _ = ctx.Response.WriteTo(&out)
 	return out.Bytes()
+}
+
+// lobbyWait bounds the lobby's questions to the other nodes; a node that
+// does not answer in time leaves its rooms out of that view.
+const lobbyWait = time.Second
+
+// RoomsFor lists the rooms user id sees in the lobby, from every node
+// that holds rooms: the permanent ones first (with the count of the node
+// that holds each), then the user rooms by slug.
+func (sr *sharedRooms) RoomsFor(ctx context.Context, id int64) []chat.RoomInfo {
+	parts := [][]chat.RoomInfo{sr.heldRoomsFor(id)}
+	nodes := sr.owners.Nodes()
+	answers := make([][]chat.RoomInfo, len(nodes))
+	question, _ := json.Marshal(id)
+	ctx, cancel := context.WithTimeout(ctx, lobbyWait)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i, node := range nodes {
+		wg.Go(func() {
+			data, err := sr.conn.AskLobby(ctx, node, question)
+			if err == nil {
+				err = json.Unmarshal(data, &answers[i])
+			}
+			if err != nil {
+				sr.log.Warn("NATS: a node's rooms are missing from the lobby", "node", node, "err", err)
+			}
+		})
+	}
+	wg.Wait()
+	parts = append(parts, answers...)
+	return mergeLobby(parts)
+}
+
+// heldRoomsFor is this node's part of user id's lobby: the permanent
+// rooms and the user rooms it holds.
+func (sr *sharedRooms) heldRoomsFor(id int64) []chat.RoomInfo {
+	var out []chat.RoomInfo
+	for _, r := range sr.rooms.RoomsFor(id) {
+		if r.Permanent || sr.owners.Holds(r.Slug) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// answerLobby answers another node's question for the lobby.
+func (sr *sharedRooms) answerLobby(question []byte) []byte {
+	var id int64
+	if json.Unmarshal(question, &id) != nil || sr.web.Load() == nil {
+		return []byte("[]")
+	}
+	data, err := json.Marshal(sr.heldRoomsFor(id))
+	if err != nil {
+		return []byte("[]")
+	}
+	return data
+}
+
+// mergeLobby merges the nodes' parts of a lobby: the permanent rooms in
+// the first part's order, each with the largest count (only the node that
+// holds it has members), then the user rooms by slug, each once.
+func mergeLobby(parts [][]chat.RoomInfo) []chat.RoomInfo {
+	var out []chat.RoomInfo
+	index := make(map[string]int)
+	for _, part := range parts {
+		for _, r := range part {
+			if i, ok := index[r.Slug]; ok {
+				out[i].Members = max(out[i].Members, r.Members)
+				continue
+			}
+			index[r.Slug] = len(out)
+			out = append(out, r)
+		}
+	}
+	n := 0
+	for _, r := range out {
+		if r.Permanent {
+			n++
+		}
+	}
+	user := make([]chat.RoomInfo, 0, len(out)-n)
+	perm := make([]chat.RoomInfo, 0, n)
+	for _, r := range out {
+		if r.Permanent {
+			perm = append(perm, r)
+		} else {
+			user = append(user, r)
+		}
+	}
+	slices.SortFunc(user, func(a, b chat.RoomInfo) int { return cmp.Compare(a.Slug, b.Slug) })
+	return append(perm, user...)
 }

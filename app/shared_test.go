@@ -319,3 +319,45 @@ func TestSharedRoomOneOrderOnThreeNodes(t *testing.T) {
 		}
 	}
 }
+
+// The lobby lists the rooms of every node: on b, bob sees alpha, which a
+// holds, with its member, and general's member, who is on b; alice sees
+// the same counts on a; alice's private room shows to her on b, not to
+// bob.
+func TestLobbyListsEveryNodesRooms(t *testing.T) {
+	nats := natstest.Start(t)
+	nodes := startCluster(t, nats, 2)
+	a, b := nodes[0], nodes[1]
+	alice, bob := a.User("alice"), b.User("bob")
+	joined(t, alice, "alpha") // a holds alpha
+	joined(t, bob, "general") // b holds general
+	if res, err := alice.Submit("/rooms", "/rooms", url.Values{"name": {"den"}, "private": {"1"}}); err != nil || res.Location != "/rooms/den" {
+		t.Fatalf("alice creating den: %+v, %v", res, err)
+	}
+	aliceOnB := b.Client()
+	if err := aliceOnB.Login("alice", apptest.Password); err != nil {
+		t.Fatal(err)
+	}
+	count := regexp.MustCompile(`href="/rooms/([a-z0-9-]+)"[^§]*?data-members="([0-9]+)"`)
+	lobby := func(c *client.Client) map[string]string {
+		t.Helper()
+		page, err := c.Get("/rooms/list")
+		if err != nil || page.Status != 200 {
+			t.Fatalf("the lobby's list: %v, status %d", err, page.Status)
+		}
+		out := make(map[string]string)
+		for _, m := range count.FindAllStringSubmatch(page.Body, -1) {
+			out[m[1]] = m[2]
+		}
+		return out
+	}
+	for who, c := range map[string]*client.Client{"bob on b": bob, "alice on a": alice, "alice on b": aliceOnB} {
+		got := lobby(c)
+		if got["alpha"] != "1" || got["general"] != "1" {
+			t.Errorf("%s's lobby: %v, want alpha and general with 1 member each", who, got)
+		}
+		if _, den := got["den"]; den != (who != "bob on b") {
+			t.Errorf("%s's lobby: %v; den listed: %v", who, got, den)
+		}
+	}
+}

@@ -55,3 +55,33 @@ func (c *Conn) Forward(ctx context.Context, owner string, req []byte, remote str
 	}
 	return resp.Data, nil
 }
+
+// lobbySubject is where node answers for the lobby.
+func lobbySubject(node string) string { return "natter.node." + nodeToken(node) + ".lobby" }
+
+// ServeLobby answers other nodes' questions for the lobby with handle,
+// which gets the question's bytes and returns the answer's (the rooms
+// node holds that a user sees).
+func ServeLobby(conn *Conn, node string, handle func(question []byte) []byte) error {
+	_, err := conn.nc.Subscribe(lobbySubject(node), func(m *nats.Msg) {
+		if m.Reply != "" {
+			_ = m.Respond(handle(m.Data))
+		}
+	})
+	if err == nil {
+		err = conn.nc.FlushTimeout(checkTimeout)
+	}
+	if err != nil {
+		return fmt.Errorf("NATS: subscribing to lobby questions: %w", err)
+	}
+	return nil
+}
+
+// AskLobby asks node for its part of the lobby.
+func (c *Conn) AskLobby(ctx context.Context, node string, question []byte) ([]byte, error) {
+	resp, err := c.nc.RequestWithContext(ctx, lobbySubject(node), question)
+	if err != nil {
+		return nil, fmt.Errorf("NATS: asking node %s for the lobby: %w", node, err)
+	}
+	return resp.Data, nil
+}

@@ -242,6 +242,21 @@ func (o *Owners) Owner(ctx context.Context, slug string) (string, error) {
 	return decodeOwner(e.Value()), nil
 }
 
+// Nodes returns the other nodes that own a room, as the watch saw them.
+func (o *Owners) Nodes() []string {
+	o.wmu.Lock()
+	defer o.wmu.Unlock()
+	seen := make(map[string]bool)
+	var out []string
+	for _, owner := range o.owners {
+		if owner != o.node && !seen[owner] {
+			seen[owner] = true
+			out = append(out, owner)
+		}
+	}
+	return out
+}
+
 // Holds reports whether this node owns room slug now.
 func (o *Owners) Holds(slug string) bool {
 	o.mu.Lock()

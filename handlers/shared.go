@@ -34,6 +34,17 @@ type Shared interface {
 	// the socket ended. A refusal is a *chat.Error or an error with a
 	// close code (RelayRefusal).
 	Relay(ctx context.Context, owner, slug string, m chat.Member, session string, client *chat.Client) (send func([]byte) error, end func(), err error)
+	// RoomsFor is Registry.RoomsFor over every node's rooms.
+	RoomsFor(ctx context.Context, id int64) []chat.RoomInfo
+}
+
+// roomsFor lists the rooms the signed-in user sees in the lobby, on every
+// node.
+func (s *server) roomsFor(c *fiber.Ctx) []chat.RoomInfo {
+	if s.Shared != nil {
+		return s.Shared.RoomsFor(c.UserContext(), currentUser(c).ID)
+	}
+	return s.Rooms.RoomsFor(currentUser(c).ID)
 }
 
 // RelayRefusal is the close code and reason of a relayed join the owner
