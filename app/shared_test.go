@@ -361,3 +361,48 @@ func TestLobbyListsEveryNodesRooms(t *testing.T) {
 		}
 	}
 }
+
+// A private room's invitation and removal work from the other node: bob,
+// on b, opens alice's link (den is held by a), joins den through b and
+// sees alice's message; alice removes him on a, and his socket on b
+// closes with the removal's code and reason; his page of den on b is then
+// a 404.
+func TestInvitationAndRemovalAcrossNodes(t *testing.T) {
+	nats := natstest.Start(t)
+	nodes := startCluster(t, nats, 2)
+	a, b := nodes[0], nodes[1]
+	alice, bob := a.User("alice"), b.User("bob")
+	if res, err := alice.Submit("/rooms", "/rooms", url.Values{"name": {"den"}, "private": {"1"}}); err != nil || res.Location != "/rooms/den" {
+		t.Fatalf("alice creating den: %+v, %v", res, err)
+	}
+	onA := joined(t, alice, "den")
+	if err := onA.SendMessage("welcome bob"); err != nil {
+		t.Fatal(err)
+	}
+	page, err := alice.Get("/rooms/den")
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := regexp.MustCompile(`/rooms/den/join/[A-Za-z0-9_-]{43}`).FindString(page.Body)
+	if link == "" {
+		t.Fatal("no invitation link on alice's page of den")
+	}
+	if res, err := bob.Submit(link, link, nil); err != nil || res.Location != "/rooms/den" {
+		t.Fatalf("bob opening the link on b: %+v, %v", res, err)
+	}
+	onB := apptest.Dial(t, bob, "den")
+	if got := readUntil(t, onB, "welcome bob", 5*time.Second); !strings.Contains(got, "welcome bob") {
+		t.Fatalf("bob's socket on b: %q", got)
+	}
+
+	id := strconv.FormatInt(userID(t, a, "bob"), 10)
+	if res, err := alice.Post("/rooms/den/members/"+id+"/remove", url.Values{"csrf": {client.CSRF(page.Body)}}); err != nil || res.Location != "/rooms/den" {
+		t.Fatalf("alice removing bob on a: %+v, %v", res, err)
+	}
+	if code, reason := closeOf(t, onB, 5*time.Second); code != 1008 || reason != "You were removed from #den." {
+		t.Errorf("bob's socket on b closed with %d %q, want 1008 for the removal", code, reason)
+	}
+	if page, err := bob.Get("/rooms/den"); err != nil || page.Status != 404 {
+		t.Errorf("bob's page of den on b after the removal: %v, status %d", err, page.Status)
+	}
+}
