@@ -50,6 +50,11 @@ func (sr *sharedRooms) Claim(ctx context.Context, slug string) (string, error) {
 	if sr.isReady(slug) {
 		return "", nil
 	}
+	// Held by another node, as the watch saw it: no round trip (if it
+	// gave the room up meanwhile, it takes it again when asked).
+	if known := sr.owners.Known(slug); known != "" && known != sr.node {
+		return known, nil
+	}
 	sr.claimMu.Lock()
 	defer sr.claimMu.Unlock()
 	if sr.isReady(slug) {

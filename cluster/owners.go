@@ -242,6 +242,14 @@ func (o *Owners) Owner(ctx context.Context, slug string) (string, error) {
 	return decodeOwner(e.Value()), nil
 }
 
+// Known returns room slug's owner as the watch last saw it, or "": no
+// round trip, so possibly a moment late.
+func (o *Owners) Known(slug string) string {
+	o.wmu.Lock()
+	defer o.wmu.Unlock()
+	return o.owners[slug]
+}
+
 // Nodes returns the other nodes that own a room, as the watch saw them.
 func (o *Owners) Nodes() []string {
 	o.wmu.Lock()
