@@ -57,8 +57,10 @@ type Server struct {
 	web      *handlers.App
 	deps     handlers.Deps // what web runs on
 	listener net.Listener
-	// nats is the link to the other nodes, set when NATSURL is.
-	nats *cluster.Conn
+	// nats is the link to the other nodes, set when NATSURL is, and
+	// shared shares the rooms through it.
+	nats   *cluster.Conn
+	shared *sharedRooms
 	// metrics and metricsListener are set when MetricsAddr is.
 	metrics         *metrics
 	metricsListener net.Listener
@@ -142,6 +144,9 @@ func NewTuned(ctx context.Context, cfg Config, stdout io.Writer, tune Tuning) (_
 	if tune.Chat != nil {
 		tune.Chat(&ccfg)
 	}
+	if err = s.connectCluster(ctx, &ccfg); err != nil {
+		return nil, err
+	}
 	s.rooms = chat.New(ccfg, handlers.Renderer())
 	users, err := s.joinCluster(ctx)
 	if err != nil {
@@ -192,10 +197,14 @@ func NewTuned(ctx context.Context, cfg Config, stdout io.Writer, tune Tuning) (_
 	}
 	if s.nats != nil {
 		s.deps.Cluster = s.nats
+		s.deps.Shared = s.shared
 	}
 	s.web, err = handlers.New(web, s.deps)
 	if err != nil {
 		return nil, err
+	}
+	if s.shared != nil {
+		s.shared.web.Store(s.web)
 	}
 	// The listener already holds connections under maxConns; Fiber's
 	// worker cap (default 256 Ki) is set to match, so it never promises
@@ -302,6 +311,16 @@ func (s *Server) closeAll() error {
 	}
 	if s.web != nil {
 		errs = append(errs, s.web.Close())
+	}
+	// The leases go once no socket is served here: the other nodes'
+	// relayed sockets reconnect, and the rooms are taken over.
+	if s.shared != nil && s.shared.owners != nil {
+		// A lease not released (NATS away) expires by itself.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := s.shared.owners.Close(ctx); err != nil {
+			s.log.Warn("NATS: the rooms' leases were not released; they expire", "err", err)
+		}
+		cancel()
 	}
 	// After the web layer: nothing publishes any more.
 	if s.nats != nil {

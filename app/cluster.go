@@ -11,27 +11,63 @@ import (
 	"natter/handlers"
 )
 
-// joinCluster connects to NATS when NATSURL is set and returns what
-// reaches a user's sockets on every node; on one node, the registry's own.
-func (s *Server) joinCluster(ctx context.Context) (handlers.Users, error) {
+// connectCluster connects to NATS when NATSURL is set, and opens the
+// rooms' history in the broker: the registry's Store (ccfg), built next.
+func (s *Server) connectCluster(ctx context.Context, ccfg *chat.Config) error {
 	if s.cfg.NATSURL == "" {
-		return s.rooms, nil
+		return nil
 	}
 	if s.cfg.DatabaseURL == "" {
 		// Events name users by id, which only shared accounts make the
 		// same user on every node.
-		return nil, errors.New("NATTER_NATS_URL needs NATTER_DATABASE_URL: the nodes must share their accounts in PostgreSQL")
+		return errors.New("NATTER_NATS_URL needs NATTER_DATABASE_URL: the nodes must share their accounts in PostgreSQL")
 	}
 	node, log := s.cfg.nodeName(), s.log.With("component", "nats")
 	var err error
 	if s.nats, err = cluster.Connect(ctx, s.cfg.NATSURL, node, log); err != nil {
-		return nil, err
+		return err
 	}
+	h, err := cluster.NewHistory(ctx, s.nats, cluster.HistoryOptions{Entries: ccfg.History, Bytes: ccfg.HistoryBytes}, log)
+	if err != nil {
+		return err
+	}
+	s.shared = &sharedRooms{node: node, conn: s.nats, history: newBrokerHistory(h, log), log: log, ready: make(map[string]bool)}
+	s.shared.history.holds = s.shared.holds
+	s.shared.history.purged = s.shared.released
+	ccfg.Store = s.shared.history
+	return nil
+}
+
+// joinCluster, once the registry is built, starts sharing its rooms with
+// the other nodes when NATSURL is set, and returns what reaches a user's
+// sockets on every node; on one node, the registry's own.
+func (s *Server) joinCluster(ctx context.Context) (handlers.Users, error) {
+	if s.nats == nil {
+		return s.rooms, nil
+	}
+	node, log := s.cfg.nodeName(), s.log.With("component", "nats")
 	users, err := cluster.NewUsers(s.nats, s.rooms, node, log)
 	if err != nil {
 		return nil, err
 	}
 	s.rooms.RelayNotices(users.RelayUser)
+	sr := s.shared
+	sr.rooms = s.rooms
+	if sr.relays, err = cluster.NewRelays(s.nats, node, sr.joinRelayed, log); err != nil {
+		return nil, err
+	}
+	if sr.owners, err = cluster.NewOwners(ctx, s.nats, node, cluster.OwnersOptions{
+		OnLost:  sr.lost,
+		OnOwner: func(slug, owner string) { sr.relays.OwnerChanged(slug, owner) },
+	}, log); err != nil {
+		return nil, err
+	}
+	if err := cluster.ServeForwarded(s.nats, node, sr.serveForwarded); err != nil {
+		return nil, err
+	}
+	if err := cluster.ServeLobby(s.nats, node, sr.answerLobby); err != nil {
+		return nil, err
+	}
 	return users, nil
 }
 

@@ -49,6 +49,10 @@ func (r *Registry) edit(rm *room, m Member, seq uint64, text string, mentions []
 	}
 	before := msg.Mentions
 	msg.Text, msg.Mentions, msg.Edited = text, mentions, true
+	if err := r.storeLocked(rm, msg); err != nil {
+		rm.mu.Unlock()
+		return Message{}, err
+	}
 	r.updateLocked(rm, i, msg)
 	n := r.mentionNoticeLocked(rm, msg, before)
 	rm.mu.Unlock()
@@ -90,6 +94,9 @@ func (r *Registry) delete(rm *room, by Member, admin bool, seq uint64) error {
 		return ErrCannotDelete
 	}
 	msg.Text, msg.Mentions, msg.Reactions, msg.Deleted = "", nil, nil, true
+	if err := r.storeLocked(rm, msg); err != nil {
+		return err
+	}
 	frame := r.render.Update(rm.slug, msg)
 	frames := [][]byte{frame}
 	kept := rm.history.replace(i, msg, len(frame), 0)
@@ -97,6 +104,9 @@ func (r *Registry) delete(rm *room, by Member, admin bool, seq uint64) error {
 	if j := i + 1; kept && j < len(rm.history.buf) {
 		if next := rm.history.at(j); next.Continued {
 			next.Continued = false
+			// Stored as well as can be: the deletion is, and a node taking
+			// the room over at worst groups the next one under it.
+			_ = r.storeLocked(rm, next)
 			f := r.render.Update(rm.slug, next)
 			_, react := rm.history.sizes(j)
 			rm.history.replace(j, next, len(f), react)
@@ -148,6 +158,9 @@ func (r *Registry) react(rm *room, m Member, seq uint64, emoji string) (Message,
 		return Message{}, ErrReactRateLimited
 	}
 	msg.Reactions = reactions
+	if err := r.storeLocked(rm, msg); err != nil {
+		return Message{}, err
+	}
 	frame := r.render.Reactions(rm.slug, msg)
 	size, react := rm.history.sizes(i)
 	rm.history.replace(i, msg, size-react+len(frame), len(frame))

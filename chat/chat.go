@@ -37,6 +37,18 @@
 // (mentions.go). The typing line (typing.go) is the one frame that is
 // not the same for everyone: a typer's own view leaves them out.
 //
+// # History kept elsewhere
+//
+// With several nodes, a Store (Config.Store, store.go) keeps every room's
+// history in the broker: each entry is stored before anyone is told of
+// it, and a post that cannot be stored is refused (ErrNotStored).
+//
+// # Relayed connections
+//
+// With several nodes, a socket for a room another node holds is served
+// here as a Client in no room (Registry.Relay, relay.go): one of its
+// user's connections, fed by Send with what the room's owner sends.
+//
 // # A socket's life
 //
 // Each connection has one reader, the goroutine that runs Client.Serve.

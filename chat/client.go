@@ -17,6 +17,9 @@ type Client struct {
 	room    *room
 	member  Member
 	session string
+	// remote is set at creation on a connection another node serves
+	// (JoinRemote): notices for its user reach it on that node.
+	remote bool
 
 	// Guarded by room.mu.
 	idx    int  // position in room.clients

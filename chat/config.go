@@ -141,6 +141,9 @@ type Config struct {
 	// Now is the clock for message times and the rate limiter (socket
 	// deadlines always use the real clock). Defaults to time.Now.
 	Now func() time.Time
+	// Store, if set, keeps every room's history outside this process
+	// (several nodes; see Store). Nil: the history lives here alone.
+	Store Store
 }
 
 // DefaultConfig returns Natter's product configuration: every default

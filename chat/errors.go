@@ -74,6 +74,9 @@ var (
 	ErrNoRoom error = &Error{NotFound, "This room no longer exists."}
 	// ErrClosed: the registry is shutting down.
 	ErrClosed error = &Error{Unavailable, "The server is restarting; try again in a moment."}
+	// ErrNotStored: the room's history could not be stored (Config.Store,
+	// with several nodes: the broker is away), so nothing was sent.
+	ErrNotStored error = &Error{Unavailable, "Not sent: reconnecting to the other servers; try again in a moment."}
 )
 
 // Errors of the message actions (actions.go, typing.go).

@@ -39,12 +39,23 @@ type member struct {
 // CloseSession and CloseUser. The caller must run c.Serve, which calls
 // Leave when the connection ends.
 func (r *Registry) Join(slug string, m Member, session string) (*Client, error) {
+	return r.join(slug, m, session, false)
+}
+
+// join is Join; remote marks the connection as JoinRemote's.
+func (r *Registry) join(slug string, m Member, session string, remote bool) (*Client, error) {
 	for {
 		rm, created, err := r.lookupOrCreate(slug, m, true, nil)
 		if err != nil {
 			return nil, err
 		}
 		rm.mu.Lock()
+		if created {
+			if err := r.createdLocked(rm); err != nil {
+				rm.mu.Unlock()
+				return nil, err
+			}
+		}
 		if rm.barredLocked(m.ID) {
 			rm.mu.Unlock()
 			return nil, ErrNoRoom // as if the room did not exist
@@ -54,7 +65,7 @@ func (r *Registry) Join(slug string, m Member, session string) (*Client, error) 
 			rm.mu.Unlock()
 			continue // its last member left meanwhile: look again
 		}
-		c, err := r.joinLocked(rm, m, session, snap, tail)
+		c, err := r.joinLocked(rm, m, session, snap, tail, remote)
 		if err != nil && created {
 			r.armEmptyLocked(rm) // made for nothing: let it expire like Ensure's
 		}
@@ -67,8 +78,9 @@ func (r *Registry) Join(slug string, m Member, session string) (*Client, error) 
 // client gets snap and tail, the room as it is now, first; a member new to
 // the room is announced to every connection, the new one included, after
 // that snapshot.
-func (r *Registry) joinLocked(rm *room, m Member, session string, snap []byte, tail [][]byte) (*Client, error) {
+func (r *Registry) joinLocked(rm *room, m Member, session string, snap []byte, tail [][]byte, remote bool) (*Client, error) {
 	c := newClient(r, rm, m, session)
+	c.remote = remote
 	mem := rm.members[m.ID]
 	fresh := mem == nil
 	u, err := r.admit(c, fresh)
@@ -153,6 +165,9 @@ func (r *Registry) leaveLocked(rm *room, c *Client) {
 	}
 	rm.removeClient(c)
 	closed := r.forget(c)
+	if rm.relay {
+		return // no member: the room's owner has it (Relay)
+	}
 	mem := rm.members[c.member.ID]
 	mem.conns--
 	if mem.conns == 0 && !closed && rm.typing.stop(mem.ID) {

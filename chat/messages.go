@@ -122,7 +122,11 @@ func (r *Registry) post(rm *room, m Member, text string, mentions []Member) (Mes
 		rm.mu.Unlock()
 		return Message{}, ErrRateLimited
 	}
-	msg := r.recordText(rm, mem.Member, text, mentions, now)
+	msg, err := r.recordText(rm, mem.Member, text, mentions, now)
+	if err != nil {
+		rm.mu.Unlock()
+		return Message{}, err
+	}
 	n := r.mentionNoticeLocked(rm, msg, nil)
 	rm.mu.Unlock()
 	r.sendNotice(n)
@@ -130,10 +134,16 @@ func (r *Registry) post(rm *room, m Member, text string, mentions []Member) (Mes
 }
 
 // recordText records a text message: like record, and the message's frame
-// carries the typing line without its author when they were typing.
-func (r *Registry) recordText(rm *room, author Member, text string, mentions []Member, now time.Time) Message {
+// carries the typing line without its author when they were typing. With
+// a Store, the message is stored first; if it cannot be, nothing is
+// recorded and the number is given back (ErrNotStored).
+func (r *Registry) recordText(rm *room, author Member, text string, mentions []Member, now time.Time) (Message, error) {
 	m := rm.next(KindText, author, text, now)
 	m.Mentions = mentions
+	if err := r.storeLocked(rm, m); err != nil {
+		rm.seq-- // nobody saw it
+		return Message{}, err
+	}
 	frame := r.render.Message(rm.slug, m)
 	rm.history.push(m, len(frame))
 	rm.changed()
@@ -143,7 +153,7 @@ func (r *Registry) recordText(rm *room, author Member, text string, mentions []M
 	} else {
 		r.fanoutLocked(rm, frame)
 	}
-	return m
+	return m, nil
 }
 
 // PostVisitor appends a text message from m to room slug like Post, but m
@@ -191,11 +201,11 @@ func (r *Registry) postVisitorLocked(rm *room, m Member, limiter *rate.Limiter, 
 		mem = rm.addMember(m, u)
 		r.announceJoinLocked(rm, m)
 	}
-	msg := r.recordText(rm, mem.Member, text, mentions, now)
+	msg, err := r.recordText(rm, mem.Member, text, mentions, now)
 	if mem.conns == 0 {
-		r.armGraceLocked(rm, mem) // restarted by each post
+		r.armGraceLocked(rm, mem) // restarted by each post, or attempt
 	}
-	return msg, nil
+	return msg, err
 }
 
 // next numbers a new history entry and works out whether it continues the
@@ -216,6 +226,9 @@ func (rm *room) next(kind Kind, author Member, text string, now time.Time) Messa
 // the entry. rm.mu must be held.
 func (r *Registry) record(rm *room, kind Kind, author Member, text string, now time.Time, extra ...[]byte) Message {
 	m := rm.next(kind, author, text, now)
+	// A notice is shown even if it could not be stored: what it tells
+	// happened. A node taking the room over lacks it, no more.
+	_ = r.storeLocked(rm, m)
 	frame := r.render.Message(rm.slug, m)
 	rm.history.push(m, len(frame))
 	rm.changed()

@@ -3,7 +3,6 @@ package chat
 import (
 	"cmp"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/base64"
 	"slices"
 	"strconv"
@@ -22,7 +21,10 @@ type access struct {
 	allowed map[int64]bool // private rooms: the users admitted
 	removed map[int64]bool // users removed from the room, for its life
 	invite  string         // private, non-direct rooms: the invitation token
-	direct  [2]Member      // direct rooms: the two users; zero otherwise
+	// inviteHash is invite's hash (inviteHash), which is what is checked:
+	// a room restored from another node has it without the token.
+	inviteHash []byte
+	direct     [2]Member // direct rooms: the two users; zero otherwise
 }
 
 // Errors of private rooms. Their texts are written for the user.
@@ -62,9 +64,20 @@ func (r *Registry) Remove(slug string, by int64, admin bool, target int64) error
 	if rm.access.removed == nil {
 		rm.access.removed = make(map[int64]bool)
 	}
+	wasRemoved, wasAllowed := rm.access.removed[target], rm.access.allowed[target]
 	rm.access.removed[target] = true
-	rm.removals.Store(true)
 	delete(rm.access.allowed, target)
+	if err := r.saveSettingsLocked(rm); err != nil {
+		// Not stored: nothing changes, and the owner may try again.
+		if !wasRemoved {
+			delete(rm.access.removed, target)
+		}
+		if wasAllowed {
+			rm.access.allowed[target] = true
+		}
+		return err
+	}
+	rm.removals.Store(true)
 	reason := RemovedReason(slug)
 	for _, c := range slices.Clone(rm.clients) {
 		if c.member.ID == target {
@@ -104,6 +117,7 @@ func (rm *room) makePrivate(creator int64) error {
 	rm.private = true
 	rm.access.allowed = map[int64]bool{creator: true}
 	rm.access.invite = tok
+	rm.access.inviteHash = inviteHash(tok)
 	return nil
 }
 
@@ -136,6 +150,9 @@ func (r *Registry) EnsurePrivate(slug string, creator Member) error {
 			return nil
 		}
 		return ErrNameTaken
+	}
+	if err := r.createdLocked(rm); err != nil {
+		return err
 	}
 	r.armEmptyLocked(rm)
 	return nil
@@ -241,7 +258,14 @@ func (r *Registry) AdmitByInvite(slug string, id int64, token string) bool {
 	if !r.inviteMatchesLocked(rm, token) || rm.access.removed[id] {
 		return false
 	}
+	if rm.access.allowed[id] {
+		return true
+	}
 	rm.access.allowed[id] = true
+	if r.saveSettingsLocked(rm) != nil {
+		delete(rm.access.allowed, id) // not stored: not admitted
+		return false
+	}
 	return true
 }
 
@@ -259,10 +283,10 @@ func (r *Registry) InviteValid(slug string, id int64, token string) bool {
 
 // inviteMatchesLocked compares token with rm's in constant time.
 func (r *Registry) inviteMatchesLocked(rm *room, token string) bool {
-	if rm.dead || !rm.private || rm.access.invite == "" {
+	if rm.dead || !rm.private {
 		return false
 	}
-	return subtle.ConstantTimeCompare([]byte(token), []byte(rm.access.invite)) == 1
+	return hashMatches(rm.access.inviteHash, token)
 }
 
 // NewInvite gives private room slug a new invitation token, which ends the
@@ -278,14 +302,19 @@ func (r *Registry) NewInvite(slug string, id int64) (string, error) {
 	if rm.dead || rm.barredLocked(id) {
 		return "", ErrNoRoom
 	}
-	if !rm.private || rm.access.invite == "" || rm.creator != id {
+	if !rm.private || rm.access.direct[0].ID != 0 || rm.creator != id {
 		return "", ErrNotOwner
 	}
 	tok, err := newInviteToken()
 	if err != nil {
 		return "", err
 	}
-	rm.access.invite = tok
+	old, oldHash := rm.access.invite, rm.access.inviteHash
+	rm.access.invite, rm.access.inviteHash = tok, inviteHash(tok)
+	if err := r.saveSettingsLocked(rm); err != nil {
+		rm.access.invite, rm.access.inviteHash = old, oldHash
+		return "", err
+	}
 	return tok, nil
 }
 
@@ -320,6 +349,10 @@ func (r *Registry) Direct(a, b Member) (slug string, created bool, err error) {
 			rm.mu.Unlock()
 			continue // its last member just left: make a new one
 		case created:
+			if err := r.createdLocked(rm); err != nil {
+				rm.mu.Unlock()
+				return "", false, err
+			}
 			r.armEmptyLocked(rm)
 		case rm.barredLocked(a.ID):
 			rm.mu.Unlock()
@@ -331,7 +364,8 @@ func (r *Registry) Direct(a, b Member) (slug string, created bool, err error) {
 }
 
 // SendUser queues frame to every connection of user id, in whatever room,
-// and returns how many took it (a notice; see Client.Send).
+// and returns how many took it (a notice; see Client.Send). Connections
+// that another node serves (JoinRemote) are left to that node.
 func (r *Registry) SendUser(id int64, frame []byte) int {
 	r.mu.Lock()
 	var clients []*Client
@@ -341,7 +375,7 @@ func (r *Registry) SendUser(id int64, frame []byte) int {
 	r.mu.Unlock()
 	n := 0
 	for _, c := range clients {
-		if c.Send(frame) {
+		if !c.remote && c.Send(frame) {
 			n++
 		}
 	}

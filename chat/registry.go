@@ -80,8 +80,8 @@ func (r *Registry) Close() {
 	for _, rm := range r.rooms {
 		rooms = append(rooms, rm)
 	}
+	clients := r.relayClientsLocked()
 	r.mu.Unlock()
-	var clients []*Client
 	for _, rm := range rooms {
 		rm.mu.Lock()
 		rm.stopEmptyTimer()

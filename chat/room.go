@@ -25,6 +25,12 @@ type room struct {
 	// lazyFanout is set (under mu) while presence frames of a big room
 	// are fanned out: they may wait for company (presenceLocked).
 	lazyFanout atomic.Bool
+	// relay is set on the room of one relayed connection (Relay): it is
+	// in no index of the registry and has no member.
+	relay bool
+	// dropping is set (under mu) while Drop empties the room: what the
+	// Store holds of it stays for the node that holds it now.
+	dropping bool
 
 	mu      sync.Mutex
 	dead    bool // destroyed: out of the registry; a joiner must look again

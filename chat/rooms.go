@@ -40,6 +40,9 @@ func (r *Registry) Ensure(slug string, creator Member) error {
 		}
 		return nil
 	}
+	if err := r.createdLocked(rm); err != nil {
+		return err
+	}
 	r.armEmptyLocked(rm)
 	return nil
 }
@@ -158,6 +161,7 @@ func (r *Registry) expireEmpty(rm *room, gen uint64) {
 func (r *Registry) destroyLocked(rm *room) {
 	rm.typing.reset()
 	if rm.permanent {
+		r.purgeLocked(rm)
 		rm.resetHistory()
 		rm.access.removed = nil // a removal lasts while the room lives
 		rm.removals.Store(false)
@@ -168,6 +172,7 @@ func (r *Registry) destroyLocked(rm *room) {
 	}
 	rm.dead = true
 	rm.stopEmptyTimer()
+	r.purgeLocked(rm)
 	rm.history.reset()
 	r.dropRoom(rm)
 }

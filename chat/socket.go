@@ -74,6 +74,8 @@ const (
 	EndWriteError = "write error"
 	// EndShutdown: Registry.Close.
 	EndShutdown = "shutdown"
+	// EndMoved: the room moved to another node (Registry.Drop).
+	EndMoved = "moved"
 	// EndSignedOut: CloseSession or CloseUser (sign-out, an expired
 	// session, a password change).
 	EndSignedOut = "signed out"

@@ -92,7 +92,9 @@ func (r *Registry) admit(c *Client, fresh bool) (*user, error) {
 	if fresh {
 		u.memberships++
 	}
-	r.sessions[c.session] = append(r.sessions[c.session], c)
+	if !c.remote {
+		r.sessions[c.session] = append(r.sessions[c.session], c)
+	}
 	return u, nil
 }
 
@@ -104,6 +106,9 @@ func (r *Registry) forget(c *Client) (closed bool) {
 	if u := r.users[c.member.ID]; u != nil {
 		u.clients = without(u.clients, c)
 		r.dropIdleLocked(c.member.ID, u)
+	}
+	if c.remote {
+		return r.closed
 	}
 	if s := without(r.sessions[c.session], c); len(s) > 0 {
 		r.sessions[c.session] = s
@@ -140,7 +145,10 @@ func (r *Registry) releaseMembership(id int64) {
 }
 
 // CloseSession closes every connection opened with the session tag (on
-// sign-out). Their Serve calls then end and call Leave.
+// sign-out). Their Serve calls then end and call Leave. Connections that
+// another node serves (JoinRemote) are that node's to close, here, in
+// Sessions and in a CloseUser that keeps a session: it holds the session
+// (this one knows only its hash), and closing its side ends this one.
 func (r *Registry) CloseSession(session string, code int, reason string) {
 	r.mu.Lock()
 	clients := slices.Clone(r.sessions[session])
@@ -158,7 +166,9 @@ func (r *Registry) CloseUser(userID int64, keepSession string, code int, reason 
 	var clients []*Client
 	if u := r.users[userID]; u != nil {
 		for _, c := range u.clients {
-			if c.session != keepSession {
+			// A remote connection's tag is a hash, never keepSession:
+			// with a session to keep, its own node decides.
+			if c.session != keepSession && !(c.remote && keepSession != "") {
 				clients = append(clients, c)
 			}
 		}

@@ -13,9 +13,22 @@
 //     notice), rendered once by the node where it happened and queued as
 //     the same bytes to the user's sockets on every other node.
 //
-// Rooms do not travel yet: each node's rooms are its own. The connection
-// checks that JetStream is on all the same, as the shared rooms will keep
-// their history there.
+// Rooms are being made to travel (docs/shared-rooms.md); what exists so
+// far is not wired into the server yet, so each node's rooms are still its
+// own:
+//
+//   - room ownership (owners.go): one owner node per room, holding it
+//     with a lease in the JetStream key-value bucket natter_rooms (memory
+//     storage), renewed, released on stop, and watched by every node;
+//   - room history (history.go): each room's entries, latest state of
+//     each, in the JetStream stream natter_history (memory storage),
+//     stored before a post is acknowledged, bounded per room, loaded by a
+//     new owner, purged when the room is destroyed;
+//   - relayed sockets (relay.go, relay_conn.go): a browser's socket on one
+//     node joined to a room another node owns, over core NATS subjects of
+//     each node (natter.node.<node>.join and .conn).
+//
+// The connection checks that JetStream is on, which these need.
 //
 // The node's connection does not receive what it published itself (NATS's
 // no-echo option): the node that acts delivers to its own sockets
@@ -29,6 +42,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -71,6 +85,7 @@ const (
 // Conn is a node's connection to NATS.
 type Conn struct {
 	nc     *nats.Conn
+	js     jetstream.JetStream
 	log    *slog.Logger
 	closed chan struct{} // closed when the connection is closed for good
 	// out holds what publish queued for send, the one goroutine that
@@ -81,6 +96,9 @@ type Conn struct {
 	stop     chan struct{}
 	stopOnce sync.Once
 	sent     chan struct{}
+
+	mu          sync.Mutex
+	reconnected []func() // called after each reconnection (onReconnect)
 }
 
 // Connect connects to the NATS servers at urls (one URL or several
@@ -109,6 +127,12 @@ func Connect(ctx context.Context, urls, node string, log *slog.Logger) (*Conn, e
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			log.Info("NATS reconnected", "server", nc.ConnectedUrlRedacted())
+			c.mu.Lock()
+			hooks := slices.Clone(c.reconnected)
+			c.mu.Unlock()
+			for _, f := range hooks {
+				go f() // they talk to the server: not on the client's callback goroutine
+			}
 		}),
 		nats.ClosedHandler(func(*nats.Conn) {
 			once.Do(func() { close(c.closed) })
@@ -184,6 +208,7 @@ func (c *Conn) checkJetStream(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	c.js = js
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
 	_, err = js.AccountInfo(ctx)
@@ -194,6 +219,16 @@ func (c *Conn) checkJetStream(ctx context.Context) error {
 		return fmt.Errorf("cannot check JetStream: %v", err)
 	}
 	return nil
+}
+
+// onReconnect has f called (in a goroutine of its own) each time the
+// connection comes back after a loss: what lives in the server's memory
+// (the buckets and streams of memory storage) may be gone if the server
+// restarted, and f makes it again.
+func (c *Conn) onReconnect(f func()) {
+	c.mu.Lock()
+	c.reconnected = append(c.reconnected, f)
+	c.mu.Unlock()
 }
 
 // reconnectDelay is the wait before reconnect round n (from 1).

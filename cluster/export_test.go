@@ -14,3 +14,7 @@ func Tap(c *Conn, f func(subject string, data []byte)) (stop func()) {
 	}
 	return func() { _ = sub.Unsubscribe() }
 }
+
+// Kill closes c's connection at once, as a node killed with SIGKILL
+// would: nothing is flushed, released or drained.
+func Kill(c *Conn) { c.nc.Close() }

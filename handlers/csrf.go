@@ -71,6 +71,12 @@ func (s *server) sameOrigin(c *fiber.Ctx) error {
 	case fiber.MethodGet, fiber.MethodHead, fiber.MethodOptions:
 		return c.Next()
 	}
+	if forwarded, _ := c.Context().UserValue(localForwarded).(bool); forwarded {
+		// The node that took the request checked it against the same
+		// base URL, which is this node's address as the browser knows it
+		// only when both are behind one proxy.
+		return c.Next()
+	}
 	if site := c.Get("Sec-Fetch-Site"); site == "cross-site" || site == "same-site" {
 		return s.forbidden(c, "cross-site request")
 	}

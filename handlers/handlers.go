@@ -113,6 +113,8 @@ type Deps struct {
 	// Cluster, if set, is the node's link to the other nodes: /readyz
 	// fails while it is down.
 	Cluster Cluster
+	// Shared, if set, reaches the rooms other nodes hold (shared.go).
+	Shared Shared
 }
 
 // Users closes and notifies a user's sockets wherever they are: what the

@@ -90,6 +90,9 @@ func (s *server) directMessage(c *fiber.Ctx) error {
 	case other.ID == me.ID:
 		return fiber.NewError(fiber.StatusUnprocessableEntity, "A direct message needs someone else: pick another member.")
 	}
+	if done, err := s.onOwner(c, chat.DirectSlug(me.ID, other.ID)); done {
+		return err
+	}
 	from := chat.Member{ID: me.ID, Name: me.Username}
 	slug, created, err := s.Rooms.Direct(from, chat.Member{ID: other.ID, Name: other.Username})
 	if err != nil {

@@ -28,13 +28,13 @@ func (s *server) lobby(c *fiber.Ctx) error {
 		}
 		p.AdminWelcome = n == 1
 	}
-	return render(c, fiber.StatusOK, views.LobbyPage(p, s.Rooms.RoomsFor(currentUser(c).ID), views.Form{}))
+	return render(c, fiber.StatusOK, views.LobbyPage(p, s.roomsFor(c), views.Form{}))
 }
 
 // roomList is the lobby's self-refreshing list of rooms.
 func (s *server) roomList(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	return render(c, fiber.StatusOK, views.RoomList(s.Rooms.RoomsFor(currentUser(c).ID)))
+	return render(c, fiber.StatusOK, views.RoomList(s.roomsFor(c)))
 }
 
 // createRoom turns a typed name into a slug and opens the room (a private
@@ -51,6 +51,9 @@ func (s *server) createRoom(c *fiber.Ctx) error {
 		problem = "Names starting with " + chat.DirectPrefix + " are kept for direct messages; choose another."
 	}
 	if problem == "" {
+		if done, err := s.onOwner(c, slug); done {
+			return err
+		}
 		var err error
 		if private {
 			err = s.Rooms.EnsurePrivate(slug, member(c))
@@ -73,7 +76,7 @@ func (s *server) createRoom(c *fiber.Ctx) error {
 	if private {
 		f.Values["private"] = "1"
 	}
-	return render(c, fiber.StatusUnprocessableEntity, views.LobbyPage(s.page(c, "Rooms"), s.Rooms.RoomsFor(currentUser(c).ID), f))
+	return render(c, fiber.StatusUnprocessableEntity, views.LobbyPage(s.page(c, "Rooms"), s.roomsFor(c), f))
 }
 
 // roomPage shows a room that lives (the permanent ones always do). A GET

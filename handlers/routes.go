@@ -53,24 +53,24 @@ func (s *server) routes(app *fiber.App) {
 	app.Get("/rooms", requireUser, noStore, s.lobby)
 	app.Post("/rooms", requireUser, s.limit(30, time.Minute, false, byIP("create-room")), s.createRoom)
 	app.Get("/rooms/list", requireUser, s.roomList)
-	app.Get("/rooms/:slug", requireUser, s.roomPage)
+	app.Get("/rooms/:slug", requireUser, s.roomHeld, s.roomPage)
 	app.Get("/rooms/:slug/ws", s.limit(600, time.Minute, false, byIP("ws")), s.socketGate, s.roomSocket())
-	app.Post("/rooms/:slug/messages", requireUser, s.postMessage)
+	app.Post("/rooms/:slug/messages", requireUser, s.roomHeld, s.postMessage)
 	// A message's actions (messages.go); each GET is the form's own page,
 	// for browsers without JavaScript.
 	actions := s.limit(120, time.Minute, false, byIP("message-actions"))
-	app.Get("/rooms/:slug/messages/:seq/edit", requireUser, noStore, s.editForm)
-	app.Post("/rooms/:slug/messages/:seq/edit", requireUser, noStore, actions, s.editMessage)
-	app.Get("/rooms/:slug/messages/:seq/delete", requireUser, noStore, s.deletePage)
-	app.Post("/rooms/:slug/messages/:seq/delete", requireUser, noStore, actions, s.deleteMessage)
-	app.Get("/rooms/:slug/messages/:seq/reactions", requireUser, noStore, s.reactPage)
-	app.Post("/rooms/:slug/messages/:seq/reactions", requireUser, noStore, actions, s.reactMessage)
+	app.Get("/rooms/:slug/messages/:seq/edit", requireUser, s.roomHeld, noStore, s.editForm)
+	app.Post("/rooms/:slug/messages/:seq/edit", requireUser, s.roomHeld, noStore, actions, s.editMessage)
+	app.Get("/rooms/:slug/messages/:seq/delete", requireUser, s.roomHeld, noStore, s.deletePage)
+	app.Post("/rooms/:slug/messages/:seq/delete", requireUser, s.roomHeld, noStore, actions, s.deleteMessage)
+	app.Get("/rooms/:slug/messages/:seq/reactions", requireUser, s.roomHeld, noStore, s.reactPage)
+	app.Post("/rooms/:slug/messages/:seq/reactions", requireUser, s.roomHeld, noStore, actions, s.reactMessage)
 	// Private rooms (private.go): an invitation link shows a page whose
 	// button admits (a GET changes nothing); the owner makes a new link.
-	app.Get("/rooms/:slug/join/:token", requireUser, noStore, s.joinPage)
-	app.Post("/rooms/:slug/join/:token", requireUser, noStore, s.joinRoom)
-	app.Post("/rooms/:slug/invite", requireUser, noStore, s.newInvite)
-	app.Post("/rooms/:slug/members/:id/remove", requireUser, noStore, s.removeMember)
+	app.Get("/rooms/:slug/join/:token", requireUser, s.roomHeld, noStore, s.joinPage)
+	app.Post("/rooms/:slug/join/:token", requireUser, s.roomHeld, noStore, s.joinRoom)
+	app.Post("/rooms/:slug/invite", requireUser, s.roomHeld, noStore, s.newInvite)
+	app.Post("/rooms/:slug/members/:id/remove", requireUser, s.roomHeld, noStore, s.removeMember)
 	app.Post("/dm", requireUser, noStore, s.limit(30, time.Minute, false, byIP("dm")), s.directMessage)
 
 	// Every /admin route is a 404, as for an unknown page, to anyone but

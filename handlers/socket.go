@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"runtime/debug"
@@ -116,8 +117,15 @@ func (s *server) serveSocket(hijacked net.Conn, info socketInfo) {
 			sock = directConn{ws, raw}
 		}
 	}
-	client, err := s.Rooms.Join(info.slug, info.member, info.session)
+	client, onText, end, err := s.joinSocket(info)
 	if err != nil {
+		var refusal RelayRefusal
+		if errors.As(err, &refusal) {
+			code, reason := refusal.CloseCode()
+			info.log(s.Log, slog.LevelInfo, "socket join refused by the room's owner", "code", code)
+			_ = ws.WriteControl(chat.CloseMessage, fws.FormatCloseMessage(code, reason), time.Now().Add(chat.CloseWait))
+			return
+		}
 		r := s.errorResponse(err)
 		if r.logMsg != "" {
 			info.log(s.Log, slog.LevelError, "socket join failed", "err", err)
@@ -130,12 +138,65 @@ func (s *server) serveSocket(hijacked net.Conn, info socketInfo) {
 	ws.client = client
 	info.log(s.Log, slog.LevelInfo, "socket connected")
 	handedOver = true
-	go s.runSocket(conn, sock, client, info)
+	go s.runSocket(conn, sock, client, info, onText, end)
+}
+
+// errRoomsAway refuses a socket whose room's owner cannot be found or
+// reached: the browser reconnects (1012) and tries again.
+var errRoomsAway error = &chat.Error{Kind: chat.Unavailable, Msg: "Reconnecting to the other servers; try again in a moment."}
+
+// relayWait bounds finding a room's owner and joining there.
+const relayWait = 10 * time.Second
+
+// joinSocket joins the member to the room: here if this node holds it (or
+// one node only), else through a relay to the node that does. onText
+// handles the browser's frames; end, if not nil, runs once the socket
+// ended.
+func (s *server) joinSocket(info socketInfo) (client *chat.Client, onText func([]byte, int) bool, end func(), err error) {
+	owner := ""
+	if s.Shared != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), relayWait)
+		defer cancel()
+		if owner, err = s.Shared.Claim(ctx, info.slug); err != nil {
+			info.log(s.Log, slog.LevelWarn, "room claim failed", "err", err)
+			return nil, nil, nil, errRoomsAway
+		}
+		if owner != "" {
+			return s.relaySocket(ctx, info, owner)
+		}
+	}
+	if client, err = s.Rooms.Join(info.slug, info.member, info.session); err != nil {
+		return nil, nil, nil, err
+	}
+	return client, func(text []byte, refusedBefore int) bool { return s.handleFrame(client, text, refusedBefore) }, nil, nil
+}
+
+// relaySocket joins the member to the room that node owner holds: a
+// connection here in no room (Registry.Relay), its frames carried to and
+// from the owner.
+func (s *server) relaySocket(ctx context.Context, info socketInfo, owner string) (*chat.Client, func([]byte, int) bool, func(), error) {
+	client, err := s.Rooms.Relay(info.slug, info.member, info.session)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	send, end, err := s.Shared.Relay(ctx, owner, info.slug, info.member, info.session, client)
+	if err != nil {
+		s.Rooms.Leave(client)
+		var refusal RelayRefusal
+		if !errors.As(err, &refusal) {
+			info.log(s.Log, slog.LevelWarn, "socket relay failed", "owner", owner, "err", err)
+			err = errRoomsAway
+		}
+		return nil, nil, nil, err
+	}
+	// A frame that could not be passed on counts as refused: a browser
+	// typing on while the owner cannot be reached is closed as a flood.
+	return client, func(text []byte, _ int) bool { return send(text) != nil }, end, nil
 }
 
 // runSocket is the socket's one goroutine: chat's Serve reads it until it
 // ends, then the connection is closed.
-func (s *server) runSocket(conn net.Conn, sock chat.Socket, client *chat.Client, info socketInfo) {
+func (s *server) runSocket(conn net.Conn, sock chat.Socket, client *chat.Client, info socketInfo, onText func([]byte, int) bool, end func()) {
 	reason := endError
 	defer func() {
 		// Serve has made the member leave and waited for the writer (the
@@ -147,11 +208,12 @@ func (s *server) runSocket(conn net.Conn, sock chat.Socket, client *chat.Client,
 			}
 		}
 		_ = conn.Close()
+		if end != nil {
+			end()
+		}
 		info.log(s.Log, slog.LevelInfo, "socket disconnected", "reason", reason)
 	}()
-	reason = client.Serve(sock, func(text []byte, refusedBefore int) bool {
-		return s.handleFrame(client, text, refusedBefore)
-	})
+	reason = client.Serve(sock, onText)
 }
 
 // unwrapHijacked returns the connection under fasthttp's hijacked wrapper
