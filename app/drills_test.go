@@ -439,3 +439,55 @@ func joinSoon(t *testing.T, c *client.Client, slug string) (*client.Socket, stri
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// /dm started on the node that does not hold the direct room: alice opens
+// her direct room with bob on node a, which then holds it, and writes in
+// it; bob, on node b, starts /dm with alice: he is sent to the same room,
+// his socket through b gets alice's message, and his reply reaches her;
+// carl's page of the room on b is a 404.
+func TestDirectMessageFromOtherNode(t *testing.T) {
+	nats := natstest.Start(t)
+	nodes := startCluster(t, nats, 2)
+	a, b := nodes[0], nodes[1]
+	alice, bob := a.User("alice"), b.User("bob")
+	ids := []int64{userID(t, a, "alice"), userID(t, a, "bob")}
+	slug := fmt.Sprintf("dm-%d-%d", min(ids[0], ids[1]), max(ids[0], ids[1]))
+	dm := func(c *client.Client, with string) {
+		t.Helper()
+		page, err := c.Get("/rooms")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := c.Post("/dm", url.Values{"csrf": {client.CSRF(page.Body)}, "username": {with}})
+		if err != nil || res.Location != "/rooms/"+slug {
+			t.Fatalf("POST /dm with %s: %+v, %v", with, res, err)
+		}
+	}
+	dm(alice, "bob")
+	onA := joined(t, alice, slug)
+	if _, _, ok := a.Rooms().Room(slug); !ok {
+		t.Fatal("a does not hold the direct room alice opened there")
+	}
+	if err := onA.SendMessage("hi bob, privately"); err != nil {
+		t.Fatal(err)
+	}
+	readUntil(t, onA, "hi bob, privately", 5*time.Second)
+
+	dm(bob, "alice")
+	if _, _, ok := b.Rooms().Room(slug); ok {
+		t.Fatal("b made a direct room of its own")
+	}
+	onB := apptest.Dial(t, bob, slug)
+	readUntil(t, onB, "hi bob, privately", 5*time.Second)
+	if err := onB.SendMessage("hi alice"); err != nil {
+		t.Fatal(err)
+	}
+	readUntil(t, onA, "hi alice", 5*time.Second)
+	page, err := bob.Get("/rooms/" + slug)
+	if err != nil || page.Status != 200 || !strings.Contains(page.Body, "hi bob, privately") {
+		t.Errorf("bob's page of the direct room on b: %v, status %d", err, page.Status)
+	}
+	if page, err := b.User("carl").Get("/rooms/" + slug); err != nil || page.Status != 404 || strings.Contains(page.Body, "privately") {
+		t.Errorf("carl's page of alice and bob's direct room on b: %v, status %d", err, page.Status)
+	}
+}
