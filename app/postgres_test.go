@@ -19,7 +19,14 @@ import (
 	"natter/internal/stallproxy"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+// TestMain runs the tests, or, with NATTER_DRILL_NODE=1, is a Natter node
+// in a process of its own (drills_test.go kills it with SIGKILL).
+func TestMain(m *testing.M) {
+	if os.Getenv("NATTER_DRILL_NODE") == "1" {
+		os.Exit(drillNode())
+	}
+	os.Exit(pgtest.Main(m))
+}
 
 // onPostgres sets the server's NATTER_DATABASE_URL.
 func onPostgres(url string) apptest.Option {
