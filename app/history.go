@@ -107,25 +107,22 @@ func (b *brokerHistory) forget(slug string) {
 
 // Put stores m in the broker and returns once it is there (chat.Store).
 func (b *brokerHistory) Put(slug string, m chat.Message) error {
-	if !b.mayWrite(slug) {
-		return errNotHeld
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	defer cancel()
-	rh, err := b.room(ctx, slug)
-	if err != nil {
-		return err
-	}
-	data, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
-	return rh.Put(ctx, m.Seq, data)
+	return b.put(slug, m, func(ctx context.Context, rh *cluster.RoomHistory, data []byte) error {
+		return rh.Put(ctx, m.Seq, data)
+	})
 }
 
 // PutSettings stores the room's settings in the broker and returns once
 // they are there (chat.SettingsStore).
 func (b *brokerHistory) PutSettings(slug string, rs chat.RoomSettings) error {
+	return b.put(slug, rs, func(ctx context.Context, rh *cluster.RoomHistory, data []byte) error {
+		return rh.PutSettings(ctx, data)
+	})
+}
+
+// put stores v, as JSON, in room slug's history with store, if this node
+// holds the room, within storeTimeout.
+func (b *brokerHistory) put(slug string, v any, store func(context.Context, *cluster.RoomHistory, []byte) error) error {
 	if !b.mayWrite(slug) {
 		return errNotHeld
 	}
@@ -135,11 +132,11 @@ func (b *brokerHistory) PutSettings(slug string, rs chat.RoomSettings) error {
 	if err != nil {
 		return err
 	}
-	data, err := json.Marshal(rs)
+	data, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	return rh.PutSettings(ctx, data)
+	return store(ctx, rh, data)
 }
 
 // Purge forgets the room's history in the broker (chat.Store). A purge

@@ -95,8 +95,9 @@ func startNode(t *testing.T, url, name string, reg *registry) node {
 	return node{conn, users, reg}
 }
 
-// startOn connects a node whose sockets are local's.
-func startOn(t *testing.T, url, name string, local cluster.Local) (*cluster.Conn, *cluster.Users) {
+// connectNode connects a node named name to the NATS server at url until
+// the test ends, with a logger that writes nothing.
+func connectNode(t *testing.T, url, name string) (*cluster.Conn, *slog.Logger) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	conn, err := cluster.Connect(context.Background(), url, name, log)
@@ -104,6 +105,13 @@ func startOn(t *testing.T, url, name string, local cluster.Local) (*cluster.Conn
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
+	return conn, log
+}
+
+// startOn connects a node whose sockets are local's.
+func startOn(t *testing.T, url, name string, local cluster.Local) (*cluster.Conn, *cluster.Users) {
+	t.Helper()
+	conn, log := connectNode(t, url, name)
 	users, err := cluster.NewUsers(conn, local, name, log)
 	if err != nil {
 		t.Fatal(err)

@@ -3,8 +3,6 @@ package cluster_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -20,12 +18,7 @@ import (
 // histories with opts.
 func openHistory(t *testing.T, url, name string, opts cluster.HistoryOptions) *cluster.History {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	conn, err := cluster.Connect(context.Background(), url, name, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn, log := connectNode(t, url, name)
 	h, err := cluster.NewHistory(context.Background(), conn, opts, log)
 	if err != nil {
 		t.Fatal(err)

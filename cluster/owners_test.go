@@ -3,8 +3,6 @@ package cluster_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"slices"
 	"sync"
 	"testing"
@@ -33,13 +31,9 @@ type owning struct {
 // change of owner too.
 func startOwners(t *testing.T, url, name string, also ...func(slug, owner string)) *owning {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	conn, err := cluster.Connect(context.Background(), url, name, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn, log := connectNode(t, url, name)
 	n := &owning{name: name, conn: conn, events: newRegistry()}
+	var err error
 	n.owners, err = cluster.NewOwners(context.Background(), conn, name, cluster.OwnersOptions{
 		Lease:  testLease,
 		OnLost: func(slug string) { n.events.record("lost " + slug) },

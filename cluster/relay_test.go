@@ -163,14 +163,10 @@ func serve(c *chat.Client, s chat.Socket) {
 
 func startOwner(t *testing.T, url, name string) *owner {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	conn, err := cluster.Connect(context.Background(), url, name, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn, log := connectNode(t, url, name)
 	o := &owner{reg: chat.New(testChatConfig(), textRenderer{}), conn: conn}
 	t.Cleanup(o.reg.Close)
+	var err error
 	o.relays, err = cluster.NewRelays(conn, name, func(req cluster.JoinRequest, sock *cluster.RemoteSocket) error {
 		c, err := o.reg.JoinRemote(req.Room, chat.Member{ID: req.MemberID, Name: req.MemberName}, req.Session)
 		if err != nil {
@@ -203,12 +199,7 @@ func (o *owner) joinLocal(t *testing.T, slug string, m chat.Member) *memSocket {
 // startRelay is a node that owns nothing and relays its sockets.
 func startRelay(t *testing.T, url, name string) (*cluster.Relays, *cluster.Conn) {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	conn, err := cluster.Connect(context.Background(), url, name, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn, log := connectNode(t, url, name)
 	r, err := cluster.NewRelays(conn, name, nil, log)
 	if err != nil {
 		t.Fatal(err)
