@@ -218,10 +218,7 @@ func TestMessageMarkupIsText(t *testing.T) {
 	// both pages after the attack.
 	bob.send("ok")
 	alice.waitMessage("ok")
-	for _, u := range []*user{alice, bob} {
-		u.noDialogs()
-		u.noScriptErrors()
-	}
+	wellBehaved(alice, bob)
 }
 
 // Scenario 4: the server drops Bob's socket; his page says so, reconnects,

@@ -60,8 +60,5 @@ func TestPrivateRoomAndDirectMessage(t *testing.T) {
 	bo.waitMessage("hello bob")
 	bo.open("/rooms", "#room-list")
 	bo.shoot(dir, "26-lobby-direct-room")
-	for _, u := range []*user{ana, bo, cy} {
-		u.noDialogs()
-		u.noScriptErrors()
-	}
+	wellBehaved(ana, bo, cy)
 }

@@ -205,20 +205,13 @@ func TestMentionReachesHiddenTab(t *testing.T) {
 	if !eval[bool](bob, `document.getElementById('f-notify').checked && document.getElementById('f-sound').checked`) {
 		t.Error("the alert settings were not remembered")
 	}
-	for _, u := range []*user{ana, bob} {
-		u.noDialogs()
-		u.noScriptErrors()
-	}
+	wellBehaved(ana, bob)
 }
 
 func TestEditDeleteReactLive(t *testing.T) {
 	e := startEnv(t, nil)
 	dir := screenshotDir(t)
-	ana, bob := e.newUser("ana"), e.newUser("bob")
-	ana.register()
-	bob.register()
-	ana.enterRoom("general")
-	bob.enterRoom("general")
+	ana, bob := inGeneral(e)
 
 	ana.send("The plan is on teh wiki.")
 	ana.send("oops, wrong room")
@@ -335,20 +328,13 @@ func TestEditDeleteReactLive(t *testing.T) {
 		ana.saveShot(dir, "38-long-press-phone-"+scheme)
 	}
 	ana.view(1280, 800, "light")
-	for _, u := range []*user{ana, bob} {
-		u.noDialogs()
-		u.noScriptErrors()
-	}
+	wellBehaved(ana, bob)
 }
 
 func TestTypingLineAndCodeBlock(t *testing.T) {
 	e := startEnv(t, nil)
 	dir := screenshotDir(t)
-	ana, bob := e.newUser("ana"), e.newUser("bob")
-	ana.register()
-	bob.register()
-	ana.enterRoom("general")
-	bob.enterRoom("general")
+	ana, bob := inGeneral(e)
 	ana.waitFor("bob in the member list", `!!document.querySelector('#members [data-member="bob"]')`)
 
 	bob.do("start typing", chromedp.Focus(chromedp.ID("f-message")), chromedp.KeyEvent("Here is the fix:"))
@@ -378,10 +364,7 @@ func TestTypingLineAndCodeBlock(t *testing.T) {
 		t.Error("at phone width the code block does not scroll on its own")
 	}
 	ana.view(1280, 800, "light")
-	for _, u := range []*user{ana, bob} {
-		u.noDialogs()
-		u.noScriptErrors()
-	}
+	wellBehaved(ana, bob)
 }
 
 // A mention reaches a person who is in another room: a notice there links
@@ -425,10 +408,7 @@ func TestMentionNoticeInAnotherRoom(t *testing.T) {
 		t.Error("the linked message is not in view")
 	}
 	bob.shoot(dir, "40-linked-message")
-	for _, u := range []*user{ana, bob} {
-		u.noDialogs()
-		u.noScriptErrors()
-	}
+	wellBehaved(ana, bob)
 }
 
 // Without scripts a person still edits their message: the room page shows
@@ -456,5 +436,24 @@ func TestEditWithoutScripts(t *testing.T) {
 	plain.waitMessage("Lunch at one?")
 	if !eval[bool](plain, `document.querySelector(`+jsString(li)+`).hasAttribute('data-edited')`) {
 		t.Error("the edited message is not marked edited")
+	}
+}
+
+// inGeneral signs ana and bob up and takes both into General.
+func inGeneral(e *env) (ana, bob *user) {
+	ana, bob = e.newUser("ana"), e.newUser("bob")
+	ana.register()
+	bob.register()
+	ana.enterRoom("general")
+	bob.enterRoom("general")
+	return ana, bob
+}
+
+// wellBehaved fails the test if any of users saw a dialog or a script
+// error.
+func wellBehaved(users ...*user) {
+	for _, u := range users {
+		u.noDialogs()
+		u.noScriptErrors()
 	}
 }
