@@ -90,10 +90,7 @@ func TestDisableClosesSocketsOnEveryNode(t *testing.T) {
 	bob := b.User("bob")
 	onB := joined(t, bob, "general")
 	// bob's other session, on a: closed by a itself.
-	bobOnA := a.Client()
-	if err := bobOnA.Login("bob", apptest.Password); err != nil {
-		t.Fatal(err)
-	}
+	bobOnA := a.SignIn("bob")
 	onA := joined(t, bobOnA, "programming")
 
 	id := strconv.FormatInt(userID(t, a, "bob"), 10)
@@ -168,10 +165,7 @@ func TestDirectMessageNoticeReachesEveryNode(t *testing.T) {
 	alice := a.User("alice")
 	bob := b.User("bob")
 	onB := joined(t, bob, "general")
-	bobOnA := a.Client()
-	if err := bobOnA.Login("bob", apptest.Password); err != nil {
-		t.Fatal(err)
-	}
+	bobOnA := a.SignIn("bob")
 	onA := joined(t, bobOnA, "programming")
 
 	ids := []int64{userID(t, a, "alice"), userID(t, a, "bob")}

@@ -244,10 +244,7 @@ func TestOwnerCutOffFromNATSHandsRoomOver(t *testing.T) {
 		c.DatabaseURL, c.NATSURL, c.Node = dbURL, nats.URL(), "b"
 	}))
 	alice, bob := a.User("alice"), b.User("bob")
-	aliceOnB := b.Client()
-	if err := aliceOnB.Login("alice", apptest.Password); err != nil {
-		t.Fatal(err)
-	}
+	aliceOnB := b.SignIn("alice")
 	onA := joined(t, alice, "lounge")
 	onB := joined(t, bob, "lounge")
 	if err := onB.SendMessage("acknowledged before the cut"); err != nil {
@@ -334,10 +331,7 @@ func TestLobbyListsEveryNodesRooms(t *testing.T) {
 	if res, err := alice.Submit("/rooms", "/rooms", url.Values{"name": {"den"}, "private": {"1"}}); err != nil || res.Location != "/rooms/den" {
 		t.Fatalf("alice creating den: %+v, %v", res, err)
 	}
-	aliceOnB := b.Client()
-	if err := aliceOnB.Login("alice", apptest.Password); err != nil {
-		t.Fatal(err)
-	}
+	aliceOnB := b.SignIn("alice")
 	count := regexp.MustCompile(`href="/rooms/([a-z0-9-]+)"[^§]*?data-members="([0-9]+)"`)
 	lobby := func(c *client.Client) map[string]string {
 		t.Helper()

@@ -203,6 +203,17 @@ func (s *Server) User(name string) *client.Client {
 	return c
 }
 
+// SignIn signs name (made by User, perhaps on another node) in on a new
+// client and returns it.
+func (s *Server) SignIn(name string) *client.Client {
+	s.t.Helper()
+	c := s.Client()
+	if err := c.Login(name, Password); err != nil {
+		s.t.Fatal(err)
+	}
+	return c
+}
+
 // Get fetches url with a plain HTTP client (no cookies, redirects
 // followed) and returns the status, the headers and the body.
 func Get(t testing.TB, url string) (status int, header http.Header, body string) {
