@@ -44,7 +44,7 @@ func TestNodesBehindNginx(t *testing.T) {
 	if bin == "" {
 		testenv.Missing(t, "nginx is not installed (apt-get install nginx-light): deploy/nginx-nodes.conf is not checked")
 	}
-	manyNodes(t, 0, func(dir, cert, key string, tlsPort, httpPort int, nodes []string) {
+	manyNodes(t, func(dir, cert, key string, tlsPort, httpPort int, nodes []string) {
 		pairs := []string{
 			"listen [::]:80;", "",
 			"listen [::]:443 ssl;", "",
@@ -62,14 +62,13 @@ func TestNodesBehindNginx(t *testing.T) {
 }
 
 // TestNodesBehindCaddy is TestNodesBehindNginx with Caddy and
-// deploy/Caddyfile.nodes: Caddy health-checks /readyz, and the nodes
-// drain for 4 s on SIGTERM, as the file's comment says.
+// deploy/Caddyfile.nodes.
 func TestNodesBehindCaddy(t *testing.T) {
 	bin := lookPath("caddy", "/usr/bin/caddy")
 	if bin == "" {
 		testenv.Missing(t, "caddy is not installed (apt-get install caddy): deploy/Caddyfile.nodes is not checked")
 	}
-	manyNodes(t, 4*time.Second, func(dir, cert, key string, tlsPort, httpPort int, nodes []string) {
+	manyNodes(t, func(dir, cert, key string, tlsPort, httpPort int, nodes []string) {
 		pairs := []string{"chat.example.com {", fmt.Sprintf("%s:%d {\n\ttls %s %s", host, tlsPort, cert, key)}
 		for i, addr := range nodes {
 			pairs = append(pairs, shippedNodes[i], addr)
@@ -79,18 +78,19 @@ func TestNodesBehindCaddy(t *testing.T) {
 }
 
 // manyNodes starts NATS from deploy/nats.conf, one PostgreSQL schema and
-// three Natter nodes (processes of their own, NATTER_DRAIN_DELAY=drain),
-// then the proxy with startProxy, and uses the site through it: three
-// people sign up (their requests spread over the nodes), their sockets
-// to one room land on three different nodes, and their messages reach
-// every socket in one order. Then the upgrade of docs/deploy.md: the
-// node that holds the room gets SIGTERM, every socket is closed with
-// 1012, reconnecting through the proxy finds every message, and the
-// node, started again on its address, answers /readyz and serves the
-// room again.
-func manyNodes(t *testing.T, drain time.Duration, startProxy func(dir, cert, key string, tlsPort, httpPort int, nodes []string)) {
+// three Natter nodes (processes of their own), then the proxy with
+// startProxy, and uses the site through it: three people sign up (their
+// requests spread over the nodes), their sockets to one room land on
+// three different nodes, and their messages reach every socket in one
+// order. Then the upgrade of docs/deploy.md: the node that holds the room
+// gets SIGTERM, every socket is closed with 1012, no request through the
+// proxy fails, reconnecting through the proxy finds every message, and
+// the node, started again on its address, answers /readyz and serves the
+// room again. Last, NATS stops: pages are still served through the
+// proxy; it starts again: the nodes are ready again and a room works.
+func manyNodes(t *testing.T, startProxy func(dir, cert, key string, tlsPort, httpPort int, nodes []string)) {
 	dir := t.TempDir()
-	natsURL, natsPassword := startNATSFromConf(t, dir)
+	nats, natsURL, natsPassword := startNATSFromConf(t, dir)
 	dbURL := pgtest.URL(t)
 	cert, key, pool := selfSigned(t, dir, host)
 	tlsPort, httpPort := freePort(t), freePort(t)
@@ -113,7 +113,7 @@ func manyNodes(t *testing.T, drain time.Duration, startProxy func(dir, cert, key
 		nodes[i] = startNode(t, name, map[string]string{
 			"NATTER_NODE": name, "NATTER_ADDR": "127.0.0.1:0", "NATTER_DB": filepath.Join(dir, name+".db"),
 			"NATTER_DATABASE_URL": dbURL, "NATTER_NATS_URL": natsURL, "NATTER_BASE_URL": base,
-			"NATTER_TRUSTED_PROXY": "127.0.0.1", "NATTER_DRAIN_DELAY": drain.String(),
+			"NATTER_TRUSTED_PROXY": "127.0.0.1",
 		})
 		addrs[i] = nodes[i].Addr
 	}
@@ -208,7 +208,7 @@ func manyNodes(t *testing.T, drain time.Duration, startProxy func(dir, cert, key
 		t.Fatal(err)
 	}
 	for i, s := range socks {
-		if code, reason := closeCode(t, s, drain+15*time.Second); code != websocket.CloseServiceRestart {
+		if code, reason := closeCode(t, s, 15*time.Second); code != websocket.CloseServiceRestart {
 			t.Errorf("%s's socket on %s when %s stopped: closed with %d %q; want 1012", names[i], nodes[on[i]].name, holder.name, code, reason)
 		}
 	}
@@ -251,7 +251,7 @@ func manyNodes(t *testing.T, drain time.Duration, startProxy func(dir, cert, key
 	// Step two: the node starts again on its address (the new binary),
 	// answers /readyz, and the proxy sends it sockets again.
 	holder.restart(t)
-	waitReady(t, holder)
+	waitReadyz(t, holder, http.StatusOK)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		s, n, _, err := dialThroughProxy(browsers[1], nodes, room)
@@ -274,6 +274,36 @@ func manyNodes(t *testing.T, drain time.Duration, startProxy func(dir, cert, key
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+
+	// NATS goes away: every node says it is not ready on /readyz, which
+	// the proxy does not check: pages that need no NATS are still served.
+	nats.Shutdown()
+	for _, n := range nodes {
+		waitReadyz(t, n, http.StatusServiceUnavailable)
+	}
+	visitor := newBrowser(t, base, pool)
+	for range nodes {
+		page, err := visitor.Get("/login")
+		if err != nil {
+			t.Fatalf("GET /login through the proxy while NATS is away: %v", err)
+		}
+		if page.Status != http.StatusOK || !strings.Contains(page.Body, `action="/login"`) {
+			t.Errorf("GET /login through the proxy while NATS is away: status %d; want 200 and the form\n%.300s", page.Status, page.Body)
+		}
+	}
+	// NATS comes back: the nodes are ready again by themselves, and a
+	// room works through the proxy.
+	nats.Restart()
+	for _, n := range nodes {
+		waitReadyz(t, n, http.StatusOK)
+	}
+	s, n, _, tries := reconnectThroughProxy(t, browsers[0], nodes, "after-nats")
+	defer s.Close()
+	if err := s.SendMessage("NATS is back"); err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, s, []string{"NATS is back"})
+	t.Logf("with NATS back, ana's socket to a new room through %s after %d tries", nodes[n].name, tries)
 }
 
 // pollHealthz asks for /healthz with b every 50 ms until the function it
@@ -309,7 +339,7 @@ func pollHealthz(b *browser) func() (int, []string) {
 // options of deploy/nats.conf, read by the NATS server's own parser,
 // listening on 127.0.0.1 and keeping its files in dir. It returns the
 // URL the nodes use (with the file's user and password) and the password.
-func startNATSFromConf(t *testing.T, dir string) (natsURL, password string) {
+func startNATSFromConf(t *testing.T, dir string) (nats *natstest.Server, natsURL, password string) {
 	t.Helper()
 	port := freePort(t)
 	conf := render(t, "nats.conf",
@@ -325,12 +355,12 @@ func startNATSFromConf(t *testing.T, dir string) (natsURL, password string) {
 		t.Fatalf("deploy/nats.conf: JetStream %v, max memory %d, user %q; want JetStream on, 1 GB, user natter with a password",
 			opts.JetStream, opts.JetStreamMaxMemory, opts.Username)
 	}
-	natstest.Start(t, func(o *server.Options) {
+	nats = natstest.Start(t, func(o *server.Options) {
 		*o = *opts
 		o.NoLog, o.NoSigs = true, true
 	})
 	u := url.URL{Scheme: "nats", User: url.UserPassword(opts.Username, opts.Password), Host: fmt.Sprintf("127.0.0.1:%d", port)}
-	return u.String(), opts.Password
+	return nats, u.String(), opts.Password
 }
 
 // runUntilStarted runs Natter with env and returns why it stopped, or nil
@@ -472,20 +502,21 @@ func closeCode(t *testing.T, s *client.Socket, within time.Duration) (int, strin
 	return ce.Code, ce.Text
 }
 
-// waitReady polls the node's /readyz, on its own address, until it
-// answers 200, for up to 20 s.
-func waitReady(t *testing.T, n *node) {
+// waitReadyz polls the node's /readyz, on its own address, until it
+// answers status, for up to 20 s.
+func waitReadyz(t *testing.T, n *node, status int) {
 	t.Helper()
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		res, err := http.Get("http://" + n.Addr + "/readyz")
 		if err == nil {
 			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
+			if res.StatusCode == status {
 				return
 			}
+			err = fmt.Errorf("status %d", res.StatusCode)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s's /readyz: %v, not 200 within 20 s", n.name, err)
+			t.Fatalf("%s's /readyz: %v, not %d within 20 s", n.name, err, status)
 		}
 	}
 }
