@@ -172,7 +172,7 @@ func (c *config) check() error {
 		return fmt.Errorf("-text-size must be in [0, 1900]")
 	case c.settlePause < 0 || c.settlePause > time.Minute:
 		return fmt.Errorf("-settle-pause must be in [0, 1m]")
-	case c.stalled < 0 || c.stalled >= c.perRoom-c.senders:
+	case c.stalled < 0 || (c.stalled > 0 && c.stalled >= c.perRoom-c.senders):
 		return fmt.Errorf("-stalled must be in [0, -per-room - -senders)")
 	case c.readBuf != 0 && (c.readBuf < 256 || c.readBuf > 1<<20):
 		return fmt.Errorf("-read-buffer must be in [256, 1048576]")

@@ -25,6 +25,10 @@ func TestBaseFlag(t *testing.T) {
 		{args: []string{"-base", "http://127.0.0.1:1,http://192.0.2.1:2"}, err: `-base "http://192.0.2.1:2" is not a loopback address; this generator only targets loopback`},
 		{args: []string{"-base", "ftp://127.0.0.1:1"}, err: `bad -base "ftp://127.0.0.1:1"`},
 		{args: []string{"-spread", "users"}, err: "-spread must be sockets or rooms"},
+		// The sign-up run of docs/performance.md: one room of one socket,
+		// which sends (-senders 1), none stalled.
+		{args: []string{"-rooms", "1", "-per-room", "1", "-rate", "0"}, want: []string{"http://127.0.0.1:8090"}},
+		{args: []string{"-per-room", "2", "-senders", "1", "-stalled", "1"}, err: "-stalled must be in [0, -per-room - -senders)"},
 	} {
 		cfg, err := parseFlags(c.args, io.Discard)
 		switch {
