@@ -87,7 +87,8 @@ func TestNodesBehindCaddy(t *testing.T) {
 // proxy fails, reconnecting through the proxy finds every message, and
 // the node, started again on its address, answers /readyz and serves the
 // room again. Last, NATS stops: pages are still served through the
-// proxy; it starts again: the nodes are ready again and a room works.
+// proxy and bob signs in; it starts again: the nodes are ready again and
+// a room works.
 func manyNodes(t *testing.T, startProxy func(dir, cert, key string, tlsPort, httpPort int, nodes []string)) {
 	dir := t.TempDir()
 	nats, natsURL, natsPassword := startNATSFromConf(t, dir)
@@ -276,7 +277,8 @@ func manyNodes(t *testing.T, startProxy func(dir, cert, key string, tlsPort, htt
 	}
 
 	// NATS goes away: every node says it is not ready on /readyz, which
-	// the proxy does not check: pages that need no NATS are still served.
+	// the proxy does not check: pages that need no NATS are still served,
+	// and signing in works.
 	nats.Shutdown()
 	for _, n := range nodes {
 		waitReadyz(t, n, http.StatusServiceUnavailable)
@@ -290,6 +292,9 @@ func manyNodes(t *testing.T, startProxy func(dir, cert, key string, tlsPort, htt
 		if page.Status != http.StatusOK || !strings.Contains(page.Body, `action="/login"`) {
 			t.Errorf("GET /login through the proxy while NATS is away: status %d; want 200 and the form\n%.300s", page.Status, page.Body)
 		}
+	}
+	if err := visitor.Login("bob", "plum-kettle-orbit-42"); err != nil {
+		t.Errorf("bob signing in through the proxy while NATS is away: %v", err)
 	}
 	// NATS comes back: the nodes are ready again by themselves, and a
 	// room works through the proxy.
