@@ -64,16 +64,8 @@ func TestNginx(t *testing.T) {
 	base := fmt.Sprintf("https://%s:%d", host, tlsPort)
 	nat := startNatter(t, "127.0.0.1:0", filepath.Join(dir, "natter.db"), base)
 
-	site := render(t, "nginx.conf",
-		"listen [::]:80;", "",
-		"listen [::]:443 ssl;", "",
-		"listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", httpPort),
-		"listen 443 ssl;", fmt.Sprintf("listen 127.0.0.1:%d ssl;", tlsPort),
-		"server_name chat.example.com;", "server_name "+host+";",
-		"/etc/letsencrypt/live/chat.example.com/fullchain.pem", cert,
-		"/etc/letsencrypt/live/chat.example.com/privkey.pem", key,
-		"proxy_pass http://127.0.0.1:8080;", "proxy_pass http://"+nat.srv.Addr()+";",
-	)
+	site := render(t, "nginx.conf", append(nginxTLS(cert, key, tlsPort, httpPort),
+		"proxy_pass http://127.0.0.1:8080;", "proxy_pass http://"+nat.srv.Addr()+";")...)
 	startNginx(t, bin, dir, site)
 
 	b := newBrowser(t, base, pool)
@@ -122,6 +114,21 @@ func TestCaddy(t *testing.T) {
 	waitHealthy(t, b)
 	useThroughProxy(t, b, nat)
 	restartBehindProxy(t, b, nat, filepath.Join(dir, "natter.db"), base)
+}
+
+// nginxTLS are the placeholders of a shipped nginx file that the tests
+// replace, and what with: the listen lines (on 127.0.0.1 only), the name
+// and the certificate.
+func nginxTLS(cert, key string, tlsPort, httpPort int) []string {
+	return []string{
+		"listen [::]:80;", "",
+		"listen [::]:443 ssl;", "",
+		"listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", httpPort),
+		"listen 443 ssl;", fmt.Sprintf("listen 127.0.0.1:%d ssl;", tlsPort),
+		"server_name chat.example.com;", "server_name " + host + ";",
+		"/etc/letsencrypt/live/chat.example.com/fullchain.pem", cert,
+		"/etc/letsencrypt/live/chat.example.com/privkey.pem", key,
+	}
 }
 
 // startNginx runs nginx until the test ends with site, a shipped file

@@ -45,15 +45,7 @@ func TestNodesBehindNginx(t *testing.T) {
 		testenv.Missing(t, "nginx is not installed (apt-get install nginx-light): deploy/nginx-nodes.conf is not checked")
 	}
 	manyNodes(t, func(dir, cert, key string, tlsPort, httpPort int, nodes []string) {
-		pairs := []string{
-			"listen [::]:80;", "",
-			"listen [::]:443 ssl;", "",
-			"listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", httpPort),
-			"listen 443 ssl;", fmt.Sprintf("listen 127.0.0.1:%d ssl;", tlsPort),
-			"server_name chat.example.com;", "server_name " + host + ";",
-			"/etc/letsencrypt/live/chat.example.com/fullchain.pem", cert,
-			"/etc/letsencrypt/live/chat.example.com/privkey.pem", key,
-		}
+		pairs := nginxTLS(cert, key, tlsPort, httpPort)
 		for i, addr := range nodes {
 			pairs = append(pairs, shippedNodes[i], addr)
 		}
