@@ -64,34 +64,9 @@ func TestNginx(t *testing.T) {
 	base := fmt.Sprintf("https://%s:%d", host, tlsPort)
 	nat := startNatter(t, "127.0.0.1:0", filepath.Join(dir, "natter.db"), base)
 
-	site := render(t, "nginx.conf",
-		"listen [::]:80;", "",
-		"listen [::]:443 ssl;", "",
-		"listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", httpPort),
-		"listen 443 ssl;", fmt.Sprintf("listen 127.0.0.1:%d ssl;", tlsPort),
-		"server_name chat.example.com;", "server_name "+host+";",
-		"/etc/letsencrypt/live/chat.example.com/fullchain.pem", cert,
-		"/etc/letsencrypt/live/chat.example.com/privkey.pem", key,
-		"proxy_pass http://127.0.0.1:8080;", "proxy_pass http://"+nat.srv.Addr()+";",
-	)
-	writeFile(t, filepath.Join(dir, "natter.conf"), site)
-	// The shipped file goes inside nginx's http block, as Debian's
-	// nginx.conf includes conf.d/*.conf; this is that main file, with
-	// every path in the test's folder and one process that stays in front.
-	main := fmt.Sprintf(`daemon off;
-master_process off;
-pid %[1]s/nginx.pid;
-events { worker_connections 256; }
-http {
-    access_log %[1]s/access.log;
-    client_body_temp_path %[1]s/body;
-    proxy_temp_path %[1]s/proxy;
-    include %[1]s/natter.conf;
-}
-`, dir)
-	writeFile(t, filepath.Join(dir, "nginx.conf"), main)
-	start(t, exec.Command(bin, "-p", dir+"/", "-c", filepath.Join(dir, "nginx.conf"), "-e", filepath.Join(dir, "error.log")),
-		filepath.Join(dir, "error.log"))
+	site := render(t, "nginx.conf", append(nginxTLS(cert, key, tlsPort, httpPort),
+		"proxy_pass http://127.0.0.1:8080;", "proxy_pass http://"+nat.srv.Addr()+";")...)
+	startNginx(t, bin, dir, site)
 
 	b := newBrowser(t, base, pool)
 	waitHealthy(t, b)
@@ -133,6 +108,59 @@ func TestCaddy(t *testing.T) {
 		"chat.example.com {", fmt.Sprintf("%s:%d {\n\ttls %s %s", host, tlsPort, cert, key),
 		"reverse_proxy 127.0.0.1:8080", "reverse_proxy "+nat.srv.Addr(),
 	)
+	startCaddy(t, bin, dir, site, httpPort)
+
+	b := newBrowser(t, base, pool)
+	waitHealthy(t, b)
+	useThroughProxy(t, b, nat)
+	restartBehindProxy(t, b, nat, filepath.Join(dir, "natter.db"), base)
+}
+
+// nginxTLS are the placeholders of a shipped nginx file that the tests
+// replace, and what with: the listen lines (on 127.0.0.1 only), the name
+// and the certificate.
+func nginxTLS(cert, key string, tlsPort, httpPort int) []string {
+	return []string{
+		"listen [::]:80;", "",
+		"listen [::]:443 ssl;", "",
+		"listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", httpPort),
+		"listen 443 ssl;", fmt.Sprintf("listen 127.0.0.1:%d ssl;", tlsPort),
+		"server_name chat.example.com;", "server_name " + host + ";",
+		"/etc/letsencrypt/live/chat.example.com/fullchain.pem", cert,
+		"/etc/letsencrypt/live/chat.example.com/privkey.pem", key,
+	}
+}
+
+// startNginx runs nginx until the test ends with site, a shipped file
+// rendered for the test, as conf.d/natter.conf. The shipped file goes
+// inside nginx's http block, as Debian's nginx.conf includes
+// conf.d/*.conf; this is that main file, with every path in the test's
+// folder and one process that stays in front.
+func startNginx(t *testing.T, bin, dir, site string) {
+	t.Helper()
+	writeFile(t, filepath.Join(dir, "natter.conf"), site)
+	main := fmt.Sprintf(`daemon off;
+master_process off;
+pid %[1]s/nginx.pid;
+events { worker_connections 256; }
+http {
+    access_log %[1]s/access.log;
+    client_body_temp_path %[1]s/body;
+    proxy_temp_path %[1]s/proxy;
+    include %[1]s/natter.conf;
+}
+`, dir)
+	writeFile(t, filepath.Join(dir, "nginx.conf"), main)
+	start(t, exec.Command(bin, "-p", dir+"/", "-c", filepath.Join(dir, "nginx.conf"), "-e", filepath.Join(dir, "error.log")),
+		filepath.Join(dir, "error.log"))
+}
+
+// startCaddy runs Caddy until the test ends with site, a shipped file
+// rendered for the test, behind global options that turn off what needs
+// fixed ports (the admin endpoint, the http redirect) and keep Caddy's
+// files in the test's folder.
+func startCaddy(t *testing.T, bin, dir, site string, httpPort int) {
+	t.Helper()
 	global := fmt.Sprintf("{\n\tadmin off\n\tauto_https disable_redirects\n\tskip_install_trust\n\thttp_port %d\n\tstorage file_system %s\n}\n\n",
 		httpPort, filepath.Join(dir, "caddy-data"))
 	conf := filepath.Join(dir, "Caddyfile")
@@ -140,11 +168,6 @@ func TestCaddy(t *testing.T) {
 	cmd := exec.Command(bin, "run", "--config", conf, "--adapter", "caddyfile")
 	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+filepath.Join(dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"))
 	start(t, cmd, "")
-
-	b := newBrowser(t, base, pool)
-	waitHealthy(t, b)
-	useThroughProxy(t, b, nat)
-	restartBehindProxy(t, b, nat, filepath.Join(dir, "natter.db"), base)
 }
 
 // useThroughProxy does what a person does on a first visit, through the
@@ -623,6 +646,7 @@ func runProcess(t *testing.T, env map[string]string) listening {
 	})
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if l, ok := listeningLine(logs); ok {
+			l.cmd, l.exited = cmd, exited
 			return l
 		}
 		select {
@@ -655,7 +679,7 @@ func listeningLine(logs *syncBuffer) (listening, bool) {
 // above run.
 func TestGuideQuotesShippedFiles(t *testing.T) {
 	guide := readFile(t, filepath.Join("..", "docs", "deploy.md"))
-	for _, name := range []string{"natter.service", "natter.env", "Caddyfile", "nginx.conf"} {
+	for _, name := range []string{"natter.service", "natter.env", "Caddyfile", "nginx.conf", "nats.conf", "nginx-nodes.conf", "Caddyfile.nodes"} {
 		if !strings.Contains(guide, "\n"+readFile(t, name)+"```\n") {
 			t.Errorf("docs/deploy.md does not quote deploy/%s verbatim in a code block", name)
 		}
@@ -703,10 +727,13 @@ func startNatter(t *testing.T, addr, dbPath, baseURL string) *natter {
 	return &natter{srv: srv, log: logs, stop: stop}
 }
 
-// listening is Natter's "natter listening" log line, and the log.
+// listening is Natter's "natter listening" log line, and the log; for
+// a process of its own (runProcess), the process and when it exited.
 type listening struct {
 	Addr, BaseURL, SMTP string
 	logs                *syncBuffer
+	cmd                 *exec.Cmd
+	exited              <-chan struct{}
 }
 
 // run starts Natter as main does, with env as its environment, until the

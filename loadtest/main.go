@@ -39,7 +39,7 @@ type config struct {
 	duration    time.Duration
 	warmup      time.Duration
 	drain       time.Duration
-	pid         int
+	pids        pids
 	jsonOut     bool
 	password    string
 	userPrefix  string
@@ -112,7 +112,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.duration, "duration", 30*time.Second, "measured sending time (with -rate 0: how long the sockets are held)")
 	fs.DurationVar(&c.warmup, "warmup", 5*time.Second, "sending time before measuring")
 	fs.DurationVar(&c.drain, "drain", 5*time.Second, "longest wait for deliveries after the last send")
-	fs.IntVar(&c.pid, "pid", 0, "the server's process id, to read its memory from /proc (same machine)")
+	fs.Var(&c.pids, "pid", "the server's process id, to read its CPU and memory from /proc (same machine); several nodes (and NATS): a comma-separated list, or the flag repeated, whose figures are summed")
 	fs.BoolVar(&c.jsonOut, "json", false, "print one JSON object on stdout (the summary goes to stderr)")
 	fs.StringVar(&c.password, "password", "loadtest-Passw0rd-natter", "password of every load-test account")
 	fs.StringVar(&c.userPrefix, "user-prefix", "lt", "account names are PREFIX0, PREFIX1, ...")
@@ -172,7 +172,7 @@ func (c *config) check() error {
 		return fmt.Errorf("-text-size must be in [0, 1900]")
 	case c.settlePause < 0 || c.settlePause > time.Minute:
 		return fmt.Errorf("-settle-pause must be in [0, 1m]")
-	case c.stalled < 0 || c.stalled >= c.perRoom-c.senders:
+	case c.stalled < 0 || (c.stalled > 0 && c.stalled >= c.perRoom-c.senders):
 		return fmt.Errorf("-stalled must be in [0, -per-room - -senders)")
 	case c.readBuf != 0 && (c.readBuf < 256 || c.readBuf > 1<<20):
 		return fmt.Errorf("-read-buffer must be in [256, 1048576]")

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http/cookiejar"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"natter/client"
@@ -85,4 +86,53 @@ func (a *account) onNodes(list []string) error {
 		a.nodes[i] = c
 	}
 	return nil
+}
+
+// pids is the -pid flag: the processes whose CPU and memory count as the
+// server's (with several nodes, every node and NATS), summed.
+type pids []int
+
+func (p *pids) String() string {
+	s := make([]string, len(*p))
+	for i, pid := range *p {
+		s[i] = strconv.Itoa(pid)
+	}
+	return strings.Join(s, ",")
+}
+
+// Set adds the process ids of one -pid (several separated by commas).
+func (p *pids) Set(v string) error {
+	for _, one := range strings.Split(v, ",") {
+		if one = strings.TrimSpace(one); one == "" {
+			continue
+		}
+		pid, err := strconv.Atoi(one)
+		if err != nil || pid <= 0 {
+			return fmt.Errorf("bad -pid %q: want process ids", one)
+		}
+		*p = append(*p, pid)
+	}
+	return nil
+}
+
+// proc sums the processes' memory, threads and open files.
+func (p pids) proc() procInfo {
+	var sum procInfo
+	for _, pid := range p {
+		one := readProc(pid)
+		sum.RSSKB += one.RSSKB
+		sum.PeakKB += one.PeakKB
+		sum.Threads += one.Threads
+		sum.FDs += one.FDs
+	}
+	return sum
+}
+
+// cpu sums the processes' user+system CPU seconds.
+func (p pids) cpu() float64 {
+	var sum float64
+	for _, pid := range p {
+		sum += readCPU(pid)
+	}
+	return sum
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
 	"slices"
 	"testing"
 
@@ -24,6 +25,10 @@ func TestBaseFlag(t *testing.T) {
 		{args: []string{"-base", "http://127.0.0.1:1,http://192.0.2.1:2"}, err: `-base "http://192.0.2.1:2" is not a loopback address; this generator only targets loopback`},
 		{args: []string{"-base", "ftp://127.0.0.1:1"}, err: `bad -base "ftp://127.0.0.1:1"`},
 		{args: []string{"-spread", "users"}, err: "-spread must be sockets or rooms"},
+		// The sign-up run of docs/performance.md: one room of one socket,
+		// which sends (-senders 1), none stalled.
+		{args: []string{"-rooms", "1", "-per-room", "1", "-rate", "0"}, want: []string{"http://127.0.0.1:8090"}},
+		{args: []string{"-per-room", "2", "-senders", "1", "-stalled", "1"}, err: "-stalled must be in [0, -per-room - -senders)"},
 	} {
 		cfg, err := parseFlags(c.args, io.Discard)
 		switch {
@@ -95,5 +100,27 @@ func TestAccountOnNodes(t *testing.T) {
 		if n.Base.String() != list[i] || n.CookieHeader() != "session_id=s1" {
 			t.Errorf("node %d: %s with %q, want %s with session_id=s1", i, n.Base, n.CookieHeader(), list[i])
 		}
+	}
+}
+
+// -pid takes a list, or is repeated; the figures of the processes named
+// are summed.
+func TestPidFlag(t *testing.T) {
+	cfg, err := parseFlags([]string{"-pid", "12, 13", "-pid", "14"}, io.Discard)
+	if err != nil || !slices.Equal(cfg.pids, pids{12, 13, 14}) {
+		t.Errorf("pids %v, %v; want [12 13 14]", cfg.pids, err)
+	}
+	if _, err := parseFlags([]string{"-pid", "12,x"}, io.Discard); err == nil || err.Error() != `invalid value "12,x" for flag -pid: bad -pid "x": want process ids` {
+		t.Errorf("-pid 12,x: %v", err)
+	}
+	// This process, named twice: its peak memory (which never shrinks)
+	// counts twice.
+	self := os.Getpid()
+	once := readProc(self).PeakKB
+	if twice := (pids{self, self}).proc().PeakKB; once <= 0 || twice < 2*once {
+		t.Errorf("peak memory of this process %d KB, of it named twice %d KB; want twice as much", once, twice)
+	}
+	if got := (pids{}).proc(); got != (procInfo{}) {
+		t.Errorf("no -pid: %+v, want zeroes", got)
 	}
 }

@@ -109,9 +109,9 @@ func run(ctx context.Context, cfg config, progress io.Writer) (*result, error) {
 		}
 	}
 	if len(cfg.bases) > 1 && cfg.spread == spreadSockets {
-		fmt.Fprintln(progress, "nodes: each room's sockets are spread over", len(cfg.bases), "nodes; while rooms are not shared across nodes, member lists stay partial and deliveries between nodes count as lost (-spread rooms keeps each room on one node)")
+		fmt.Fprintln(progress, "nodes: each room's sockets are spread over", len(cfg.bases), "nodes; the nodes must share rooms (NATTER_NATS_URL), or deliveries between nodes count as lost (-spread rooms keeps each room on one node)")
 	}
-	res.Server.Before = readProc(cfg.pid)
+	res.Server.Before = cfg.pids.proc()
 	rs.start = time.Now()
 
 	recv, err := rs.connectAll(ctx, accts, res, progress)
@@ -122,14 +122,14 @@ func run(ctx context.Context, cfg config, progress io.Writer) (*result, error) {
 	if cfg.settle {
 		rs.settle(ctx, progress)
 	}
-	res.Server.Open = readProc(cfg.pid)
+	res.Server.Open = cfg.pids.proc()
 
 	if cfg.rate > 0 {
 		rs.traffic(ctx, recv, res, progress)
 	} else {
 		rs.hold(ctx, res, progress)
 	}
-	res.Server.End = readProc(cfg.pid)
+	res.Server.End = cfg.pids.proc()
 	rs.closeAll(recv, progress)
 	rs.tally(recv, res)
 	return res, ctx.Err()
@@ -309,7 +309,7 @@ func (rs *runState) traffic(ctx context.Context, recv []*receiver, res *result, 
 	rs.measureFrom = begin + cfg.warmup
 	rs.measureTo = rs.measureFrom + cfg.duration
 	rs.window.Store(new(histogram))
-	cpu0 := readCPU(cfg.pid)
+	cpu0 := cfg.pids.cpu()
 	self0, busy0 := readCPU(-1), readBusy()
 	var wg sync.WaitGroup
 	for r := range cfg.rooms {
@@ -343,7 +343,7 @@ wait:
 			win := rs.window.Swap(new(histogram)).summary()
 			fmt.Fprintf(progress, "%s t=%.0fs sent=%d delivered=%d (%.0f/s) last 5s: p50=%.1fms p99=%.1fms max=%.1fms drops=%d refused=%d rss=%s\n",
 				phase, (now - begin).Seconds(), rs.sent.Load(), d, float64(d-last)/(now-lastT).Seconds(),
-				win.P50, win.P99, win.Max, rs.drops.Load(), rs.errFrames.Load(), kb(readProc(cfg.pid).RSSKB))
+				win.P50, win.P99, win.Max, rs.drops.Load(), rs.errFrames.Load(), kb(cfg.pids.proc().RSSKB))
 			last, lastT = d, now
 		case <-sendersDone:
 			break wait
@@ -355,7 +355,7 @@ wait:
 	if rs.sent.Load() == 0 {
 		fmt.Fprintln(progress, "traffic: no message sent (every sender's socket was closed)")
 	}
-	cpu1, self1, busy1 := readCPU(cfg.pid), readCPU(-1), readBusy()
+	cpu1, self1, busy1 := cfg.pids.cpu(), readCPU(-1), readBusy()
 	secs := (rs.measureTo - begin).Seconds()
 	res.Server.CPUPercent = 100 * (cpu1 - cpu0) / secs
 	res.GeneratorCPUPercent = 100 * (self1 - self0) / secs
@@ -447,7 +447,7 @@ func (rs *runState) hold(ctx context.Context, res *result, progress io.Writer) {
 		select {
 		case <-tick.C:
 			fmt.Fprintf(progress, "hold t=%.0fs drops=%d full-member-lists=%d rss=%s\n",
-				rs.since().Seconds(), rs.drops.Load(), rs.full.Load(), kb(readProc(rs.cfg.pid).RSSKB))
+				rs.since().Seconds(), rs.drops.Load(), rs.full.Load(), kb(rs.cfg.pids.proc().RSSKB))
 		case <-end:
 			return
 		case <-ctx.Done():
