@@ -168,7 +168,7 @@ func startOwner(t *testing.T, url, name string) *owner {
 	t.Cleanup(o.reg.Close)
 	var err error
 	o.relays, err = cluster.NewRelays(conn, name, func(req cluster.JoinRequest, sock *cluster.RemoteSocket) error {
-		c, err := o.reg.JoinRemote(req.Room, chat.Member{ID: req.MemberID, Name: req.MemberName}, req.Session)
+		c, err := o.reg.JoinRemote(req.Room, chat.Member{ID: req.MemberID, Name: req.MemberName}, req.Session, sock.Link(), sock.ID())
 		if err != nil {
 			return &cluster.Refused{Code: chat.CloseCodeFor(err), Reason: err.Error()}
 		}
