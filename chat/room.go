@@ -32,7 +32,7 @@ type room struct {
 	dropping bool
 
 	mu      roomLock // a mutex; see linked.go
-	dead    bool // destroyed: out of the registry; a joiner must look again
+	dead    bool     // destroyed: out of the registry; a joiner must look again
 	seq     uint64
 	history ring
 	members map[int64]*member
