@@ -68,8 +68,14 @@ func (s *RemoteSocket) got(op string, data []byte) {
 	}
 }
 
-// end makes the reader stop.
-func (s *RemoteSocket) end() { s.once.Do(func() { close(s.gone) }) }
+// end makes the reader stop; it reports whether this call did.
+func (s *RemoteSocket) end() (ended bool) {
+	s.once.Do(func() {
+		close(s.gone)
+		ended = true
+	})
+	return ended
+}
 
 // ReadMessage returns the next text frame from the browser, calling the
 // pong handler for each pong on the way; it fails with

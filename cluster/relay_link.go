@@ -146,46 +146,59 @@ func (l *Link) publish(m linkMsg) error {
 }
 
 // failed ends, here, the sockets a message could not be published for
-// (the NATS connection is closed, or its buffer full while it reconnects),
-// as a failed write ends a browser's connection: their reader stops, and
-// their members leave as from a socket closed.
+// (the NATS connection is closed, or its buffer full while it
+// reconnects), as a failed write ends a browser's connection: their
+// reader stops, and their members leave as from a socket closed. The
+// relaying node is told to close them with 1012 (should the connection
+// take that close), so that the browsers reconnect.
 func (l *Link) failed(conns []string, err error) {
 	l.relays.log.Warn("NATS: a relayed frame was not published; its sockets end", "sockets", len(conns), "err", err)
-	l.relays.mu.Lock()
-	var ended []*RemoteSocket
+	ids := make(map[string]bool, len(conns))
 	for _, id := range conns {
-		if s := l.relays.remote[id]; s != nil && s.link == l {
-			ended = append(ended, s)
-		}
+		ids[id] = true
 	}
-	l.relays.mu.Unlock()
-	for _, s := range ended {
-		s.end()
-	}
+	l.endAll(func(s *RemoteSocket) bool { return ids[s.id] }, closeServiceRestart, reconnectReason)
 }
 
 // overflow closes every socket of the link's node with 1013, dropping
-// what waited for the publisher (the frames of those very sockets).
+// what waited for the publisher but closes (the frames are those very
+// sockets').
 func (l *Link) overflow() {
+	l.mu.Lock()
+	kept := l.queue[:0]
+	for _, m := range l.queue {
+		if m.op == opClose {
+			kept = append(kept, m)
+		}
+	}
+	clear(l.queue[len(kept):])
+	l.queue, l.bytes = kept, 0
+	l.mu.Unlock()
+	n := l.endAll(func(*RemoteSocket) bool { return true }, closeTryAgainLater, evictReason)
+	l.relays.log.Warn("NATS: the frames for a relaying node waited past the limit; its sockets are closed", "subject", l.peer, "sockets", n)
+}
+
+// endAll ends the link's sockets that pick picks and that had not ended,
+// and sends their node a close with code and reason for each, in place
+// of chat's own close frame (which a socket that ended does not send).
+// It returns how many it ended.
+func (l *Link) endAll(pick func(*RemoteSocket) bool, code int, reason string) int {
 	l.relays.mu.Lock()
-	var ended []*RemoteSocket
+	var picked []*RemoteSocket
 	for _, s := range l.relays.remote {
-		if s.link == l {
-			ended = append(ended, s)
+		if s.link == l && pick(s) {
+			picked = append(picked, s)
 		}
 	}
 	l.relays.mu.Unlock()
-	l.mu.Lock()
-	clear(l.queue)
-	l.queue, l.bytes = l.queue[:0], 0
-	l.mu.Unlock()
-	l.relays.log.Warn("NATS: a relaying node's frames waited past the limit; its sockets are closed", "subject", l.peer, "sockets", len(ended))
-	for _, s := range ended {
-		// Ended first, so that chat's own close frame (1000 when its
-		// Serve ends) is not published after this one.
-		s.end()
-		l.control(s.id, opClose, []byte(evictReason), closeTryAgainLater)
+	n := 0
+	for _, s := range picked {
+		if s.end() {
+			l.control(s.id, opClose, []byte(reason), code)
+			n++
+		}
 	}
+	return n
 }
 
 // encodeFrames is the body of an opFrames message: the ids' common
