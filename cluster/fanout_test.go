@@ -345,3 +345,52 @@ func TestFullLinkClosesItsSockets(t *testing.T) {
 		t.Errorf("ana saw %d frames from the first message, want the 10 messages at least", len(got))
 	}
 }
+
+// A relaying node of an older version, whose join requests do not say
+// that it takes a frame for several sockets in one message, gets one
+// message per socket, as before.
+func TestOlderRelayingNodeGetsAFramePerSocket(t *testing.T) {
+	srv := natstest.Start(t)
+	a := startOwner(t, srv.URL(), "a")
+	anaSock := a.joinLocal(t, "general", ana)
+	onOld := spyOn(t, srv.URL(), "old")
+	nc, err := nats.Connect(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	// The older node answers the owner's pings, as Relayed does.
+	_, err = nc.Subscribe("natter.node.old.conn", func(m *nats.Msg) {
+		if m.Header.Get("Natter-Op") == "ping" {
+			pong := nats.NewMsg("natter.node.a.conn")
+			pong.Header.Set("Natter-Conn", m.Header.Get("Natter-Conn"))
+			pong.Header.Set("Natter-Op", "pong")
+			_ = nc.PublishMsg(pong)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, conn := range []string{"old/1", "old/2"} {
+		req := fmt.Sprintf(`{"conn":%q,"node":"old","room":"general","member_id":%d,"member_name":"m%d","session":"h"}`, conn, 10+i, 10+i)
+		m, err := nc.Request("natter.node.a.join", []byte(req), 5*time.Second)
+		if err != nil || string(m.Data) != "{}" {
+			t.Fatalf("joining %s: %v %s", conn, err, m.Data)
+		}
+	}
+	anaSock.waitFrame(t, "ana", "joined:m11:3")
+	anaSock.typed <- []byte("hello")
+	anaSock.waitFrame(t, "ana", "msg:4:text:ana:hello")
+	frame := "msg:4:text:ana:hello|"
+	waitFor(t, "the message on the older node", func() bool { return len(onOld.carrying(frame)) == 2 })
+	var conns []string
+	for _, p := range onOld.carrying(frame) {
+		if p.frame != frame || len(p.conns) != 1 {
+			t.Errorf("published %v, want %q for one socket", p, frame)
+		}
+		conns = append(conns, p.conns...)
+	}
+	if slices.Sort(conns); !slices.Equal(conns, []string{"old/1", "old/2"}) {
+		t.Errorf("published for %q", conns)
+	}
+}

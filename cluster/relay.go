@@ -105,6 +105,10 @@ type JoinRequest struct {
 	// would sign anyone in): the tag by which the session's sockets are
 	// closed.
 	Session string `json:"session"`
+	// Frames says that the relaying node takes a frame for several
+	// sockets in one message (opFrames); a node that does not say so (an
+	// older version, during an upgrade) gets one message per socket.
+	Frames bool `json:"frames,omitempty"`
 }
 
 // joinAnswer is the owner's answer to a JoinRequest: Code 0 when the
@@ -283,6 +287,7 @@ func (r *Relays) join(req JoinRequest) joinAnswer {
 		return joinAnswer{Code: closeInternalError, Reason: "Internal error."}
 	}
 	s.link = r.linkFor(connSubject(req.Node))
+	s.link.frames.Store(req.Frames)
 	r.remote[req.Conn] = s
 	r.mu.Unlock()
 	err := r.onJoin(req, s)
@@ -311,6 +316,7 @@ func (r *Relays) Join(ctx context.Context, owner string, req JoinRequest, browse
 	req.Conn = r.prefix + strconv.FormatUint(r.next.Add(1), 10)
 	req.Node = r.node
 	req.Session = sessionKey(req.Session)
+	req.Frames = true
 	rl := &Relayed{relays: r, id: req.Conn, room: req.Room, ownerNode: owner, owner: connSubject(owner), browser: browser}
 	// Registered before asking: the owner's first frames may come before
 	// its answer, on another subject.

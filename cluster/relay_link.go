@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"sync"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
 )
@@ -15,7 +16,9 @@ import (
 // fans out to several of that node's sockets is given to Deliver once,
 // with their ids, and published once (opFrames); the relaying node queues
 // it to each of those browsers, whose own queue limits evict a slow one
-// there. A frame for one socket is published as before (opText).
+// there. A frame for one socket is published as before (opText), and so
+// is each copy of a frame for a node that did not say it takes opFrames
+// (an older version, while the nodes are upgraded one by one).
 //
 // Nothing waits for the relaying node: a publish goes to the NATS
 // connection's buffer. Should the frames waiting for the publisher pass
@@ -26,6 +29,9 @@ import (
 type Link struct {
 	relays *Relays
 	peer   string // the relaying node's conn subject
+	// frames is set when the node's last join request said it takes
+	// opFrames (JoinRequest.Frames).
+	frames atomic.Bool
 
 	mu      sync.Mutex
 	queue   []linkMsg
@@ -135,8 +141,13 @@ func (l *Link) publisher() {
 // publish publishes m to the link's node, with this node's conn subject
 // as the reply subject (publishReply).
 func (l *Link) publish(m linkMsg) error {
-	if len(m.conns) == 1 {
-		return l.relays.publishReply(l.peer, m.conns[0], m.op, m.data, m.code)
+	if len(m.conns) == 1 || !l.frames.Load() {
+		for _, id := range m.conns {
+			if err := l.relays.publishReply(l.peer, id, m.op, m.data, m.code); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	msg := nats.NewMsg(l.peer)
 	msg.Header.Set(headerOp, opFrames)
