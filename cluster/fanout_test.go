@@ -244,7 +244,7 @@ func TestStalledBrowserOnRelayingNodeIsEvictedThere(t *testing.T) {
 	const writeWait = 3 * time.Second
 	regB := chat.New(chat.Config{
 		Grace: 0, PingPeriod: 5 * time.Second, PongWait: 10 * time.Second,
-		WriteWait: writeWait, QueueLimit: 32,
+		WriteWait: writeWait, QueueLimit: 64,
 	}, textRenderer{})
 	t.Cleanup(regB.Close)
 
@@ -255,7 +255,7 @@ func TestStalledBrowserOnRelayingNodeIsEvictedThere(t *testing.T) {
 		s.waitFrame(t, "a member", "joined:cy:21")
 	}
 	// cy's writer on b waits on the snapshot; the messages fill its queue.
-	posted := make([]time.Time, 100)
+	posted := make([]time.Time, 150)
 	for i := range posted {
 		posted[i] = time.Now()
 		if _, err := a.reg.Post("general", ana, fmt.Sprintf("hello %d", i)); err != nil {
