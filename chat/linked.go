@@ -22,7 +22,8 @@ import "sync"
 
 // Link carries frames, in the order it is given them, to connections that
 // one other node serves. Deliver is called with a room's lock held: it
-// must not block, nor call back into the Registry.
+// must not block, nor call back into the Registry. Links are compared
+// with == (a pointer is one).
 type Link interface {
 	// Deliver sends frame to the connections named conns (the names
 	// JoinRemote was given), after every frame delivered before it. The
