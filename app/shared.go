@@ -159,7 +159,7 @@ func (sr *sharedRooms) joinRelayed(req cluster.JoinRequest, sock *cluster.Remote
 		// Moved meanwhile, or this node is starting: the browser reconnects.
 		return &cluster.Refused{Code: chat.CloseServiceRestart, Reason: "Reconnecting to the other servers."}
 	}
-	c, err := sr.rooms.JoinRemote(req.Room, chat.Member{ID: req.MemberID, Name: req.MemberName}, req.Session)
+	c, err := sr.rooms.JoinRemote(req.Room, chat.Member{ID: req.MemberID, Name: req.MemberName}, req.Session, sock.Link(), sock.ID())
 	if err != nil {
 		var ce *chat.Error
 		reason := "Internal error."

@@ -47,7 +47,10 @@
 //
 // With several nodes, a socket for a room another node holds is served
 // here as a Client in no room (Registry.Relay, relay.go): one of its
-// user's connections, fed by Send with what the room's owner sends.
+// user's connections, fed by Send with what the room's owner sends. On
+// the owner, such a socket is a member's connection (JoinRemote) whose
+// frames go to its node through a Link (linked.go): a frame the room fans
+// out travels once per node, not once per connection.
 //
 // # A socket's life
 //

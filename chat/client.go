@@ -20,10 +20,19 @@ type Client struct {
 	// remote is set at creation on a connection another node serves
 	// (JoinRemote): notices for its user reach it on that node.
 	remote bool
+	// link, set at creation on a remote connection that has one, carries
+	// its frames to its node, where linkID names it (linked.go): it has
+	// no queue here.
+	link   Link
+	linkID string
 
 	// Guarded by room.mu.
 	idx    int  // position in room.clients
 	joined bool // counted in its room and the registry's indexes until Leave
+	// linkGen and linkLast place the client's latest frame waiting in its
+	// room's lock (roomLock.add).
+	linkGen  uint64
+	linkLast int
 
 	// user is the user's registry record, set by admit before the first
 	// frame is queued; its queued counter holds the bytes of all the
@@ -101,8 +110,17 @@ func (c *Client) Done() <-chan struct{} { return c.done }
 // Send queues a frame for this connection only (an error fragment, say).
 // It never blocks. It returns false if the client is closed, or if the
 // frame overflowed the queue: then the client is evicted, closed with 1013
-// and removed from its room.
+// and removed from its room. A linked connection (JoinRemote) has no
+// queue here: the frame goes to its link at once.
 func (c *Client) Send(frame []byte) bool {
+	if c.link != nil {
+		// Its node queues it (and evicts there).
+		if c.isClosed() {
+			return false
+		}
+		c.link.Deliver(frame, []string{c.linkID})
+		return true
+	}
 	switch c.reg.enqueue(c, frame) {
 	case queued:
 		return true
@@ -174,8 +192,16 @@ func (c *Client) evictLocked(why string) {
 // holds the most is evicted (the hog, typically a tab that stopped
 // reading, not the healthy tab that happens to receive the frame), and
 // the frame is tried once more. The caller may hold c's room lock, not
-// the registry's.
+// the registry's; for a linked connection it must hold it (the frame
+// waits in it, see linked.go).
 func (r *Registry) enqueue(c *Client, frame []byte) enqueueResult {
+	if c.link != nil {
+		if c.isClosed() {
+			return dropped
+		}
+		c.room.mu.add(c, frame)
+		return queued
+	}
 	lazy := c.room.lazyFanout.Load() // presence in a big room: see presenceLocked
 	res := c.enqueueAs(frame, lazy)
 	if res != userFull {

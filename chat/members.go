@@ -39,11 +39,11 @@ type member struct {
 // CloseSession and CloseUser. The caller must run c.Serve, which calls
 // Leave when the connection ends.
 func (r *Registry) Join(slug string, m Member, session string) (*Client, error) {
-	return r.join(slug, m, session, false)
+	return r.join(slug, m, session, nil)
 }
 
-// join is Join; remote marks the connection as JoinRemote's.
-func (r *Registry) join(slug string, m Member, session string, remote bool) (*Client, error) {
+// join is Join; remote, if not nil, makes the connection JoinRemote's.
+func (r *Registry) join(slug string, m Member, session string, remote *remoteConn) (*Client, error) {
 	for {
 		rm, created, err := r.lookupOrCreate(slug, m, true, nil)
 		if err != nil {
@@ -78,9 +78,12 @@ func (r *Registry) join(slug string, m Member, session string, remote bool) (*Cl
 // client gets snap and tail, the room as it is now, first; a member new to
 // the room is announced to every connection, the new one included, after
 // that snapshot.
-func (r *Registry) joinLocked(rm *room, m Member, session string, snap []byte, tail [][]byte, remote bool) (*Client, error) {
+func (r *Registry) joinLocked(rm *room, m Member, session string, snap []byte, tail [][]byte, remote *remoteConn) (*Client, error) {
 	c := newClient(r, rm, m, session)
-	c.remote = remote
+	if remote != nil {
+		c.remote = true
+		c.link, c.linkID = remote.link, remote.conn
+	}
 	mem := rm.members[m.ID]
 	fresh := mem == nil
 	u, err := r.admit(c, fresh)

@@ -48,7 +48,18 @@ func (r *Registry) relayClientsLocked() []*Client {
 // member like any other in the room, but notices for its user (SendUser)
 // skip it, since its own node delivers them to the browser (through its
 // Relay connection) and they would arrive twice. session is the tag the
-// relaying node gave (a hash of the session).
-func (r *Registry) JoinRemote(slug string, m Member, session string) (*Client, error) {
-	return r.join(slug, m, session, true)
+// relaying node gave (a hash of the session). With a link (one per node),
+// the connection's frames go through it, named conn, each frame the room
+// fans out once per link (linked.go), and that node's queue limits apply
+// to them; with none (nil), they are queued and written here like a local
+// connection's.
+func (r *Registry) JoinRemote(slug string, m Member, session string, link Link, conn string) (*Client, error) {
+	return r.join(slug, m, session, &remoteConn{link, conn})
+}
+
+// remoteConn is how a remote connection is reached: through link, as
+// conn, if link is not nil.
+type remoteConn struct {
+	link Link
+	conn string
 }

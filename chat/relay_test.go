@@ -105,7 +105,7 @@ func TestRelayedConnectionCountsAsTheUsers(t *testing.T) {
 func TestRemoteConnectionGetsNoNotices(t *testing.T) {
 	h := newHarness(t, Config{})
 	local := h.join("general", alice, "s-alice")
-	remote, err := h.reg.JoinRemote("general", bob, "hash-of-bob's-session")
+	remote, err := h.reg.JoinRemote("general", bob, "hash-of-bob's-session", nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package chat
 
 import (
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -32,8 +31,8 @@ type room struct {
 	// Store holds of it stays for the node that holds it now.
 	dropping bool
 
-	mu      sync.Mutex
-	dead    bool // destroyed: out of the registry; a joiner must look again
+	mu      roomLock // a mutex; see linked.go
+	dead    bool     // destroyed: out of the registry; a joiner must look again
 	seq     uint64
 	history ring
 	members map[int64]*member

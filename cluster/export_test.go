@@ -1,6 +1,10 @@
 package cluster
 
-import "github.com/nats-io/nats.go"
+import (
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
 
 // Tap calls f with the subject and body of every user event, as they
 // cross NATS, until stop is called.
@@ -18,3 +22,35 @@ func Tap(c *Conn, f func(subject string, data []byte)) (stop func()) {
 // Kill closes c's connection at once, as a node killed with SIGKILL
 // would: nothing is flushed, released or drained.
 func Kill(c *Conn) { c.nc.Close() }
+
+// DecodeFrames returns the relayed sockets and the frame of a message
+// that carries a frame for several of them (Natter-Op "frames").
+func DecodeFrames(data []byte) (conns []string, frame []byte, err error) {
+	return decodeFrames(data)
+}
+
+// SetLinkBytes sets the bytes of frames that may wait on a link, until
+// the test ends.
+func SetLinkBytes(t interface{ Cleanup(func()) }, n int) {
+	old := linkBytes
+	linkBytes = n
+	t.Cleanup(func() { linkBytes = old })
+}
+
+// HoldLink keeps r's link to node from publishing, as a publisher that
+// cannot keep up would, until release is called.
+func HoldLink(r *Relays, node string) (release func()) {
+	r.mu.Lock()
+	l := r.linkFor(connSubject(node))
+	r.mu.Unlock()
+	for {
+		l.mu.Lock()
+		if !l.running {
+			l.running = true
+			l.mu.Unlock()
+			return func() { go l.publisher() }
+		}
+		l.mu.Unlock()
+		time.Sleep(time.Millisecond)
+	}
+}

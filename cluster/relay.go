@@ -30,7 +30,13 @@ import (
 //     is a joinAnswer);
 //   - natter.node.<node>.conn: the traffic of relayed sockets in both
 //     directions, each message naming its connection (headerConn) and
-//     what it is (headerOp): a text frame, a ping, a pong or a close.
+//     what it is (headerOp): a text frame, a ping, a pong or a close; or,
+//     from an owner, a text frame for several connections, named in the
+//     body (opFrames, relay_link.go).
+//
+// An owner sends everything for one relaying node's sockets through one
+// Link (relay_link.go), in order: a frame a room fans out to several of
+// them travels once, not once per socket.
 //
 // The owner's chat writer pings the remote connection as it pings a
 // browser; the relaying node answers each ping with a pong, so a node
@@ -99,6 +105,10 @@ type JoinRequest struct {
 	// would sign anyone in): the tag by which the session's sockets are
 	// closed.
 	Session string `json:"session"`
+	// Frames says that the relaying node takes a frame for several
+	// sockets in one message (opFrames); a node that does not say so (an
+	// older version, during an upgrade) gets one message per socket.
+	Frames bool `json:"frames,omitempty"`
 }
 
 // joinAnswer is the owner's answer to a JoinRequest: Code 0 when the
@@ -152,6 +162,7 @@ type Relays struct {
 	mu      sync.Mutex
 	remote  map[string]*RemoteSocket // sockets of other nodes in rooms owned here
 	relayed map[string]*Relayed      // sockets here in rooms owned elsewhere
+	links   map[string]*Link         // to the nodes of remote, by conn subject
 }
 
 // NewRelays subscribes the node named node to its join requests and its
@@ -168,6 +179,7 @@ func NewRelays(conn *Conn, node string, onJoin JoinFunc, log *slog.Logger) (*Rel
 		prefix:  node + "/" + hex.EncodeToString(b[:]) + "/",
 		remote:  make(map[string]*RemoteSocket),
 		relayed: make(map[string]*Relayed),
+		links:   make(map[string]*Link),
 	}
 	token := nodeToken(node)
 	if _, err := conn.nc.Subscribe("natter.node."+token+".join", r.gotJoin); err != nil {
@@ -222,6 +234,10 @@ func natsMsg(subject, id, op string, data []byte, code int) *nats.Msg {
 // here, or this node restarted) closes it on the other side.
 func (r *Relays) gotConn(m *nats.Msg) {
 	id, op := m.Header.Get(headerConn), m.Header.Get(headerOp)
+	if op == opFrames {
+		r.gotFrames(m)
+		return
+	}
 	r.mu.Lock()
 	rs, rl := r.remote[id], r.relayed[id]
 	r.mu.Unlock()
@@ -260,7 +276,7 @@ func (r *Relays) join(req JoinRequest) joinAnswer {
 		return joinAnswer{Code: closeServiceRestart, Reason: reconnectReason}
 	}
 	s := &RemoteSocket{
-		relays: r, id: req.Conn, peer: connSubject(req.Node),
+		relays: r, id: req.Conn,
 		in:   make(chan inbound, inboundQueue),
 		wake: make(chan struct{}, 1),
 		gone: make(chan struct{}),
@@ -270,6 +286,8 @@ func (r *Relays) join(req JoinRequest) joinAnswer {
 		r.mu.Unlock()
 		return joinAnswer{Code: closeInternalError, Reason: "Internal error."}
 	}
+	s.link = r.linkFor(connSubject(req.Node))
+	s.link.frames.Store(req.Frames)
 	r.remote[req.Conn] = s
 	r.mu.Unlock()
 	err := r.onJoin(req, s)
@@ -298,6 +316,7 @@ func (r *Relays) Join(ctx context.Context, owner string, req JoinRequest, browse
 	req.Conn = r.prefix + strconv.FormatUint(r.next.Add(1), 10)
 	req.Node = r.node
 	req.Session = sessionKey(req.Session)
+	req.Frames = true
 	rl := &Relayed{relays: r, id: req.Conn, room: req.Room, ownerNode: owner, owner: connSubject(owner), browser: browser}
 	// Registered before asking: the owner's first frames may come before
 	// its answer, on another subject.

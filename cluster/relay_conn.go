@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"os"
@@ -30,7 +31,7 @@ var errTooLarge = errors.New("cluster: a relayed message passed the read limit")
 type RemoteSocket struct {
 	relays *Relays
 	id     string
-	peer   string // the relaying node's conn subject
+	link   *Link // to the relaying node; everything written goes through it
 
 	in   chan inbound  // from the relaying node: text frames and pongs
 	wake chan struct{} // (capacity 1) the read deadline moved
@@ -59,16 +60,22 @@ func (s *RemoteSocket) got(op string, data []byte) {
 		default:
 			s.relays.log.Warn("NATS: a relayed socket sends faster than its room reads; dropped", "conn", s.id)
 			// Told here: once ended, chat's own close frame is not sent.
-			_ = s.relays.publishReply(s.peer, s.id, opClose, []byte(floodReason), closePolicyViolation)
 			s.end()
+			s.link.control(s.id, opClose, []byte(floodReason), closePolicyViolation)
 		}
 	case opClose:
 		s.end()
 	}
 }
 
-// end makes the reader stop.
-func (s *RemoteSocket) end() { s.once.Do(func() { close(s.gone) }) }
+// end makes the reader stop; it reports whether this call did.
+func (s *RemoteSocket) end() (ended bool) {
+	s.once.Do(func() {
+		close(s.gone)
+		ended = true
+	})
+	return ended
+}
 
 // ReadMessage returns the next text frame from the browser, calling the
 // pong handler for each pong on the way; it fails with
@@ -148,12 +155,13 @@ func (s *RemoteSocket) SetPongHandler(h func(appData string) error) {
 	s.mu.Unlock()
 }
 
-// SetWriteDeadline does nothing: a publish does not wait for the peer
-// (while NATS is away, the connection's buffer holds what is published).
+// SetWriteDeadline does nothing: a write waits for neither the link's
+// publisher nor the peer (while NATS is away, the connection's buffer
+// holds what is published).
 func (s *RemoteSocket) SetWriteDeadline(time.Time) error { return nil }
 
-// WriteMessage publishes a text message to the relaying node. NATS
-// copies data before it returns.
+// WriteMessage publishes a text message to the relaying node, through
+// the link (a copy of data: it is published later).
 func (s *RemoteSocket) WriteMessage(kind int, data []byte) error {
 	if kind != textMessage {
 		return errors.New("cluster: only text messages are relayed")
@@ -185,8 +193,22 @@ func (s *RemoteSocket) publish(op string, data []byte, code int) error {
 		return errRelayGone
 	default:
 	}
-	return s.relays.publishReply(s.peer, s.id, op, data, code)
+	data = bytes.Clone(data) // published later, and the writer reuses its buffers
+	if op == opText {
+		s.link.Deliver(data, []string{s.id})
+	} else {
+		s.link.control(s.id, op, data, code)
+	}
+	return nil
 }
+
+// Link returns the link to the relaying node, which carries this socket's
+// frames (and those of the node's other sockets) once per frame: chat's
+// JoinRemote takes it, with ID.
+func (s *RemoteSocket) Link() *Link { return s.link }
+
+// ID names the socket on its link: the JoinRequest's Conn.
+func (s *RemoteSocket) ID() string { return s.id }
 
 // Close forgets the connection: chat's Serve returned. A message about it
 // that comes later makes this node tell its sender to end it.

@@ -52,6 +52,7 @@ func (textRenderer) Mentioned(room string, m chat.Message) []byte { return nil }
 type screen struct {
 	mu     sync.Mutex
 	frames []string
+	at     []time.Time // when each frame came
 	code   int
 	reason string
 }
@@ -59,11 +60,23 @@ type screen struct {
 func (s *screen) add(data []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := time.Now()
 	for f := range strings.SplitSeq(string(data), "|") {
 		if f != "" {
 			s.frames = append(s.frames, f)
+			s.at = append(s.at, now)
 		}
 	}
+}
+
+// arrived returns when frame f came first, if it did.
+func (s *screen) arrived(f string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i := slices.Index(s.frames, f); i >= 0 {
+		return s.at[i], true
+	}
+	return time.Time{}, false
 }
 
 func (s *screen) closeWith(code int, reason string) {
@@ -153,9 +166,14 @@ func testChatConfig() chat.Config {
 	return chat.Config{Grace: 0, PingPeriod: 100 * time.Millisecond, PongWait: 300 * time.Millisecond}
 }
 
-// serve posts what the member types, as the handlers do.
+// serve posts what the member types, as the handlers do; "/typing" says
+// that the member types.
 func serve(c *chat.Client, s chat.Socket) {
 	c.Serve(s, func(text []byte, _ int) bool {
+		if string(text) == "/typing" {
+			_ = c.Typing()
+			return false
+		}
 		_, err := c.Post(string(text))
 		return errors.Is(err, chat.ErrRateLimited)
 	})
@@ -163,12 +181,18 @@ func serve(c *chat.Client, s chat.Socket) {
 
 func startOwner(t *testing.T, url, name string) *owner {
 	t.Helper()
+	return startOwnerWith(t, url, name, testChatConfig())
+}
+
+// startOwnerWith is startOwner with the registry's configuration.
+func startOwnerWith(t *testing.T, url, name string, cfg chat.Config) *owner {
+	t.Helper()
 	conn, log := connectNode(t, url, name)
-	o := &owner{reg: chat.New(testChatConfig(), textRenderer{}), conn: conn}
+	o := &owner{reg: chat.New(cfg, textRenderer{}), conn: conn}
 	t.Cleanup(o.reg.Close)
 	var err error
 	o.relays, err = cluster.NewRelays(conn, name, func(req cluster.JoinRequest, sock *cluster.RemoteSocket) error {
-		c, err := o.reg.JoinRemote(req.Room, chat.Member{ID: req.MemberID, Name: req.MemberName}, req.Session)
+		c, err := o.reg.JoinRemote(req.Room, chat.Member{ID: req.MemberID, Name: req.MemberName}, req.Session, sock.Link(), sock.ID())
 		if err != nil {
 			return &cluster.Refused{Code: chat.CloseCodeFor(err), Reason: err.Error()}
 		}
@@ -461,6 +485,14 @@ func (b clientBrowser) Close(code int, reason string) { b.c.Close(code, reason) 
 // a connection of reg (Registry.Relay) relayed to the room's owner.
 func relayThrough(t *testing.T, reg *chat.Registry, r *cluster.Relays, ownerNode, slug string, m chat.Member) *memSocket {
 	t.Helper()
+	s := newMemSocket()
+	relaySocket(t, reg, r, ownerNode, slug, m, s)
+	return s
+}
+
+// relaySocket is relayThrough with the browser's socket s.
+func relaySocket(t *testing.T, reg *chat.Registry, r *cluster.Relays, ownerNode, slug string, m chat.Member, s chat.Socket) {
+	t.Helper()
 	c, err := reg.Relay(slug, m, "sid-"+m.Name)
 	if err != nil {
 		t.Fatal(err)
@@ -471,12 +503,10 @@ func relayThrough(t *testing.T, reg *chat.Registry, r *cluster.Relays, ownerNode
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newMemSocket()
 	go func() {
 		c.Serve(s, func(text []byte, _ int) bool { return rl.Send(text) != nil })
 		rl.Close()
 	}()
-	return s
 }
 
 // Two nodes, each with its registry: bo's browser is on b, whose registry
