@@ -71,11 +71,44 @@
   // the list a person was reading with the new, shorter history. Instead the
   // items on screen stay, without their ids (the new history reuses them),
   // a marker says what happened, and the new history follows.
+  // With several nodes a room moves to another node (a new epoch) with its
+  // history: a snapshot that goes on from what is on screen (continues)
+  // is a catch-up, not a restart.
   var epoch = null; // the server process that sent the last snapshot
   var kept = null;  // {items, text} to put back in front of the new history
   function lastSeq(list) {
     var items = list.querySelectorAll('[data-seq]');
     return items.length ? Number(items[items.length - 1].dataset.seq) : 0;
+  }
+  // continues reports whether snapshot snap holds the history on screen in
+  // list: the last entry on screen is in it, and every entry in both is
+  // the same one (the same author and time, or the same notice), with at
+  // least one that shows it (a time or a notice; a grouped message has no
+  // time). A history made anew (its numbers reused) fails on the times.
+  function continues(list, snap) {
+    var items = list.querySelectorAll(':scope > li[data-seq]');
+    if (items.length === 0) return false;
+    var last = items[items.length - 1];
+    if (!snap.querySelector(':scope > li[data-seq="' + last.dataset.seq + '"]')) return false;
+    var shown = 0;
+    for (var i = 0; i < items.length; i++) {
+      var mine = items[i];
+      var other = snap.querySelector(':scope > li[data-seq="' + mine.dataset.seq + '"]');
+      if (!other || other.hasAttribute('data-deleted') || mine.hasAttribute('data-deleted')) continue;
+      if (mine.dataset.author !== other.dataset.author) return false;
+      if (mine.classList.contains('notice') || other.classList.contains('notice')) {
+        if (mine.textContent.trim() !== other.textContent.trim()) return false;
+        shown++;
+        continue;
+      }
+      var t1 = mine.querySelector('time[datetime]');
+      var t2 = other.querySelector('time[datetime]');
+      if (t1 && t2) {
+        if (t1.getAttribute('datetime') !== t2.getAttribute('datetime')) return false;
+        shown++;
+      }
+    }
+    return shown > 0;
   }
   document.addEventListener('htmx:wsBeforeMessage', function (e) {
     var frame = (e.detail && e.detail.message) || '';
@@ -85,7 +118,7 @@
     var snap = tpl.content.querySelector('#messages[data-epoch]');
     var list = document.getElementById('messages');
     if (!snap || !list) return;
-    var restarted = epoch !== null && snap.dataset.epoch !== epoch;
+    var restarted = epoch !== null && snap.dataset.epoch !== epoch && !continues(list, snap);
     var last = lastSeq(list);
     var reset = !restarted && epoch !== null && last > lastSeq(snap);
     epoch = snap.dataset.epoch;
@@ -139,6 +172,27 @@
   // (our own message comes back) or refuses it (an error under the box):
   // then the text goes back into the box, so nothing typed is lost.
   var pending = null;
+  // joined: the room's snapshot came on this socket, so the room took the
+  // page in and the header says live. Until then, and from a close on, a
+  // post is not sent (htmx-ext-ws would queue it for a socket that may be
+  // refused, and it would be lost, or sent twice when Enter was pressed
+  // twice); the text stays in the box.
+  var joined = false;
+  // unconfirmed: the post on its way when the socket closed, put back in
+  // the box; the next snapshot shows whether the room had it.
+  var unconfirmed = null;
+  var note = null; // the page's own note under the box, cleared once live
+  var notJoinedText = 'Not sent: reconnecting to the room. Your message stays in the box; send it again in a moment.';
+  function showNote(text) { note = text; showError(text); }
+  // putBack returns text to the message box, in front of anything typed
+  // since.
+  function putBack(text) {
+    var box = messageBox();
+    if (!box || text === '' || box.value === text) return;
+    box.value = box.value === '' ? text : text + '\n' + box.value;
+    grow(box);
+    saveDraft();
+  }
   document.addEventListener('htmx:wsAfterMessage', function (e) {
     putBackKept();
     decorate(document);
@@ -146,22 +200,53 @@
     var snapshot = typeof frame === 'string' && frame.indexOf('data-epoch=') !== -1;
     countNew(snapshot);
     if (stick) toBottom();
-    if (snapshot) showLinkedMessage();
+    if (snapshot) {
+      joined = true;
+      setState('live');
+      showLinkedMessage();
+      settleUnconfirmed();
+    }
     var r = room();
     if (pending === null || typeof frame !== 'string') return;
     if (frame.indexOf('id="message-error"') !== -1) {
-      var box = document.getElementById('f-message');
-      if (box && box.value === '') { box.value = pending; grow(box); saveDraft(); }
+      putBack(pending);
       pending = null;
     } else if (r && frame.indexOf('data-author="' + r.dataset.me + '"') !== -1) {
       pending = null;
     }
   });
+  // settleUnconfirmed, on a snapshot after a close: a message of mine
+  // newer than the list had at the close means the room had the post, so
+  // it leaves the box (unless changed since); else it stays, and says so.
+  function settleUnconfirmed() {
+    if (note === notJoinedText) { showError(''); note = null; }
+    if (!unconfirmed) return;
+    var u = unconfirmed;
+    unconfirmed = null;
+    var stored = Array.prototype.some.call(document.querySelectorAll('#messages > li.msg[data-seq]'), function (li) {
+      return Number(li.dataset.seq) > u.after && li.dataset.author === me();
+    });
+    var box = messageBox();
+    if (stored) {
+      if (box && box.value === u.text) { box.value = ''; grow(box); saveDraft(); }
+      if (note === u.note) { showError(''); note = null; }
+    } else if (note === u.note) {
+      showNote('Not sent: the connection dropped before the room had it. Your message is back in the box; send it again.');
+    }
+  }
   document.addEventListener('htmx:wsConnecting', function () {
     var el = document.getElementById('conn-state');
     setState(el && el.dataset.state === 'connecting' ? 'connecting' : 'reconnecting');
   });
-  document.addEventListener('htmx:wsOpen', function () { setState('live'); });
+  document.addEventListener('htmx:wsClose', function () {
+    joined = false;
+    if (pending === null) return;
+    var list = document.getElementById('messages');
+    unconfirmed = { text: pending, after: list ? lastSeq(list) : 0, note: 'The connection dropped before your message was confirmed; it is back in the box.' };
+    pending = null;
+    putBack(unconfirmed.text);
+    showNote(unconfirmed.note);
+  });
 
   // htmx-ext-ws reconnects after 1006, 1011, 1012 and 1013 only. Any other
   // close is final: 1008 means the session ended (signed out elsewhere, a
@@ -195,13 +280,17 @@
   // for a connection that never comes) and not as a plain form post (which
   // would meet the sign-in wall). The text stays in the box.
   document.addEventListener('htmx:wsConfigSend', function (e) {
-    if (ended) e.preventDefault();
+    if (ended || !joined) e.preventDefault();
   });
   document.addEventListener('submit', function (e) {
-    if (ended && e.target.id === 'message-form') {
+    if (e.target.id !== 'message-form') return;
+    if (ended) {
       e.preventDefault();
       var again = document.querySelector('#session-ended a');
       if (again) again.focus();
+    } else if (!joined) {
+      e.preventDefault();
+      showNote(notJoinedText);
     }
   }, true);
 
@@ -216,6 +305,7 @@
     if (box) { grow(box); saveDraft(); }
     var err = document.getElementById('message-error');
     if (err) err.textContent = '';
+    note = null;
     stick = true;
   });
 

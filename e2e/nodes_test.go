@@ -1,0 +1,414 @@
+package e2e
+
+import (
+	"context"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"natter/app"
+	"natter/app/apptest"
+	"natter/client"
+	"natter/internal/natstest"
+	"natter/internal/pgtest"
+	"natter/internal/stallproxy"
+)
+
+// Many nodes (issue 15) as a person sees them: a room page served through
+// a node that does not hold the room, the room moving when its holder
+// stops, and a post refused while NATS is away.
+
+// startNodes starts nodes a and b of one cluster (a new PostgreSQL schema,
+// the NATS server at natsURL) behind one public address, as a load
+// balancer gives them. Each is an env of its own: a user made on a talks
+// to a, one made on b to b.
+func startNodes(t *testing.T, natsURL string, edit func(*app.Config)) (a, b *env) {
+	t.Helper()
+	dbURL := pgtest.URL(t)
+	door := startFrontDoor(t)
+	node := func(name string) *env {
+		e := startEnvWith(t, func(c *app.Config) {
+			c.DatabaseURL, c.NATSURL, c.Node, c.BaseURL = dbURL, natsURL, name, door.url
+			if edit != nil {
+				edit(c)
+			}
+		})
+		door.add(name, e.srv.URL)
+		e.node = name
+		return e
+	}
+	return node("a"), node("b")
+}
+
+// frontDoor is the cluster's one public address. A load balancer would
+// pick any node; this one passes each request (a socket too) to the node
+// that the browser's e2e-node cookie names, so a test knows which node
+// serves whom.
+type frontDoor struct {
+	url string
+
+	mu    sync.Mutex
+	nodes map[string]*url.URL
+}
+
+// frontCookie names the node a browser's requests go to.
+const frontCookie = "e2e-node"
+
+func startFrontDoor(t *testing.T) *frontDoor {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &frontDoor{url: "http://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), nodes: map[string]*url.URL{}}
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			name := ""
+			if c, err := r.In.Cookie(frontCookie); err == nil {
+				name = c.Value
+			}
+			d.mu.Lock()
+			target := d.nodes[name]
+			d.mu.Unlock()
+			if target == nil {
+				target = &url.URL{Scheme: "http", Host: "127.0.0.1:1"} // refused: a 502
+			}
+			r.SetURL(target)
+			r.Out.Host = r.In.Host // the public address, as a balancer keeps it
+		},
+		ErrorLog: log.New(io.Discard, "", 0), // a stopped node's 502s are expected
+	}
+	srv := &http.Server{Handler: proxy, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return d
+}
+
+func (d *frontDoor) add(name, nodeURL string) {
+	u, err := url.Parse(nodeURL)
+	if err != nil {
+		panic(err)
+	}
+	d.mu.Lock()
+	d.nodes[name] = u
+	d.mu.Unlock()
+}
+
+// newUserOnNode opens a tab for name whose requests the front door passes
+// to e's node.
+func (e *env) newUserOnNode(name string) *user {
+	e.t.Helper()
+	u := e.newUser(name)
+	u.do("route to node "+e.node, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, network.SetCookie, network.SetCookieParams{Name: frontCookie, Value: e.node, URL: e.base})
+		return err
+	}))
+	return u
+}
+
+// watchConnection records, in u's page, each connection state the page
+// shows (window.states) and each close of its socket as "code reason"
+// (window.closes).
+func watchConnection(u *user) {
+	u.t.Helper()
+	eval[bool](u, `(function(){
+		window.states = []; window.closes = [];
+		var el = document.getElementById('conn-state');
+		new MutationObserver(function(){
+			var s = el.dataset.state + ': ' + el.innerText.trim();
+			if (window.states[window.states.length-1] !== s) window.states.push(s);
+		}).observe(el, {attributes: true, childList: true, characterData: true, subtree: true});
+		document.addEventListener('htmx:wsClose', function(e){
+			var ev = (e.detail && e.detail.event) || {};
+			window.closes.push(ev.code + ' ' + ev.reason);
+		});
+		return true;})()`)
+}
+
+// texts are the texts of the chat messages in u's list, in order.
+func (u *user) texts() []string {
+	var out []string
+	for _, m := range u.shown() {
+		out = append(out, m.Text)
+	}
+	return out
+}
+
+// holds reports whether node e holds room slug now: its members are
+// there (every node has the permanent rooms, held or not).
+func (e *env) holds(slug string) bool {
+	_, members, ok := e.srv.Rooms().Room(slug)
+	return ok && len(members) > 0
+}
+
+// Scenarios 1 and 2: ana's browser talks to node b while node a holds
+// General, where bob is (through a). They talk both ways, live; ana's page
+// through b has the history, both members, and edit and react work. Then
+// a stops (as SIGTERM does): ana's page says it is reconnecting, comes
+// back by itself through b (which takes the room over), shows every
+// earlier message once, and her next post goes through.
+func TestRoomThroughSecondNode(t *testing.T) {
+	nats := natstest.Start(t)
+	// The grace outlasts the handover: ana stays a member throughout.
+	a, b := startNodes(t, nats.URL(), func(c *app.Config) { c.RoomGrace = 30 * time.Second })
+	bob := a.newUserOnNode("bob")
+	bob.register()
+	bob.enterRoom("general") // a holds General now
+	ana := b.newUserOnNode("ana")
+	ana.register()
+	ana.enterRoom("general") // relayed by b to a
+	if !a.holds("general") || b.holds("general") {
+		t.Fatalf("a holds general: %v, b: %v; want a only", a.holds("general"), b.holds("general"))
+	}
+
+	for _, u := range []*user{ana, bob} {
+		u.waitFor("both in the member list", `document.querySelectorAll('#members [data-member]').length === 2`)
+		if got := u.text("#member-count"); got != "2 members" {
+			t.Errorf("%s: member count %q, want %q", u.name, got, "2 members")
+		}
+		if got := u.text("#members"); got != "ana bob" && got != "bob ana" {
+			t.Errorf("%s: member list %q, want ana and bob", u.name, got)
+		}
+	}
+	bob.send("Morning from node a.")
+	ana.waitMessage("Morning from node a.")
+	ana.send("Hello from node b.")
+	want := []string{"Morning from node a.", "Hello from node b."}
+	for _, u := range []*user{ana, bob} {
+		u.waitMessage("Hello from node b.")
+		if got := u.texts(); strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("%s sees %q, want %q", u.name, got, want)
+		}
+	}
+
+	// The room page through b is a's: it holds the history as sent, and
+	// so does the page reloaded.
+	page := eval[string](ana, `fetch('/rooms/general').then(function(r){return r.text().then(function(t){return r.status + ' ' + t;});})`, chromedp.EvalAwaitPromise)
+	if !strings.HasPrefix(page, "200 ") || !strings.Contains(page, "Morning from node a.") || !strings.Contains(page, "Hello from node b.") {
+		t.Errorf("ana's room page through b lacks the history: %.300q", page)
+	}
+	ana.enterRoom("general")
+	if got := ana.texts(); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("ana's reloaded page through b shows %q, want %q", got, want)
+	}
+
+	// Ana edits her message and reacts to bob's, through b.
+	mine := ana.liOf("Hello from node b.")
+	ana.messageAction(mine, "edit")
+	ana.waitFor("the edit form", `!!document.querySelector(`+jsString(mine+` .edit-form textarea`)+`)`)
+	ana.do("edit", chromedp.KeyEvent(" Edited."), pressEnter(false))
+	bob.waitMessage("Hello from node b. Edited.")
+	if got := bob.text(bob.liOf("Hello from node b. Edited.") + " .msg-edited"); got != "(edited)" {
+		t.Errorf("bob: the edited mark reads %q, want (edited)", got)
+	}
+	his := ana.liOf("Morning from node a.")
+	ana.messageAction(his, "react")
+	ana.do("the picker", chromedp.WaitVisible(chromedp.ID("react-picker")))
+	ana.do("pick 👍", chromedp.Click(chromedp.CSS(`#react-picker [data-react-emoji="👍"]`)))
+	chip := `#reactions-` + strings.TrimPrefix(his, "#msg-") + ` [data-emoji="👍"]`
+	for _, u := range []*user{ana, bob} {
+		u.waitFor("👍 1", `(function(){var c=document.querySelector(`+jsString(chip)+`);return c && c.dataset.count === '1';})()`)
+	}
+	if got := eval[string](bob, `document.querySelector(`+jsString(chip)+`).title`); got != "ana" {
+		t.Errorf("bob: who reacted reads %q, want ana", got)
+	}
+	shootIfAsked(ana, "40-nodes-room-through-b")
+
+	// a stops, as SIGTERM does: b takes General over.
+	watchConnection(ana)
+	if err := a.srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	ana.waitFor("the room back through b", `window.closes.length > 0 && document.getElementById('conn-state').dataset.state === 'live'`)
+	if !b.holds("general") {
+		t.Errorf("b does not hold general after a stopped")
+	}
+	// The page said "reconnecting" and came back, never "live" on a socket
+	// that the room then refused.
+	if got, want := strings.Join(eval[[]string](ana, `window.states`), "|"), "reconnecting: reconnecting|live: live"; got != want {
+		t.Errorf("ana's connection state went %q, want %q (closes %q)", got, want, eval[[]string](ana, `window.closes`))
+	}
+	want = []string{"Morning from node a.", "Hello from node b. Edited."}
+	if got := ana.texts(); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("ana's page after the handover shows %q, want %q", got, want)
+	}
+	if n := eval[int](ana, `document.querySelectorAll('#messages .gap-marker').length`); n != 0 {
+		t.Errorf("ana's page marks %d gaps after the handover, which lost nothing: %q", n, ana.text("#messages .gap-marker"))
+	}
+	if got := ana.text(chip); got != "👍 1" {
+		t.Errorf("ana's reaction after the handover reads %q, want 👍 1", got)
+	}
+	ana.send("After node a stopped.")
+	ana.waitMessage("After node a stopped.")
+	shootIfAsked(ana, "41-nodes-after-handover")
+
+	// Cut off while reconnecting: a post is not sent (nor queued for a
+	// socket that may be refused); it stays in the box with a note, and
+	// goes once the room is back.
+	ana.setOffline(true)
+	b.srv.Rooms().CloseUser(accountID(t, b, "ana"), "", 1012, "test: network drop")
+	ana.do("see reconnecting", chromedp.WaitVisible(chromedp.CSS(`#conn-state[data-state="reconnecting"]`)))
+	const typed = "Typed while reconnecting."
+	ana.do("post while reconnecting", chromedp.Focus(chromedp.ID("f-message")), chromedp.KeyEvent(typed), pressEnter(false))
+	ana.waitFor("the note", `document.getElementById('message-error').innerText.trim() !== ''`)
+	if got, want := ana.text("#message-error"), "Not sent: reconnecting to the room. Your message stays in the box; send it again in a moment."; got != want {
+		t.Errorf("ana's note while reconnecting: %q, want %q", got, want)
+	}
+	if got := eval[string](ana, `document.getElementById('f-message').value`); got != typed {
+		t.Errorf("ana's box while reconnecting holds %q, want %q", got, typed)
+	}
+	shootIfAsked(ana, "42-nodes-reconnecting")
+	ana.setOffline(false)
+	ana.waitLive()
+	if got := ana.text("#message-error"); got != "" {
+		t.Errorf("once live, the note still reads %q", got)
+	}
+	ana.do("post again", chromedp.Focus(chromedp.ID("f-message")), pressEnter(false))
+	ana.waitMessage(typed)
+	time.Sleep(300 * time.Millisecond) // a second copy would come at once
+	want = append(want, "After node a stopped.", typed)
+	if got := ana.texts(); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("ana's page shows %q, want %q", got, want)
+	}
+	wellBehaved(ana, bob)
+}
+
+// accountID is the id of account name.
+func accountID(t *testing.T, e *env, name string) int64 {
+	t.Helper()
+	u, err := e.srv.DB().UserByLogin(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.ID
+}
+
+// Scenario 3: NATS away for a moment. Ana's post (b holds the room) cannot
+// be stored: her page says "Not sent", the text stays in the box, and
+// once NATS is back the page recovers by itself and the post goes through.
+func TestPostRefusedWhileNATSAway(t *testing.T) {
+	nats := natstest.Start(t)
+	proxy := stallproxy.Start(t, "tcp", strings.TrimPrefix(nats.URL(), "nats://"))
+	a, b := startNodes(t, "nats://"+proxy.Addr(), func(c *app.Config) { c.RoomGrace = 30 * time.Second })
+	t.Cleanup(proxy.Resume) // before the nodes stop
+	ana := b.newUserOnNode("ana")
+	ana.register()
+	ana.enterRoom("general") // b holds General
+	bob := a.newUserOnNode("bob")
+	bob.register()
+	bob.enterRoom("general") // relayed by a to b
+	ana.send("Before NATS went away.")
+	bob.waitMessage("Before NATS went away.")
+	watchConnection(ana)
+
+	proxy.Stall()
+	const draft = "Typed while NATS is away."
+	ana.do("post", chromedp.Focus(chromedp.ID("f-message")), chromedp.KeyEvent(draft), pressEnter(false))
+	ana.waitFor("the refusal", `document.getElementById('message-error').innerText.trim() !== ''`)
+	if got, want := ana.text("#message-error"), "Not sent: reconnecting to the other servers; try again in a moment."; got != want {
+		t.Errorf("ana's refusal reads %q, want %q", got, want)
+	}
+	if got := eval[string](ana, `document.getElementById('f-message').value`); got != draft {
+		t.Errorf("after the refusal ana's box holds %q, want %q", got, draft)
+	}
+	shootIfAsked(ana, "43-nodes-not-sent")
+	proxy.Resume()
+	// b lost its lease while NATS was away and takes General again: the
+	// page reconnects by itself.
+	ana.waitFor("the room back", `window.closes.length > 0 && document.getElementById('conn-state').dataset.state === 'live'`)
+	t.Logf("ana's page: states %q, closes %q", eval[[]string](ana, `window.states`), eval[[]string](ana, `window.closes`))
+	if got := eval[string](ana, `document.getElementById('f-message').value`); got != draft {
+		t.Errorf("after reconnecting ana's box holds %q, want %q", got, draft)
+	}
+	ana.do("post again", chromedp.Focus(chromedp.ID("f-message")), pressEnter(false))
+	ana.waitMessage(draft)
+	bob.waitMessage(draft)
+	want := []string{"Before NATS went away.", draft}
+	for _, u := range []*user{ana, bob} {
+		if got := u.texts(); strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("%s sees %q, want %q", u.name, got, want)
+		}
+	}
+	shootIfAsked(ana, "44-nodes-recovered")
+	wellBehaved(ana, bob)
+}
+
+// The room's holder cut off from NATS with ana's post on its way: the
+// post never reaches it, and when the holder's lease goes b closes ana's
+// socket (1012). Her text comes back into the box, and once b has taken
+// the room over (without her post) the page says it was not sent; sent
+// again, it appears once.
+func TestPostLostWithItsHolder(t *testing.T) {
+	nats := natstest.Start(t)
+	proxy := stallproxy.Start(t, "tcp", strings.TrimPrefix(nats.URL(), "nats://"))
+	dbURL := pgtest.URL(t)
+	door := startFrontDoor(t)
+	node := func(name, natsURL string) *env {
+		e := startEnvWith(t, func(c *app.Config) {
+			c.DatabaseURL, c.NATSURL, c.Node, c.BaseURL = dbURL, natsURL, name, door.url
+			c.RoomGrace = 30 * time.Second
+		})
+		door.add(name, e.srv.URL)
+		e.node = name
+		return e
+	}
+	node("a", "nats://"+proxy.Addr())
+	t.Cleanup(proxy.Resume) // before a stops
+	b := node("b", nats.URL())
+	// bob, a Go client on a, makes a hold General.
+	bob, err := client.New(door.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob.HTTP.Jar.SetCookies(bob.Base, []*http.Cookie{{Name: frontCookie, Value: "a"}})
+	if err := bob.Register("bob", "bob@example.com", apptest.Password); err != nil {
+		t.Fatal(err)
+	}
+	sock := apptest.Dial(t, bob, "general")
+	sock.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, _, err := sock.ReadMessage(); err != nil {
+		t.Fatalf("bob's snapshot: %v", err)
+	}
+	ana := b.newUserOnNode("ana")
+	ana.register()
+	ana.enterRoom("general") // relayed by b to a
+	ana.send("Before the cut.")
+	ana.waitMessage("Before the cut.")
+	watchConnection(ana)
+
+	proxy.Stall()
+	const lost = "Sent into the cut."
+	ana.send(lost)
+	ana.waitFor("the close", `window.closes.length > 0`)
+	if got, want := ana.text("#message-error"), "The connection dropped before your message was confirmed; it is back in the box."; got != want {
+		t.Errorf("at the close ana's note reads %q, want %q", got, want)
+	}
+	if got := eval[string](ana, `document.getElementById('f-message').value`); got != lost {
+		t.Errorf("at the close ana's box holds %q, want %q", got, lost)
+	}
+	ana.waitLive()
+	if got, want := ana.text("#message-error"), "Not sent: the connection dropped before the room had it. Your message is back in the box; send it again."; got != want {
+		t.Errorf("back in the room ana's note reads %q, want %q", got, want)
+	}
+	t.Logf("ana's page: states %q, closes %q", eval[[]string](ana, `window.states`), eval[[]string](ana, `window.closes`))
+	shootIfAsked(ana, "45-nodes-post-lost")
+	ana.do("post again", chromedp.Focus(chromedp.ID("f-message")), pressEnter(false))
+	ana.waitMessage(lost)
+	time.Sleep(300 * time.Millisecond)
+	if got, want := ana.texts(), []string{"Before the cut.", lost}; strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("ana sees %q, want %q", got, want)
+	}
+	wellBehaved(ana)
+}
