@@ -75,6 +75,8 @@
   // history: a snapshot that goes on from what is on screen (continues)
   // is a catch-up, not a restart.
   var epoch = null; // the server process that sent the last snapshot
+  var cutNow = false; // the last snapshot cut the list: its numbers start again
+  var lastCloseReason = ''; // why the server closed the last socket
   var kept = null;  // {items, text} to put back in front of the new history
   function lastSeq(list) {
     var items = list.querySelectorAll('[data-seq]');
@@ -118,14 +120,18 @@
     var snap = tpl.content.querySelector('#messages[data-epoch]');
     var list = document.getElementById('messages');
     if (!snap || !list) return;
-    var restarted = epoch !== null && snap.dataset.epoch !== epoch && !continues(list, snap);
-    var last = lastSeq(list);
-    var reset = !restarted && epoch !== null && last > lastSeq(snap);
+    // A snapshot that does not go on from the list cuts it: from another
+    // process, a restart; from the same one, a room made anew (it ended
+    // while the page was away, or the broker that kept its history lost
+    // it), whose numbers start again, even if as many as the list's.
+    var differs = epoch !== null && !continues(list, snap);
+    var restarted = differs && snap.dataset.epoch !== epoch;
     epoch = snap.dataset.epoch;
     // Items without a seq are the page's own (kept from before an earlier
     // restart, and markers): every snapshot leaves them in place.
     var items = Array.prototype.slice.call(list.children);
-    var cut = (restarted || reset) && items.some(function (li) { return li.hasAttribute('data-seq'); });
+    var cut = differs && items.some(function (li) { return li.hasAttribute('data-seq'); });
+    cutNow = cut;
     kept = { items: [], marker: null };
     items.forEach(function (li) {
       if (li.hasAttribute('data-seq')) {
@@ -137,7 +143,10 @@
       kept.items.push(li);
     });
     if (cut) {
+      // With several nodes, a room made anew right after the servers said
+      // they were reconnecting lost its history with the broker's memory.
       kept.marker = restarted ? 'The server restarted; messages above are only on your screen.'
+        : /other server/.test(lastCloseReason) ? 'The room’s history was lost while the servers reconnected; messages above are only on your screen.'
         : 'This room ended while you were away; messages above are only on your screen.';
     }
   });
@@ -178,12 +187,15 @@
   // refused, and it would be lost, or sent twice when Enter was pressed
   // twice); the text stays in the box.
   var joined = false;
-  // unconfirmed: the post on its way when the socket closed, put back in
-  // the box; the next snapshot shows whether the room had it.
+  // unconfirmed: a post put back in the box that the room may have after
+  // all: one on its way when the socket closed, or one refused as not
+  // stored (with several nodes, a broker that came back late may store it
+  // after the refusal). The next snapshot shows whether the room has it.
   var unconfirmed = null;
-  var note = null; // the page's own note under the box, cleared once live
+  var sentAfter = 0; // the last seq on screen when the last post was sent
+  var note = null;   // the page's own note under the box, cleared once live
   var notJoinedText = 'Not sent: reconnecting to the room. Your message stays in the box; send it again in a moment.';
-  function showNote(text) { note = text; showError(text); }
+  function showNote(text, calm) { note = text; showError(text, calm); }
   // putBack returns text to the message box, in front of anything typed
   // since.
   function putBack(text) {
@@ -210,27 +222,34 @@
     if (pending === null || typeof frame !== 'string') return;
     if (frame.indexOf('id="message-error"') !== -1) {
       putBack(pending);
+      unconfirmed = { text: pending, after: sentAfter, note: null };
       pending = null;
     } else if (r && frame.indexOf('data-author="' + r.dataset.me + '"') !== -1) {
       pending = null;
     }
   });
-  // settleUnconfirmed, on a snapshot after a close: a message of mine
-  // newer than the list had at the close means the room had the post, so
-  // it leaves the box (unless changed since); else it stays, and says so.
+  // settleUnconfirmed, on a snapshot: a message of mine newer than the
+  // list had when the post was sent, with its text, means the room has the
+  // post after all, so it leaves the box (unless changed since) and the
+  // page says so; else it stays. After a close, any newer message of mine
+  // counts (a formatted text reads differently on screen) unless the
+  // numbers started again, and the note says that it was not sent when
+  // the room does not have it.
   function settleUnconfirmed() {
     if (note === notJoinedText) { showError(''); note = null; }
     if (!unconfirmed) return;
     var u = unconfirmed;
     unconfirmed = null;
     var stored = Array.prototype.some.call(document.querySelectorAll('#messages > li.msg[data-seq]'), function (li) {
-      return Number(li.dataset.seq) > u.after && li.dataset.author === me();
+      if ((!cutNow && Number(li.dataset.seq) <= u.after) || li.dataset.author !== me()) return false;
+      var text = li.querySelector('.msg-text');
+      return (u.note !== null && !cutNow) || (text && text.innerText.trim() === u.text.trim());
     });
     var box = messageBox();
     if (stored) {
       if (box && box.value === u.text) { box.value = ''; grow(box); saveDraft(); }
-      if (note === u.note) { showError(''); note = null; }
-    } else if (note === u.note) {
+      showNote('Your message reached the room after all; it is no longer in the box.', true);
+    } else if (u.note !== null && note === u.note) {
       showNote('Not sent: the connection dropped before the room had it. Your message is back in the box; send it again.');
     }
   }
@@ -238,11 +257,11 @@
     var el = document.getElementById('conn-state');
     setState(el && el.dataset.state === 'connecting' ? 'connecting' : 'reconnecting');
   });
-  document.addEventListener('htmx:wsClose', function () {
+  document.addEventListener('htmx:wsClose', function (e) {
     joined = false;
+    lastCloseReason = ((e.detail && e.detail.event) || {}).reason || '';
     if (pending === null) return;
-    var list = document.getElementById('messages');
-    unconfirmed = { text: pending, after: list ? lastSeq(list) : 0, note: 'The connection dropped before your message was confirmed; it is back in the box.' };
+    unconfirmed = { text: pending, after: sentAfter, note: 'The connection dropped before your message was confirmed; it is back in the box.' };
     pending = null;
     putBack(unconfirmed.text);
     showNote(unconfirmed.note);
@@ -301,10 +320,12 @@
     lastTyping = 0; // the message ends the typing; the next keystroke says so again
     var box = document.getElementById('f-message');
     if (box) pending = box.value;
+    var list = document.getElementById('messages');
+    sentAfter = list ? lastSeq(list) : 0;
+    unconfirmed = null;
     if (form) form.reset();
     if (box) { grow(box); saveDraft(); }
-    var err = document.getElementById('message-error');
-    if (err) err.textContent = '';
+    showError('');
     note = null;
     stick = true;
   });
@@ -460,9 +481,13 @@
   }
 
   // showError puts a refusal under the message box, as the server's do.
-  function showError(text) {
+  // showNote's calm notes (good news) are not red.
+  function showError(text, calm) {
     var err = document.getElementById('message-error');
-    if (err) err.textContent = text;
+    if (!err) return;
+    err.textContent = text;
+    ['text-red-600', 'dark:text-red-400'].forEach(function (c) { err.classList.toggle(c, !calm); });
+    ['text-emerald-800', 'dark:text-emerald-100'].forEach(function (c) { err.classList.toggle(c, !!calm); });
   }
 
   // Per-viewer marks: mentions of me (span and message), my reactions.
