@@ -41,9 +41,14 @@
     if (s) s.scrollTop = s.scrollHeight;
   }
 
-  function setState(state, text) {
+  // setState shows the connection's state; why, when the server said
+  // (the reason of a close), on hover.
+  function setState(state, text, why) {
     var el = document.getElementById('conn-state');
-    if (el) { el.dataset.state = state; el.textContent = text || state; }
+    if (!el) return;
+    el.dataset.state = state;
+    el.textContent = text || state;
+    if (why) el.title = why; else el.removeAttribute('title');
   }
 
   // The draft in the message box is kept per room in this tab's session
@@ -255,7 +260,8 @@
   }
   document.addEventListener('htmx:wsConnecting', function () {
     var el = document.getElementById('conn-state');
-    setState(el && el.dataset.state === 'connecting' ? 'connecting' : 'reconnecting');
+    if (el && el.dataset.state === 'connecting') setState('connecting');
+    else setState('reconnecting', '', el && el.title);
   });
   document.addEventListener('htmx:wsClose', function (e) {
     joined = false;
@@ -275,7 +281,7 @@
   var ended = false;
   document.addEventListener('htmx:wsClose', function (e) {
     var ev = (e.detail && e.detail.event) || {};
-    if ([1006, 1011, 1012, 1013].indexOf(ev.code) !== -1) { setState('reconnecting'); return; }
+    if ([1006, 1011, 1012, 1013].indexOf(ev.code) !== -1) { setState('reconnecting', '', ev.reason); return; }
     ended = true;
     saveDraft();
     var policy = ev.code === 1008;
