@@ -178,9 +178,16 @@ func TestRoomThroughSecondNode(t *testing.T) {
 	bob.enterRoom("general") // a holds General now
 	ana := b.newUserOnNode("ana")
 	ana.register()
+	if got, want := ana.text("main section p"), "Pick a room, or open one of your own and share its link. A room and its messages vanish when the last person leaves; one server restarting keeps every room, the whole service restarting empties them."; got != want {
+		t.Errorf("the lobby says %q, want %q", got, want)
+	}
 	ana.enterRoom("general") // relayed by b to a
 	if !a.holds("general") || b.holds("general") {
 		t.Fatalf("a holds general: %v, b: %v; want a only", a.holds("general"), b.holds("general"))
+	}
+	// What a restart does is said as it is with several nodes.
+	if got, want := ana.text(`[data-testid="restart-note"]`), "Rooms live only in memory: one server restarting keeps them, the whole service restarting empties them."; got != want {
+		t.Errorf("the room page says %q, want %q", got, want)
 	}
 
 	for _, u := range []*user{ana, bob} {
@@ -466,6 +473,9 @@ func TestPostLostWithItsHolder(t *testing.T) {
 	}
 	ana := b.newUserOnNode("ana")
 	ana.register()
+	if got, want := ana.text("main section p"), "Pick a room, or open one of your own and share its link. A room and its messages vanish when the last person leaves; one server restarting keeps every room, the whole service restarting empties them."; got != want {
+		t.Errorf("the lobby says %q, want %q", got, want)
+	}
 	ana.enterRoom("general") // relayed by b to a
 	ana.send("Before the cut.")
 	ana.waitMessage("Before the cut.")
