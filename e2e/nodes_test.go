@@ -264,9 +264,15 @@ func TestRoomThroughSecondNode(t *testing.T) {
 		t.Errorf("b does not hold general after a stopped")
 	}
 	// The page said "reconnecting" (and why, on hover) and came back,
-	// never "live" on a socket that the room then refused.
-	if got, want := strings.Join(eval[[]string](ana, `window.states`), "|"), "reconnecting: reconnecting (Server restarting.)|live: live"; got != want {
-		t.Errorf("ana's connection state went %q, want %q (closes %q)", got, want, eval[[]string](ana, `window.closes`))
+	// never "live" on a socket that the room then refused (b may refuse a
+	// try while a stops: another reason then).
+	states := eval[[]string](ana, `window.states`)
+	ok := len(states) >= 2 && states[0] == "reconnecting: reconnecting (Server restarting.)" && states[len(states)-1] == "live: live"
+	for _, st := range states[:max(len(states)-1, 0)] {
+		ok = ok && strings.HasPrefix(st, "reconnecting: reconnecting (")
+	}
+	if !ok {
+		t.Errorf("ana's connection state went %q, want reconnecting (Server restarting.), then live (closes %q)", states, eval[[]string](ana, `window.closes`))
 	}
 	want = []string{"Morning from node a.", "Hello from node b. Edited."}
 	if got := ana.texts(); strings.Join(got, "|") != strings.Join(want, "|") {
