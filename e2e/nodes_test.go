@@ -351,15 +351,24 @@ func TestPostRefusedWhileNATSAway(t *testing.T) {
 	nats.Shutdown()
 	const draft = "Typed while NATS is away."
 	ana.do("post", chromedp.Focus(chromedp.ID("f-message")), chromedp.KeyEvent(draft), pressEnter(false))
+	// The refusal or the close (b gives the room up when its lease cannot
+	// be renewed) comes first, as the timers fall; either way the text is
+	// back in the box.
 	ana.waitFor("the refusal", `window.notes.length > 0`)
-	if got, want := eval[[]string](ana, `window.notes`), []string{"Not sent: reconnecting to the other servers; try again in a moment. [" + draft + "]"}; strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("ana's page said (with her box) %q, want %q", got, want)
+	refused := "Not sent: reconnecting to the other servers; try again in a moment. [" + draft + "]"
+	dropped := "The connection dropped before your message was confirmed; it is back in the box. [" + draft + "]"
+	if got := eval[[]string](ana, `window.notes`); got[0] != refused && got[0] != dropped {
+		t.Errorf("ana's page said (with her box) %q, want %q or %q", got, refused, dropped)
 	}
 	shootIfAsked(ana, "44-nodes-not-sent")
 	nats.Restart()
 	ana.waitFor("the room back", `window.closes.length > 0 && document.getElementById('conn-state').dataset.state === 'live'`)
-	if got, want := strings.Join(eval[[]string](ana, `window.closes`), "|"), "1012 The room moved to another server; reconnecting."; got != want {
-		t.Errorf("ana's socket closed with %q, want %q", got, want)
+	closes := eval[[]string](ana, `window.closes`)
+	for i, c := range closes {
+		if (i == 0 && c != "1012 The room moved to another server; reconnecting.") || !strings.HasPrefix(c, "1012 ") {
+			t.Errorf("ana's socket closed with %q, want 1012, first because the room moved", closes)
+			break
+		}
 	}
 	// NATS's memory went with it: b made General anew. The page keeps what
 	// it showed and marks the cut.
@@ -370,14 +379,16 @@ func TestPostRefusedWhileNATSAway(t *testing.T) {
 	// client held while reconnecting, taken by the server that came back
 	// (the drills see it too). The page then takes it out of the box and
 	// says so; else it is still in the box, to send again.
-	if got := eval[[]string](ana, `window.notes`); len(got) == 2 {
+	notes := eval[[]string](ana, `window.notes`)
+	last := notes[len(notes)-1]
+	if texts := ana.texts(); texts[len(texts)-1] == draft {
 		t.Logf("the refused post reached the room after all")
-		if want := "Your message reached the room after all; it is no longer in the box. []"; got[1] != want {
-			t.Errorf("ana's page then said %q, want %q", got[1], want)
+		if want := "Your message reached the room after all; it is no longer in the box. []"; last != want {
+			t.Errorf("ana's page then said %q, want %q", last, want)
 		}
 	} else {
-		if got := eval[string](ana, `document.getElementById('f-message').value`); got != draft {
-			t.Errorf("after reconnecting ana's box holds %q, want %q", got, draft)
+		if last != refused && last != "Not sent: the connection dropped before the room had it. Your message is back in the box; send it again. ["+draft+"]" {
+			t.Errorf("ana's page then said %q, want that her post was not sent, with it in the box", last)
 		}
 		shootIfAsked(ana, "45-nodes-back-after-nats")
 		ana.do("post again", chromedp.Focus(chromedp.ID("f-message")), pressEnter(false))
