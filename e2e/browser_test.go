@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"natter/internal/pgtest"
 )
 
 // chromiumPath is where Debian's chromium package puts the browser. The
@@ -29,9 +31,10 @@ var (
 	sharedBrowser browser
 )
 
-// TestMain stops the shared browser after the last test.
+// TestMain stops the shared browser after the last test, and the
+// PostgreSQL pgtest started, if it started one.
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := pgtest.Main(m)
 	sharedBrowser.close()
 	os.Exit(code)
 }

@@ -32,6 +32,8 @@ type env struct {
 	srv  *apptest.Server
 	mail *mailtest.Server
 	base string
+	// node is the node's name when it is one of several (nodes_test.go).
+	node string
 	// browser is the shared Chromium; users open contexts in it.
 	browser context.Context
 }
@@ -40,6 +42,13 @@ type env struct {
 // a loopback SMTP server, and stops it when the test ends. edit may change
 // the configuration.
 func startEnv(t *testing.T, edit func(*app.Config)) *env {
+	t.Helper()
+	return startEnvWith(t, edit)
+}
+
+// startEnvWith is startEnv with more options for apptest.Start (a node of
+// several: nodes_test.go).
+func startEnvWith(t *testing.T, edit func(*app.Config), more ...apptest.Option) *env {
 	t.Helper()
 	bctx := needBrowser(t)
 	opts := []apptest.Option{apptest.Config(func(c *app.Config) {
@@ -52,7 +61,7 @@ func startEnv(t *testing.T, edit func(*app.Config)) *env {
 	if testing.Verbose() {
 		opts = append(opts, apptest.LogTo(testLog{t}))
 	}
-	srv := apptest.Start(t, opts...)
+	srv := apptest.Start(t, append(opts, more...)...)
 	return &env{t: t, srv: srv, mail: srv.Mail, base: srv.BaseURL(), browser: bctx}
 }
 

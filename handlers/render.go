@@ -24,6 +24,7 @@ func (s *server) page(c *fiber.Ctx, title string) views.Page {
 		// not be accepted from.
 		WrongAddress: s.wrongAddress(c, ""),
 		BaseURL:      s.origin,
+		Shared:       s.Shared != nil,
 		Assets: views.Assets{
 			CSS:  s.Assets.URL("app.css"),
 			HTMX: s.Assets.URL("htmx.min.js"),

@@ -25,6 +25,9 @@ type Page struct {
 	FullHeight bool
 	// Assets are the versioned URLs of the embedded CSS and scripts.
 	Assets Assets
+	// Shared says rooms are shared by several nodes: their history lives
+	// in the broker's memory, so one node restarting keeps it.
+	Shared bool
 	// WrongAddress, when set, says that the page was opened at an address
 	// Natter is not set up for (so its forms will be refused); BaseURL is
 	// the address it is set up for.

@@ -41,9 +41,14 @@
     if (s) s.scrollTop = s.scrollHeight;
   }
 
-  function setState(state, text) {
+  // setState shows the connection's state; why, when the server said
+  // (the reason of a close), on hover.
+  function setState(state, text, why) {
     var el = document.getElementById('conn-state');
-    if (el) { el.dataset.state = state; el.textContent = text || state; }
+    if (!el) return;
+    el.dataset.state = state;
+    el.textContent = text || state;
+    if (why) el.title = why; else el.removeAttribute('title');
   }
 
   // The draft in the message box is kept per room in this tab's session
@@ -71,11 +76,46 @@
   // the list a person was reading with the new, shorter history. Instead the
   // items on screen stay, without their ids (the new history reuses them),
   // a marker says what happened, and the new history follows.
+  // With several nodes a room moves to another node (a new epoch) with its
+  // history: a snapshot that goes on from what is on screen (continues)
+  // is a catch-up, not a restart.
   var epoch = null; // the server process that sent the last snapshot
+  var cutNow = false; // the last snapshot cut the list: its numbers start again
+  var lastCloseReason = ''; // why the server closed the last socket
   var kept = null;  // {items, text} to put back in front of the new history
   function lastSeq(list) {
     var items = list.querySelectorAll('[data-seq]');
     return items.length ? Number(items[items.length - 1].dataset.seq) : 0;
+  }
+  // continues reports whether snapshot snap holds the history on screen in
+  // list: the last entry on screen is in it, and every entry in both is
+  // the same one (the same author and time, or the same notice), with at
+  // least one that shows it (a time or a notice; a grouped message has no
+  // time). A history made anew (its numbers reused) fails on the times.
+  function continues(list, snap) {
+    var items = list.querySelectorAll(':scope > li[data-seq]');
+    if (items.length === 0) return false;
+    var last = items[items.length - 1];
+    if (!snap.querySelector(':scope > li[data-seq="' + last.dataset.seq + '"]')) return false;
+    var shown = 0;
+    for (var i = 0; i < items.length; i++) {
+      var mine = items[i];
+      var other = snap.querySelector(':scope > li[data-seq="' + mine.dataset.seq + '"]');
+      if (!other || other.hasAttribute('data-deleted') || mine.hasAttribute('data-deleted')) continue;
+      if (mine.dataset.author !== other.dataset.author) return false;
+      if (mine.classList.contains('notice') || other.classList.contains('notice')) {
+        if (mine.textContent.trim() !== other.textContent.trim()) return false;
+        shown++;
+        continue;
+      }
+      var t1 = mine.querySelector('time[datetime]');
+      var t2 = other.querySelector('time[datetime]');
+      if (t1 && t2) {
+        if (t1.getAttribute('datetime') !== t2.getAttribute('datetime')) return false;
+        shown++;
+      }
+    }
+    return shown > 0;
   }
   document.addEventListener('htmx:wsBeforeMessage', function (e) {
     var frame = (e.detail && e.detail.message) || '';
@@ -85,14 +125,18 @@
     var snap = tpl.content.querySelector('#messages[data-epoch]');
     var list = document.getElementById('messages');
     if (!snap || !list) return;
-    var restarted = epoch !== null && snap.dataset.epoch !== epoch;
-    var last = lastSeq(list);
-    var reset = !restarted && epoch !== null && last > lastSeq(snap);
+    // A snapshot that does not go on from the list cuts it: from another
+    // process, a restart; from the same one, a room made anew (it ended
+    // while the page was away, or the broker that kept its history lost
+    // it), whose numbers start again, even if as many as the list's.
+    var differs = epoch !== null && !continues(list, snap);
+    var restarted = differs && snap.dataset.epoch !== epoch;
     epoch = snap.dataset.epoch;
     // Items without a seq are the page's own (kept from before an earlier
     // restart, and markers): every snapshot leaves them in place.
     var items = Array.prototype.slice.call(list.children);
-    var cut = (restarted || reset) && items.some(function (li) { return li.hasAttribute('data-seq'); });
+    var cut = differs && items.some(function (li) { return li.hasAttribute('data-seq'); });
+    cutNow = cut;
     kept = { items: [], marker: null };
     items.forEach(function (li) {
       if (li.hasAttribute('data-seq')) {
@@ -104,7 +148,10 @@
       kept.items.push(li);
     });
     if (cut) {
+      // With several nodes, a room made anew right after the servers said
+      // they were reconnecting lost its history with the broker's memory.
       kept.marker = restarted ? 'The server restarted; messages above are only on your screen.'
+        : /other server/.test(lastCloseReason) ? 'The room’s history was lost while the servers reconnected; messages above are only on your screen.'
         : 'This room ended while you were away; messages above are only on your screen.';
     }
   });
@@ -139,6 +186,30 @@
   // (our own message comes back) or refuses it (an error under the box):
   // then the text goes back into the box, so nothing typed is lost.
   var pending = null;
+  // joined: the room's snapshot came on this socket, so the room took the
+  // page in and the header says live. Until then, and from a close on, a
+  // post is not sent (htmx-ext-ws would queue it for a socket that may be
+  // refused, and it would be lost, or sent twice when Enter was pressed
+  // twice); the text stays in the box.
+  var joined = false;
+  // unconfirmed: a post put back in the box that the room may have after
+  // all: one on its way when the socket closed, or one refused as not
+  // stored (with several nodes, a broker that came back late may store it
+  // after the refusal). The next snapshot shows whether the room has it.
+  var unconfirmed = null;
+  var sentAfter = 0; // the last seq on screen when the last post was sent
+  var note = null;   // the page's own note under the box, cleared once live
+  var notJoinedText = 'Not sent: reconnecting to the room. Your message stays in the box; send it again in a moment.';
+  function showNote(text, calm) { note = text; showError(text, calm); }
+  // putBack returns text to the message box, in front of anything typed
+  // since.
+  function putBack(text) {
+    var box = messageBox();
+    if (!box || text === '' || box.value === text) return;
+    box.value = box.value === '' ? text : text + '\n' + box.value;
+    grow(box);
+    saveDraft();
+  }
   document.addEventListener('htmx:wsAfterMessage', function (e) {
     putBackKept();
     decorate(document);
@@ -146,22 +217,61 @@
     var snapshot = typeof frame === 'string' && frame.indexOf('data-epoch=') !== -1;
     countNew(snapshot);
     if (stick) toBottom();
-    if (snapshot) showLinkedMessage();
+    if (snapshot) {
+      joined = true;
+      setState('live');
+      showLinkedMessage();
+      settleUnconfirmed();
+    }
     var r = room();
     if (pending === null || typeof frame !== 'string') return;
     if (frame.indexOf('id="message-error"') !== -1) {
-      var box = document.getElementById('f-message');
-      if (box && box.value === '') { box.value = pending; grow(box); saveDraft(); }
+      putBack(pending);
+      unconfirmed = { text: pending, after: sentAfter, note: null };
       pending = null;
     } else if (r && frame.indexOf('data-author="' + r.dataset.me + '"') !== -1) {
       pending = null;
     }
   });
+  // settleUnconfirmed, on a snapshot: a message of mine newer than the
+  // list had when the post was sent, with its text, means the room has the
+  // post after all, so it leaves the box (unless changed since) and the
+  // page says so; else it stays. After a close, any newer message of mine
+  // counts (a formatted text reads differently on screen) unless the
+  // numbers started again, and the note says that it was not sent when
+  // the room does not have it.
+  function settleUnconfirmed() {
+    if (note === notJoinedText) { showError(''); note = null; }
+    if (!unconfirmed) return;
+    var u = unconfirmed;
+    unconfirmed = null;
+    var stored = Array.prototype.some.call(document.querySelectorAll('#messages > li.msg[data-seq]'), function (li) {
+      if ((!cutNow && Number(li.dataset.seq) <= u.after) || li.dataset.author !== me()) return false;
+      var text = li.querySelector('.msg-text');
+      return (u.note !== null && !cutNow) || (text && text.innerText.trim() === u.text.trim());
+    });
+    var box = messageBox();
+    if (stored) {
+      if (box && box.value === u.text) { box.value = ''; grow(box); saveDraft(); }
+      showNote('Your message reached the room after all; it is no longer in the box.', true);
+    } else if (u.note !== null && note === u.note) {
+      showNote('Not sent: the connection dropped before the room had it. Your message is back in the box; send it again.');
+    }
+  }
   document.addEventListener('htmx:wsConnecting', function () {
     var el = document.getElementById('conn-state');
-    setState(el && el.dataset.state === 'connecting' ? 'connecting' : 'reconnecting');
+    if (el && el.dataset.state === 'connecting') setState('connecting');
+    else setState('reconnecting', '', el && el.title);
   });
-  document.addEventListener('htmx:wsOpen', function () { setState('live'); });
+  document.addEventListener('htmx:wsClose', function (e) {
+    joined = false;
+    lastCloseReason = ((e.detail && e.detail.event) || {}).reason || '';
+    if (pending === null) return;
+    unconfirmed = { text: pending, after: sentAfter, note: 'The connection dropped before your message was confirmed; it is back in the box.' };
+    pending = null;
+    putBack(unconfirmed.text);
+    showNote(unconfirmed.note);
+  });
 
   // htmx-ext-ws reconnects after 1006, 1011, 1012 and 1013 only. Any other
   // close is final: 1008 means the session ended (signed out elsewhere, a
@@ -171,7 +281,7 @@
   var ended = false;
   document.addEventListener('htmx:wsClose', function (e) {
     var ev = (e.detail && e.detail.event) || {};
-    if ([1006, 1011, 1012, 1013].indexOf(ev.code) !== -1) { setState('reconnecting'); return; }
+    if ([1006, 1011, 1012, 1013].indexOf(ev.code) !== -1) { setState('reconnecting', '', ev.reason); return; }
     ended = true;
     saveDraft();
     var policy = ev.code === 1008;
@@ -195,13 +305,17 @@
   // for a connection that never comes) and not as a plain form post (which
   // would meet the sign-in wall). The text stays in the box.
   document.addEventListener('htmx:wsConfigSend', function (e) {
-    if (ended) e.preventDefault();
+    if (ended || !joined) e.preventDefault();
   });
   document.addEventListener('submit', function (e) {
-    if (ended && e.target.id === 'message-form') {
+    if (e.target.id !== 'message-form') return;
+    if (ended) {
       e.preventDefault();
       var again = document.querySelector('#session-ended a');
       if (again) again.focus();
+    } else if (!joined) {
+      e.preventDefault();
+      showNote(notJoinedText);
     }
   }, true);
 
@@ -212,10 +326,13 @@
     lastTyping = 0; // the message ends the typing; the next keystroke says so again
     var box = document.getElementById('f-message');
     if (box) pending = box.value;
+    var list = document.getElementById('messages');
+    sentAfter = list ? lastSeq(list) : 0;
+    unconfirmed = null;
     if (form) form.reset();
     if (box) { grow(box); saveDraft(); }
-    var err = document.getElementById('message-error');
-    if (err) err.textContent = '';
+    showError('');
+    note = null;
     stick = true;
   });
 
@@ -370,9 +487,13 @@
   }
 
   // showError puts a refusal under the message box, as the server's do.
-  function showError(text) {
+  // showNote's calm notes (good news) are not red.
+  function showError(text, calm) {
     var err = document.getElementById('message-error');
-    if (err) err.textContent = text;
+    if (!err) return;
+    err.textContent = text;
+    ['text-red-600', 'dark:text-red-400'].forEach(function (c) { err.classList.toggle(c, !calm); });
+    ['text-emerald-800', 'dark:text-emerald-100'].forEach(function (c) { err.classList.toggle(c, !!calm); });
   }
 
   // Per-viewer marks: mentions of me (span and message), my reactions.
