@@ -203,7 +203,7 @@ func (o *Owners) sweepRoom(ctx context.Context, h *History, slug string, opts Sw
 // rooms returns the rooms that have a history in the stream: those whose
 // settings are stored, and those of also that hold any entry.
 func (h *History) rooms(ctx context.Context, also []string) ([]string, error) {
-	info, err := h.stream.Info(ctx, jetstream.WithSubjectFilter(historyPrefix+"*."+fmt.Sprint(SettingsSeq)))
+	info, err := h.stream.Info(ctx, jetstream.WithSubjectFilter(settingsSubject("*")))
 	if isStreamGone(err) {
 		return nil, nil // lost with a server that restarted: nothing to sweep
 	}
@@ -216,7 +216,7 @@ func (h *History) rooms(ctx context.Context, also []string) ([]string, error) {
 		out = append(out, slug)
 	}
 	for _, slug := range also {
-		if checkSlug(slug) != nil || info.State.Subjects[historyPrefix+slug+".0"] > 0 {
+		if checkSlug(slug) != nil || info.State.Subjects[settingsSubject(slug)] > 0 {
 			continue
 		}
 		info, err := h.stream.Info(ctx, jetstream.WithSubjectFilter(historyPrefix+slug+".*"))
@@ -228,16 +228,4 @@ func (h *History) rooms(ctx context.Context, also []string) ([]string, error) {
 		}
 	}
 	return out, nil
-}
-
-// purge deletes room slug's whole history from the stream.
-func (h *History) purge(ctx context.Context, slug string) error {
-	err := h.stream.Purge(ctx, jetstream.WithPurgeSubject(historyPrefix+slug+".*"))
-	if isStreamGone(err) {
-		return nil // nothing left to purge
-	}
-	if err != nil {
-		return fmt.Errorf("NATS: purging the history of room %s: %w", slug, err)
-	}
-	return nil
 }
