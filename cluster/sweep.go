@@ -79,23 +79,28 @@ func (o *Owners) Sweep(h *History, opts SweepOptions) {
 // sweepOnce purges the history of each room that has had no lease for
 // opts.Grace, and returns those it purged.
 func (o *Owners) sweepOnce(h *History, opts SweepOptions) ([]string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), o.lease/2)
-	defer cancel()
+	stopped, stop := context.WithCancel(context.Background())
+	defer stop()
 	go func() {
 		select {
 		case <-o.stop:
-			cancel()
-		case <-ctx.Done():
+			stop()
+		case <-stopped.Done():
 		}
 	}()
+	// Each step within half a lease: a sweeper's lease outlives its purge.
+	ctx, cancel := context.WithTimeout(stopped, o.lease/2)
 	rooms, err := h.rooms(ctx, opts.Rooms)
+	cancel()
 	if err != nil {
 		return nil, err
 	}
 	var swept []string
 	var errs []error
 	for _, slug := range o.orphans(rooms, opts.Grace) {
+		ctx, cancel := context.WithTimeout(stopped, o.lease/2)
 		ok, err := o.sweepRoom(ctx, h, slug, opts)
+		cancel()
 		if ok {
 			o.log.Info("NATS: purged the history of a room nobody holds", "room", slug)
 			swept = append(swept, slug)
@@ -183,14 +188,17 @@ func (o *Owners) sweepRoom(ctx context.Context, h *History, slug string, opts Sw
 		if _, err = o.won(ctx, slug, rev, at); err != nil {
 			return
 		}
-		defer func() {
-			// Released whatever the purge did: a purge not done is
-			// tried again at a later sweep.
-			err = errors.Join(err, o.Release(context.WithoutCancel(ctx), slug))
-		}()
-		if err = h.purge(ctx, slug); err == nil {
-			swept = true
+		if err = h.purge(ctx, slug); err != nil {
+			// The broker may still apply it: no node may claim the room
+			// before the lease expires, unrenewed. The room's grace then
+			// starts again.
+			o.mu.Lock()
+			delete(o.held, slug)
+			o.mu.Unlock()
+			return
 		}
+		swept = true
+		err = o.Release(context.WithoutCancel(ctx), slug)
 	}
 	if opts.Exclusive != nil {
 		opts.Exclusive(slug, sweep)
