@@ -155,8 +155,8 @@ func TestSweepSparesRoomClaimedDuringGrace(t *testing.T) {
 	if err := c.owners.Release(context.Background(), "den"); err != nil {
 		t.Fatal(err)
 	}
-	released := time.Now()
 	b.waitEvent(t, "owner den -")
+	released := time.Now() // b's watch saw it by now
 	if got := b.sweep(t); len(got) != 0 {
 		t.Fatalf("swept %q at once after c released den", got)
 	}
