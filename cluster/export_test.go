@@ -54,3 +54,9 @@ func HoldLink(r *Relays, node string) (release func()) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// SweepOnce runs one round of the sweep of orphaned histories, as Sweep
+// does every opts.Every, and returns the rooms it purged.
+func (o *Owners) SweepOnce(h *History, opts SweepOptions) ([]string, error) {
+	return o.sweepOnce(h, opts)
+}

@@ -84,6 +84,9 @@ type Owners struct {
 	watch  jetstream.KeyWatcher
 	wgen   int               // counts watchers: a stopped one's late changes are dropped
 	owners map[string]string // every room's owner, as the watch saw it
+	// unowned is when the watch saw each room with no owner lose it, or
+	// the sweep first found it so (sweep.go).
+	unowned map[string]time.Time
 }
 
 // lease is this node's hold on one room.
