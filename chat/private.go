@@ -139,7 +139,7 @@ func (r *Registry) EnsurePrivate(slug string, creator Member) error {
 	if strings.HasPrefix(slug, DirectPrefix) {
 		return ErrNameTaken
 	}
-	rm, created, err := r.lookupOrCreate(slug, creator, false, func(rm *room) error { return rm.makePrivate(creator.ID) })
+	rm, created, err := r.lookupOrCreate(slug, creator, forCreate, func(rm *room) error { return rm.makePrivate(creator.ID) })
 	if err != nil {
 		return err
 	}
@@ -156,6 +156,33 @@ func (r *Registry) EnsurePrivate(slug string, creator Member) error {
 	}
 	r.armEmptyLocked(rm)
 	return nil
+}
+
+// PostVisitorPrivate is PostVisitor for the form of a page that showed
+// room slug as private (or direct): a room that is not private (the
+// private one ended and a public room of that name was opened since) is
+// refused with ErrNoRoom, as one that does not exist is, so that what a
+// member meant for a private room never lands in a public one. The
+// check and the post are atomic.
+func (r *Registry) PostVisitorPrivate(slug string, m Member, text string, mentions ...Member) (Message, error) {
+	rm, err := r.lookup(slug)
+	if err != nil {
+		return Message{}, err
+	}
+	limiter := r.visitorLimiter(m.ID)
+	rm.mu.Lock()
+	var (
+		msg Message
+		n   notice
+	)
+	if !rm.private {
+		err = ErrNoRoom
+	} else if msg, err = r.postVisitorLocked(rm, m, limiter, text, mentions); err == nil {
+		n = r.mentionNoticeLocked(rm, msg, nil)
+	}
+	rm.mu.Unlock()
+	r.sendNotice(n)
+	return msg, err
 }
 
 // Barred reports whether room slug exists and user id may not see it: the
@@ -339,7 +366,7 @@ func (r *Registry) Direct(a, b Member) (slug string, created bool, err error) {
 		return nil
 	}
 	for {
-		rm, created, err := r.lookupOrCreate(slug, a, false, setup)
+		rm, created, err := r.lookupOrCreate(slug, a, forDirect, setup)
 		if err != nil {
 			return "", false, err
 		}
@@ -354,7 +381,10 @@ func (r *Registry) Direct(a, b Member) (slug string, created bool, err error) {
 				return "", false, err
 			}
 			r.armEmptyLocked(rm)
-		case rm.barredLocked(a.ID):
+		case rm.barredLocked(a.ID), rm.access.direct[0].ID == 0:
+			// Barred, or a room under this slug that Direct did not make
+			// (a node of an older version may have): never the pair's
+			// conversation.
 			rm.mu.Unlock()
 			return "", false, ErrNoRoom
 		}
