@@ -31,11 +31,11 @@ func socketAddress(t *testing.T, c *client.Client, slug string) string {
 	return html.UnescapeString(m[1])
 }
 
-// refusedSoon opens the socket at path, again for up to 15 s while the
-// nodes close it to be tried again (1012, 1013: NATS just came back), and
-// returns the close code and reason of the refusal that is not that. A
-// socket that is served (its snapshot comes) fails the test.
-func refusedSoon(t *testing.T, c *client.Client, path string) (int, string) {
+// dialSoon opens the socket at path and reads its first frame (the
+// snapshot), again every 200 ms for up to 15 s (NATS just came back) while
+// again says the failure passes. It returns the socket, closed when the
+// test ends, and its snapshot, or the error of the last try.
+func dialSoon(t *testing.T, c *client.Client, path string, again func(error) bool) (*client.Socket, string, error) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -44,21 +44,35 @@ func refusedSoon(t *testing.T, c *client.Client, path string) (int, string) {
 			s.SetReadDeadline(time.Now().Add(5 * time.Second))
 			var snap []byte
 			if _, snap, err = s.ReadMessage(); err == nil {
-				s.Close()
-				t.Fatalf("the socket %s was served: %.300s", path, snap)
+				t.Cleanup(func() { s.Close() })
+				return s, string(snap), nil
 			}
 			s.Close()
-			var ce *websocket.CloseError
-			if errors.As(err, &ce) && ce.Code != 1012 && ce.Code != 1013 {
-				return ce.Code, ce.Text
-			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the socket %s: %v 15 s after NATS came back", path, err)
+		if !again(err) || time.Now().After(deadline) {
+			return nil, "", err
 		}
 		t.Logf("the socket %s: %v; again", path, err)
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// refusedSoon opens the socket at path, again for up to 15 s while the
+// nodes close it to be tried again (1012, 1013: NATS just came back), and
+// returns the close code and reason of the refusal that is not that. A
+// socket that is served (its snapshot comes) fails the test.
+func refusedSoon(t *testing.T, c *client.Client, path string) (int, string) {
+	t.Helper()
+	var ce *websocket.CloseError
+	passing := func(err error) bool { return !errors.As(err, &ce) || ce.Code == 1012 || ce.Code == 1013 }
+	_, snap, err := dialSoon(t, c, path, passing)
+	switch {
+	case err == nil:
+		t.Fatalf("the socket %s was served: %.300s", path, snap)
+	case passing(err):
+		t.Fatalf("the socket %s: %v 15 s after NATS came back", path, err)
+	}
+	return ce.Code, ce.Text
 }
 
 // NATS restarted loses every room's settings and history (its memory):
@@ -79,7 +93,7 @@ func TestPrivateRoomVanishesWhenNATSRestarts(t *testing.T) {
 	if ws != "/rooms/den/ws?private=1" {
 		t.Fatalf("the private room's page connects to %q, want /rooms/den/ws?private=1", ws)
 	}
-	onA := dialPath(t, alice, ws)
+	onA := apptest.DialPath(t, alice, ws)
 	readUntil(t, onA, `data-member="alice"`, 5*time.Second)
 	page, err := alice.Get("/rooms/den")
 	if err != nil {
@@ -92,7 +106,7 @@ func TestPrivateRoomVanishesWhenNATSRestarts(t *testing.T) {
 	if got := socketAddress(t, bob, "den"); got != ws {
 		t.Fatalf("bob's page of den on b connects to %q, want %q", got, ws)
 	}
-	onB := dialPath(t, bob, ws) // relayed by b to a
+	onB := apptest.DialPath(t, bob, ws) // relayed by b to a
 	readUntil(t, onB, `data-member="bob"`, 5*time.Second)
 	if _, _, ok := b.Rooms().Room("den"); ok {
 		t.Fatal("b has den itself: a does not hold it")
@@ -138,15 +152,4 @@ func TestPrivateRoomVanishesWhenNATSRestarts(t *testing.T) {
 			t.Errorf("the page of den for %s: %v, status %d, want 404", name, err, page.Status)
 		}
 	}
-}
-
-// dialPath opens the socket at path, closed when the test ends.
-func dialPath(t *testing.T, c *client.Client, path string) *client.Socket {
-	t.Helper()
-	s, err := c.DialPath(path, nil)
-	if err != nil {
-		t.Fatalf("dial %s: %v", path, err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
 }

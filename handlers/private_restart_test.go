@@ -31,15 +31,11 @@ func roomAddresses(t *testing.T, c *client.Client, slug string) (socket, form st
 	return html.UnescapeString(ws[1]), html.UnescapeString(action[1])
 }
 
-// dialPath opens the socket at path, as the page's ws-connect would.
-func dialPath(t *testing.T, c *client.Client, path string) *client.Socket {
+// joinedAs reads sock until its snapshot lists member name: the socket
+// has joined.
+func joinedAs(t *testing.T, sock *client.Socket, name string) {
 	t.Helper()
-	s, err := c.DialPath(path, nil)
-	if err != nil {
-		t.Fatalf("dial %s: %v", path, err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	newReader(t, sock).until(name+"'s snapshot", func(all string) bool { return strings.Contains(all, `data-member="`+name+`"`) })
 }
 
 // lists reports whether the lobby's list shows room slug to c.
@@ -68,14 +64,16 @@ func TestPrivateRoomVanishesWithTheServer(t *testing.T) {
 	if carolWS != "/rooms/lounge/ws" {
 		t.Errorf("the public room's page connects to %q, want /rooms/lounge/ws", carolWS)
 	}
-	carolSock := dialPath(t, carol, carolWS)
+	carolSock := apptest.DialPath(t, carol, carolWS)
+	joinedAs(t, sock, "alice")
+	joinedAs(t, carolSock, "carol")
 
 	h.Restart()
 	wantClosed(t, sock, 1012, "Server restarting.")
 	wantClosed(t, carolSock, 1012, "Server restarting.")
 
 	// alice's page reconnects: refused for good, as a vanished room is.
-	wantClosed(t, dialPath(t, alice, ws), 1008, "This room no longer exists.")
+	wantClosed(t, apptest.DialPath(t, alice, ws), 1008, "This room no longer exists.")
 	if _, _, ok := h.Rooms().Room("den"); ok {
 		t.Fatal("the reconnect made the room den anew")
 	}
@@ -96,8 +94,7 @@ func TestPrivateRoomVanishesWithTheServer(t *testing.T) {
 	}
 
 	// The public room comes back on its member's reconnect.
-	r := newReader(t, dialPath(t, carol, carolWS))
-	r.until("carol's snapshot", func(all string) bool { return strings.Contains(all, `data-member="carol"`) })
+	joinedAs(t, apptest.DialPath(t, carol, carolWS), "carol")
 	if !lists(t, bob, "lounge") {
 		t.Error("the lobby does not list lounge after carol reconnected")
 	}
@@ -119,11 +116,12 @@ func TestDirectRoomVanishesWithTheServer(t *testing.T) {
 	if ws != "/rooms/"+slug+"/ws?private=1" || form != "/rooms/"+slug+"/messages?private=1" {
 		t.Errorf("the direct room's page connects to %q and posts to %q, want both with ?private=1", ws, form)
 	}
-	sock := dialPath(t, alice, ws)
+	sock := apptest.DialPath(t, alice, ws)
+	joinedAs(t, sock, "alice")
 
 	h.Restart()
 	wantClosed(t, sock, 1012, "Server restarting.")
-	wantClosed(t, dialPath(t, bob, ws), 1008, "This room no longer exists.")
+	wantClosed(t, apptest.DialPath(t, bob, ws), 1008, "This room no longer exists.")
 	// An older page's socket and form, without the hint; a third user's.
 	wantClosed(t, apptest.Dial(t, alice, slug), 1008, "This room no longer exists.")
 	wantClosed(t, apptest.Dial(t, carol, slug), 1008, "This room no longer exists.")
@@ -137,8 +135,7 @@ func TestDirectRoomVanishesWithTheServer(t *testing.T) {
 
 	// /dm makes a new direct room of the two, private.
 	wantRedirect(t, post(t, bob, "/dm", url.Values{"csrf": {csrfOf(t, bob, "/rooms")}, "username": {"alice"}}), "/rooms/"+slug)
-	r := newReader(t, dialPath(t, bob, ws))
-	r.until("bob's snapshot", func(all string) bool { return strings.Contains(all, `data-member="bob"`) })
+	joinedAs(t, apptest.DialPath(t, bob, ws), "bob")
 	wantPage(t, get(t, carol, "/rooms/"+slug), http.StatusNotFound)
 	if lists(t, carol, slug) || !lists(t, alice, slug) {
 		t.Error("the new direct room is listed to carol, or not to alice")
@@ -154,14 +151,14 @@ func TestPrivatePageDoesNotJoinAPublicRoomOfItsName(t *testing.T) {
 	_, sock := privateRoom(t, h, alice, "den")
 	ws, form := roomAddresses(t, alice, "den")
 	csrf := csrfOf(t, alice, "/rooms")
+	joinedAs(t, sock, "alice")
 
 	h.Restart()
 	wantClosed(t, sock, 1012, "Server restarting.")
 	wantRedirect(t, submit(t, eve, "/rooms", "/rooms", url.Values{"name": {"den"}}), "/rooms/den")
-	er := newReader(t, apptest.Dial(t, eve, "den"))
-	er.until("eve's snapshot", func(all string) bool { return strings.Contains(all, `data-member="eve"`) })
+	joinedAs(t, apptest.Dial(t, eve, "den"), "eve")
 
-	wantClosed(t, dialPath(t, alice, ws), 1008, "This room no longer exists.")
+	wantClosed(t, apptest.DialPath(t, alice, ws), 1008, "This room no longer exists.")
 	res := post(t, alice, form, url.Values{"csrf": {csrf}, "message": {"meant for the private room"}})
 	wantPage(t, res, http.StatusNotFound, "Page not found")
 	if history, members, _ := h.Rooms().Room("den"); len(history) != 1 || len(members) != 1 || members[0].Name != "eve" {
