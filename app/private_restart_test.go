@@ -151,5 +151,13 @@ func TestPrivateRoomVanishesWhenNATSRestarts(t *testing.T) {
 		if page, err := c.Get("/rooms/den"); err != nil || page.Status != 404 {
 			t.Errorf("the page of den for %s: %v, status %d, want 404", name, err, page.Status)
 		}
+		if page, err := c.Get(link); err != nil || page.Status != 404 {
+			t.Errorf("den's invitation link for %s: %v, status %d, want 404", name, err, page.Status)
+		}
+	}
+	for _, n := range nodes {
+		if _, _, ok := n.Rooms().Room("den"); ok {
+			t.Errorf("node %s made den anew for a page or the invitation link", n.Config.Node)
+		}
 	}
 }
