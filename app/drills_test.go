@@ -437,24 +437,11 @@ func TestDrillNATSRestartedUnderLoad(t *testing.T) {
 // returns the socket once its snapshot came, with the snapshot.
 func joinSoon(t *testing.T, c *client.Client, slug string) (*client.Socket, string) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		s, err := c.Dial(slug, nil)
-		if err == nil {
-			s.SetReadDeadline(time.Now().Add(5 * time.Second))
-			var snap []byte
-			if _, snap, err = s.ReadMessage(); err == nil {
-				t.Cleanup(func() { s.Close() })
-				return s, string(snap)
-			}
-			s.Close()
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("joining %s: %v 15 s after NATS came back", slug, err)
-		}
-		t.Logf("joining %s: %v; again", slug, err)
-		time.Sleep(200 * time.Millisecond)
+	s, snap, err := dialSoon(t, c, "/rooms/"+slug+"/ws", func(error) bool { return true })
+	if err != nil {
+		t.Fatalf("joining %s: %v 15 s after NATS came back", slug, err)
 	}
+	return s, snap
 }
 
 // /dm started on the node that does not hold the direct room: alice opens
