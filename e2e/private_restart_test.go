@@ -37,6 +37,16 @@ func TestPrivateRoomEndsWithTheServer(t *testing.T) {
 	if got := eval[string](ana, `document.getElementById('conn-state').dataset.state`); got != "ended" {
 		t.Errorf("the connection state is %q, want ended", got)
 	}
+	// The session is fine: the page offers the rooms, not a sign-in.
+	if got, want := ana.text("#conn-state"), "room ended"; got != want {
+		t.Errorf("the connection state reads %q, want %q", got, want)
+	}
+	if got, want := ana.text("#session-ended a"), "Back to rooms"; got != want {
+		t.Errorf("the way out reads %q, want %q", got, want)
+	}
+	if got, want := eval[string](ana, `document.querySelector('#session-ended a').getAttribute('href')`), "/rooms"; got != want {
+		t.Errorf("the way out goes to %q, want %q", got, want)
+	}
 	// It tried once after the restart, was refused for good, and stays so.
 	attempts := eval[int](ana, `window.connects`)
 	time.Sleep(3 * time.Second)
