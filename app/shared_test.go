@@ -212,7 +212,10 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // The page of a room nobody opened claims it for nothing: the lease goes
 // after a while, and the room is made where someone then joins it.
 func TestUnusedClaimReleased(t *testing.T) {
-	app.SetUnusedLease(t, 200*time.Millisecond)
+	// Long enough that bob's own claim below (on b, released after the
+	// same time if no room came of it) makes its room first even on a
+	// loaded machine: at 200 ms it once did not, and his join was refused.
+	app.SetUnusedLease(t, time.Second)
 	nats := natstest.Start(t)
 	nodes := startCluster(t, nats, 2)
 	a, b := nodes[0], nodes[1]
@@ -220,7 +223,7 @@ func TestUnusedClaimReleased(t *testing.T) {
 	if page, err := alice.Get("/rooms/ghost"); err != nil || page.Status != 404 {
 		t.Fatalf("the page of a room nobody opened: %v, status %d", err, page.Status)
 	}
-	time.Sleep(time.Second)
+	time.Sleep(2500 * time.Millisecond)
 	joined(t, bob, "ghost")
 	if ra, rb := a.Rooms().Stats().Rooms, b.Rooms().Stats().Rooms; ra != 0 || rb != 1 {
 		t.Errorf("after bob joined ghost on b: a has %d rooms, b %d; want the room on b", ra, rb)
