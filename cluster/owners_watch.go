@@ -94,7 +94,7 @@ func (o *Owners) seen(gen int, e jetstream.KeyValueEntry) {
 
 	o.mu.Lock()
 	l := o.held[slug]
-	gone := l != nil && e.Revision() > l.rev && owner != o.node
+	gone := l != nil && e.Revision() > l.rev && !o.mine(e)
 	if gone {
 		delete(o.held, slug)
 	}
