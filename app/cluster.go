@@ -31,9 +31,10 @@ func (s *Server) connectCluster(ctx context.Context, ccfg *chat.Config) error {
 	if err != nil {
 		return err
 	}
-	s.shared = &sharedRooms{node: node, conn: s.nats, history: newBrokerHistory(h, log), log: log, ready: make(map[string]bool)}
+	s.shared = &sharedRooms{node: node, conn: s.nats, history: newBrokerHistory(h, log), log: log, ready: make(map[string]bool), stop: make(chan struct{})}
 	s.shared.history.holds = s.shared.holds
 	s.shared.history.purged = s.shared.released
+	s.shared.history.notHeld = s.shared.dropUnheld
 	ccfg.Store = s.shared.history
 	return nil
 }
@@ -58,10 +59,11 @@ func (s *Server) joinCluster(ctx context.Context) (handlers.Users, error) {
 	}
 	if sr.owners, err = cluster.NewOwners(ctx, s.nats, node, cluster.OwnersOptions{
 		OnLost:  sr.lost,
-		OnOwner: func(slug, owner string) { sr.relays.OwnerChanged(slug, owner) },
+		OnOwner: sr.ownerChanged,
 	}, log); err != nil {
 		return nil, err
 	}
+	go sr.checkHeld()
 	if err := cluster.ServeForwarded(s.nats, node, sr.serveForwarded); err != nil {
 		return nil, err
 	}

@@ -31,6 +31,9 @@ type brokerHistory struct {
 	// room whose history was purged (it was destroyed).
 	holds  func(slug string) bool
 	purged func(slug string)
+	// notHeld, if set, is told (in a goroutine of its own) of a room whose
+	// write was refused because this node does not hold it.
+	notHeld func(slug string)
 
 	mu    sync.Mutex
 	rooms map[string]*cluster.RoomHistory
@@ -124,6 +127,10 @@ func (b *brokerHistory) PutSettings(slug string, rs chat.RoomSettings) error {
 // holds the room, within storeTimeout.
 func (b *brokerHistory) put(slug string, v any, store func(context.Context, *cluster.RoomHistory, []byte) error) error {
 	if !b.mayWrite(slug) {
+		if b.notHeld != nil {
+			// Called under the room's lock: the room is dropped after.
+			go b.notHeld(slug)
+		}
 		return errNotHeld
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)

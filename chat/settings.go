@@ -150,6 +150,28 @@ func (r *Registry) Restore(slug string, s RoomSettings, history []Message) error
 	return nil
 }
 
+// Live returns the slugs of the rooms this registry has that hold
+// something: every user room, and the permanent rooms with members or
+// history (a permanent room is always here, and empty on a node that
+// does not hold it).
+func (r *Registry) Live() []string {
+	r.mu.Lock()
+	rooms := make([]*room, 0, len(r.rooms))
+	for _, rm := range r.rooms {
+		rooms = append(rooms, rm)
+	}
+	r.mu.Unlock()
+	var out []string
+	for _, rm := range rooms {
+		rm.mu.Lock()
+		if !rm.dead && (!rm.permanent || rm.seq > 0 || len(rm.members) > 0) {
+			out = append(out, rm.slug)
+		}
+		rm.mu.Unlock()
+	}
+	return out
+}
+
 // MovedReason is the close reason of the sockets of a room that Drop let
 // go: the browser reconnects and finds the room where it is held now.
 const MovedReason = "The room moved to another server; reconnecting."
