@@ -170,7 +170,7 @@ type Relays struct {
 	prefix string // starts this process's connection ids
 	next   atomic.Uint64
 
-	epoch  string // this process's id on its links (relay_check.go)
+	epoch string // this process's id on its links (relay_check.go)
 	// For tests (export_test.go): unnumbered makes this node number
 	// nothing and send no heartbeat, as an older version; lose makes its
 	// links lose that many messages (numbered, never published).
