@@ -35,6 +35,7 @@ func (s *Server) connectCluster(ctx context.Context, ccfg *chat.Config) error {
 	s.shared.history.holds = s.shared.holds
 	s.shared.history.purged = s.shared.released
 	s.shared.history.notHeld = s.shared.dropUnheld
+	s.shared.history.unknown = s.shared.reload
 	ccfg.Store = s.shared.history
 	return nil
 }

@@ -32,8 +32,10 @@ type brokerHistory struct {
 	holds  func(slug string) bool
 	purged func(slug string)
 	// notHeld, if set, is told (in a goroutine of its own) of a room whose
-	// write was refused because this node does not hold it.
-	notHeld func(slug string)
+	// write was refused because this node does not hold it; unknown, of a
+	// room whose write failed (the broker may have it all the same: a put
+	// whose answer never came).
+	notHeld, unknown func(slug string)
 
 	mu    sync.Mutex
 	rooms map[string]*cluster.RoomHistory
@@ -143,7 +145,13 @@ func (b *brokerHistory) put(slug string, v any, store func(context.Context, *clu
 	if err != nil {
 		return err
 	}
-	return store(ctx, rh, data)
+	if err := store(ctx, rh, data); err != nil {
+		if b.unknown != nil {
+			go b.unknown(slug) // called under the room's lock
+		}
+		return err
+	}
+	return nil
 }
 
 // Purge forgets the room's history in the broker (chat.Store). A purge

@@ -158,6 +158,19 @@ func (sr *sharedRooms) dropUnheld(slug string) {
 	}
 }
 
+// reload drops room slug, held here, after a write whose outcome is
+// unknown (refused "Not sent", yet the broker may take it late, when NATS
+// comes back): its members reconnect, and the room is restored from the
+// broker when they do, so that every page shows what the broker has
+// rather than what this node believed.
+func (sr *sharedRooms) reload(slug string) {
+	sr.claimMu.Lock()
+	defer sr.claimMu.Unlock()
+	if n := sr.dropLocked(slug); n > 0 {
+		sr.log.Info("NATS: a room's write failed; the room reloads from the broker, its sockets reconnect", "room", slug, "sockets", n)
+	}
+}
+
 // ownerChanged is Owners' OnOwner: the sockets relayed from here to the
 // room's old owner reconnect, and a room this node has but does not hold
 // is dropped.

@@ -324,8 +324,8 @@ func (r *Relays) join(req JoinRequest) joinAnswer {
 	base := s.link.sent.Load()
 	err := r.onJoin(req, s)
 	if err == nil {
-		if r.unnumbered {
-			return joinAnswer{}
+		if r.unnumbered || !req.Beats {
+			return joinAnswer{} // as before, for a node that does not check
 		}
 		return joinAnswer{Epoch: r.epoch, Seq: base}
 	}
