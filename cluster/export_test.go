@@ -61,7 +61,7 @@ func LoseLinkMessages(r *Relays, n int64) { r.lose.Store(n) }
 
 // AsOlderVersion makes r number nothing on its links and send no
 // heartbeat, as a node of an earlier version. Call it before any join.
-func AsOlderVersion(r *Relays) { r.unnumbered = true }
+func AsOlderVersion(r *Relays) { r.unnumbered.Store(true) }
 
 // SetLinkChecks sets the heartbeat's period and the silence that closes
 // relayed sockets, until the test ends. Set it before the nodes start.

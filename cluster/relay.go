@@ -174,7 +174,7 @@ type Relays struct {
 	// For tests (export_test.go): unnumbered makes this node number
 	// nothing and send no heartbeat, as an older version; lose makes its
 	// links lose that many messages (numbered, never published).
-	unnumbered bool
+	unnumbered atomic.Bool
 	lose       atomic.Int64
 
 	mu      sync.Mutex
@@ -324,7 +324,7 @@ func (r *Relays) join(req JoinRequest) joinAnswer {
 	base := s.link.sent.Load()
 	err := r.onJoin(req, s)
 	if err == nil {
-		if r.unnumbered || !req.Beats {
+		if r.unnumbered.Load() || !req.Beats {
 			return joinAnswer{} // as before, for a node that does not check
 		}
 		return joinAnswer{Epoch: r.epoch, Seq: base}

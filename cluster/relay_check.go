@@ -197,7 +197,7 @@ func (r *Relays) checkLinks(closed <-chan struct{}, beatEvery, silentAfter time.
 			}
 		}
 		r.mu.Unlock()
-		if !r.unnumbered {
+		if !r.unnumbered.Load() {
 			for _, l := range beat {
 				l.beat()
 			}

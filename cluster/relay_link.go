@@ -176,7 +176,7 @@ func (l *Link) publish(m linkMsg) error {
 // keeps its number: the relaying node sees the gap.
 func (l *Link) send(msg *nats.Msg) error {
 	msg.Reply = connSubject(l.relays.node)
-	if !l.relays.unnumbered {
+	if !l.relays.unnumbered.Load() {
 		msg.Header.Set(headerLink, l.relays.epoch+" "+strconv.FormatUint(l.sent.Add(1), 10))
 	}
 	if l.relays.lose.Load() > 0 && l.relays.lose.Add(-1) >= 0 {
