@@ -259,7 +259,11 @@ func (r *Relays) gotConn(m *nats.Msg) {
 	if n := m.Header.Get(headerLink); n != "" && m.Reply != "" {
 		r.heard(m.Reply, n)
 	}
-	if op == opBeat {
+	switch op {
+	case opBeat:
+		return
+	case opCheck:
+		r.gotCheck(m)
 		return
 	}
 	if op == opFrames {

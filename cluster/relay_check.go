@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 // Checking the links (docs/shared-rooms.md, "Relayed sockets that nobody
@@ -22,9 +24,15 @@ import (
 //   - a number is missing: something for one of them was lost;
 //   - the epoch changes: the owner restarted, and the sockets joined to
 //     its earlier process are unknown to it;
-//   - nothing came for silentAfter: the owner died, is cut off, or no
-//     longer has any of this node's sockets (it forgot them, and their
-//     closes were lost).
+//
+// And when nothing came from an owner for silentAfter (it died, is cut
+// off, or no longer has any of this node's sockets: it forgot them, and
+// their closes were lost), the relaying node asks it, in one message
+// (opCheck) naming the sockets it relays to it, and the owner answers
+// with a close (1012) for each it does not know. An owner that does not
+// answer (dead, or cut off) is left to its lease: when the lease goes,
+// Relays.OwnerChanged closes the sockets, and the room is claimable by
+// then, so the browsers reconnecting find it.
 //
 // One small message per link and beatEvery when idle; nothing per socket.
 // An owner of an older version numbers nothing and sends no heartbeat:
@@ -33,8 +41,13 @@ import (
 // version does not ask for heartbeats (JoinRequest.Beats) and gets none;
 // it ignores the numbers.
 
-// opBeat is a link's heartbeat: no connection, no body.
-const opBeat = "beat"
+// opBeat is a link's heartbeat: no connection, no body. opCheck asks an
+// owner which of the sockets its body names (encodeFrames, no frame) it
+// does not know: it answers with a close for each.
+const (
+	opBeat  = "beat"
+	opCheck = "check"
+)
 
 // beatEvery and silentAfter (variables for tests): an idle link with
 // sockets beats this often; a relaying node that hears nothing from an
@@ -189,10 +202,12 @@ func (r *Relays) checkLinks(closed <-chan struct{}, beatEvery, silentAfter time.
 				beat = append(beat, l)
 			}
 		}
-		var silent []*Relayed
+		ask := make(map[string][]string)
 		for from, h := range r.holders {
 			if h.epoch != "" && time.Since(h.heard) > silentAfter {
-				silent = append(silent, r.ofLocked(from)...)
+				for _, rl := range r.ofLocked(from) {
+					ask[from] = append(ask[from], rl.id)
+				}
 				h.heard = time.Now() // once per silence
 			}
 		}
@@ -202,7 +217,41 @@ func (r *Relays) checkLinks(closed <-chan struct{}, beatEvery, silentAfter time.
 				l.beat()
 			}
 		}
-		r.reconnect(silent, "the owner was silent")
+		for from, ids := range ask {
+			if len(ids) == 0 {
+				continue
+			}
+			m := nats.NewMsg(from)
+			m.Header.Set(headerOp, opCheck)
+			m.Data = encodeFrames(ids, nil)
+			m.Reply = connSubject(r.node)
+			if err := r.conn.nc.PublishMsg(m); err != nil {
+				r.log.Warn("NATS: a silent owner was not asked about its relayed sockets", "err", err)
+			}
+		}
+	}
+}
+
+// gotCheck answers a relaying node's question about its sockets: a close
+// (1012) for each this node does not know.
+func (r *Relays) gotCheck(m *nats.Msg) {
+	ids, _, err := decodeFrames(m.Data)
+	if err != nil || m.Reply == "" {
+		return
+	}
+	r.mu.Lock()
+	var unknown []string
+	for _, id := range ids {
+		if r.remote[id] == nil {
+			unknown = append(unknown, id)
+		}
+	}
+	r.mu.Unlock()
+	for _, id := range unknown {
+		_ = r.conn.nc.PublishMsg(natsMsg(m.Reply, id, opClose, []byte(reconnectReason), closeServiceRestart))
+	}
+	if len(unknown) > 0 {
+		r.log.Info("NATS: a relaying node asked about sockets this node no longer serves; they close", "sockets", len(unknown))
 	}
 }
 

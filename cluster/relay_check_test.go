@@ -13,9 +13,10 @@ import (
 // The owner forgets an idle member's relayed socket (it dropped the room)
 // and the close it sends is lost on the way (NATS restarting): the
 // relaying node hears nothing more from the owner, which has none of its
-// sockets left and so no heartbeat to send, and closes the socket with
-// 1012 within the silence allowed, so that the browser reconnects rather
-// than staying live with nothing reaching it.
+// sockets left and so no heartbeat to send; after the silence allowed it
+// asks the owner, which answers that it does not know the socket, and
+// the socket closes with 1012, so that the browser reconnects rather than
+// staying live with nothing reaching it.
 func TestForgottenRelayedSocketIsClosed(t *testing.T) {
 	cluster.SetLinkChecks(t, 100*time.Millisecond, 500*time.Millisecond)
 	srv := natstest.Start(t)
