@@ -176,7 +176,7 @@ func (sr *sharedRooms) reload(slug string) {
 // is dropped.
 func (sr *sharedRooms) ownerChanged(slug, owner string) {
 	sr.relays.OwnerChanged(slug, owner)
-	if owner != sr.node && !sr.owners.Holds(slug) && slices.Contains(sr.rooms.Live(), slug) {
+	if owner != sr.node && !sr.owners.Holds(slug) && sr.rooms.IsLive(slug) {
 		go sr.dropUnheld(slug) // claimMu may be held by a takeover's round trips
 	}
 }

@@ -163,13 +163,23 @@ func (r *Registry) Live() []string {
 	r.mu.Unlock()
 	var out []string
 	for _, rm := range rooms {
-		rm.mu.Lock()
-		if !rm.dead && (!rm.permanent || rm.seq > 0 || len(rm.members) > 0) {
+		if rm.live() {
 			out = append(out, rm.slug)
 		}
-		rm.mu.Unlock()
 	}
 	return out
+}
+
+// IsLive reports whether room slug is among those Live returns.
+func (r *Registry) IsLive(slug string) bool {
+	rm, err := r.lookup(slug)
+	return err == nil && rm.live()
+}
+
+func (rm *room) live() bool {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	return !rm.dead && (!rm.permanent || rm.seq > 0 || len(rm.members) > 0)
 }
 
 // MovedReason is the close reason of the sockets of a room that Drop let
