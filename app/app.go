@@ -148,7 +148,7 @@ func NewTuned(ctx context.Context, cfg Config, stdout io.Writer, tune Tuning) (_
 		return nil, err
 	}
 	s.rooms = chat.New(ccfg, handlers.Renderer())
-	users, err := s.joinCluster(ctx)
+	users, err := s.joinCluster(ctx, ccfg)
 	if err != nil {
 		return nil, err
 	}

@@ -40,10 +40,10 @@ func (s *Server) connectCluster(ctx context.Context, ccfg *chat.Config) error {
 	return nil
 }
 
-// joinCluster, once the registry is built, starts sharing its rooms with
-// the other nodes when NATSURL is set, and returns what reaches a user's
-// sockets on every node; on one node, the registry's own.
-func (s *Server) joinCluster(ctx context.Context) (handlers.Users, error) {
+// joinCluster, once the registry is built (from ccfg), starts sharing its
+// rooms with the other nodes when NATSURL is set, and returns what reaches
+// a user's sockets on every node; on one node, the registry's own.
+func (s *Server) joinCluster(ctx context.Context, ccfg chat.Config) (handlers.Users, error) {
 	if s.nats == nil {
 		return s.rooms, nil
 	}
@@ -64,6 +64,7 @@ func (s *Server) joinCluster(ctx context.Context) (handlers.Users, error) {
 	}, log); err != nil {
 		return nil, err
 	}
+	sr.sweep(ccfg)
 	go sr.checkHeld()
 	if err := cluster.ServeForwarded(s.nats, node, sr.serveForwarded); err != nil {
 		return nil, err

@@ -241,7 +241,14 @@ func (sr *sharedRooms) joinRelayed(req cluster.JoinRequest, sock *cluster.Remote
 		// Moved meanwhile, or this node is starting: the browser reconnects.
 		return &cluster.Refused{Code: chat.CloseServiceRestart, Reason: "Reconnecting to the other servers."}
 	}
-	c, err := sr.rooms.JoinRemote(req.Room, chat.Member{ID: req.MemberID, Name: req.MemberName}, req.Session, sock.Link(), sock.ID())
+	// A room this node just claimed with nothing stored to restore does
+	// not exist here: the page's hint (req.Private) has it refused
+	// (chat.ErrNoRoom), not made anew as a public room.
+	join := sr.rooms.JoinRemote
+	if req.Private {
+		join = sr.rooms.JoinRemotePrivate
+	}
+	c, err := join(req.Room, chat.Member{ID: req.MemberID, Name: req.MemberName}, req.Session, sock.Link(), sock.ID())
 	if err != nil {
 		var ce *chat.Error
 		reason := "Internal error."
@@ -257,9 +264,10 @@ func (sr *sharedRooms) joinRelayed(req cluster.JoinRequest, sock *cluster.Remote
 	return nil
 }
 
-// Relay relays client's socket to the room that node owner holds.
-func (sr *sharedRooms) Relay(ctx context.Context, owner, slug string, m chat.Member, session string, client *chat.Client) (func([]byte) error, func(), error) {
-	rl, err := sr.relays.Join(ctx, owner, cluster.JoinRequest{Room: slug, MemberID: m.ID, MemberName: m.Name, Session: session}, clientBrowser{client})
+// Relay relays client's socket to the room that node owner holds; with
+// private (the page's hint), the owner never creates the room for it.
+func (sr *sharedRooms) Relay(ctx context.Context, owner, slug string, private bool, m chat.Member, session string, client *chat.Client) (func([]byte) error, func(), error) {
+	rl, err := sr.relays.Join(ctx, owner, cluster.JoinRequest{Room: slug, MemberID: m.ID, MemberName: m.Name, Session: session, Private: private}, clientBrowser{client})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -67,3 +67,23 @@ func (r *Registry) pruneActionsLocked(now time.Time) {
 		clear(r.actions)
 	}
 }
+
+// bucket returns user id's message bucket if the registry keeps a record
+// of them (they have a connection or a membership), else nil.
+func (r *Registry) bucket(id int64) *rate.Limiter {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if u := r.users[id]; u != nil {
+		return u.limiter
+	}
+	return nil
+}
+
+// giveBack returns to b the token of a post that was not sent (refused
+// after its token was taken: not stored, say), so that it does not count
+// against its author. A bucket never holds more than its burst: the token
+// given back is a reservation of -1 tokens, and a rate.Limiter caps its
+// tokens at the burst each time it counts them.
+func giveBack(b *rate.Limiter, now time.Time) {
+	b.AllowN(now, -1)
+}

@@ -29,23 +29,40 @@ type member struct {
 }
 
 // Join adds one connection for member m to room slug, creating the room if
-// needed (with Ensure's caps). The check and the join are atomic: a room
-// being destroyed is never joined; the joiner gets a fresh one. The
-// returned Client has the Snapshot frame queued first. A member new to the
-// room (or removed after the grace period) is announced to every
-// connection, this one included, by a KindJoin notice and a MemberJoined
-// frame; a second tab or a reconnect inside the grace period announces
-// nothing and cancels the pending removal. session tags the connection for
-// CloseSession and CloseUser. The caller must run c.Serve, which calls
-// Leave when the connection ends.
+// needed (with Ensure's caps; a direct room's slug is never created here:
+// ErrNoRoom). The check and the join are atomic: a room being destroyed is
+// never joined; the joiner gets a fresh one. The returned Client has the
+// Snapshot frame queued first. A member new to the room (or removed after
+// the grace period) is announced to every connection, this one included,
+// by a KindJoin notice and a MemberJoined frame; a second tab or a
+// reconnect inside the grace period announces nothing and cancels the
+// pending removal. session tags the connection for CloseSession and
+// CloseUser. The caller must run c.Serve, which calls Leave when the
+// connection ends.
 func (r *Registry) Join(slug string, m Member, session string) (*Client, error) {
-	return r.join(slug, m, session, nil)
+	return r.join(slug, m, session, nil, false)
 }
 
-// join is Join; remote, if not nil, makes the connection JoinRemote's.
-func (r *Registry) join(slug string, m Member, session string, remote *remoteConn) (*Client, error) {
+// JoinPrivate is Join for the socket of a page that showed room slug as a
+// private (or direct) room: it never creates the room. A room that does
+// not exist, or that is not private (the private one ended and a public
+// room of that name was opened since), is refused with ErrNoRoom, as a
+// room that vanished is: after a restart, a private room's members must
+// not bring it back as a public room that the lobby lists to everyone.
+// The check and the join are atomic, as in Join.
+func (r *Registry) JoinPrivate(slug string, m Member, session string) (*Client, error) {
+	return r.join(slug, m, session, nil, true)
+}
+
+// join is Join, or JoinPrivate with private set; remote, if not nil,
+// makes the connection JoinRemote's.
+func (r *Registry) join(slug string, m Member, session string, remote *remoteConn, private bool) (*Client, error) {
+	mode := forJoin
+	if private {
+		mode = forJoinExisting
+	}
 	for {
-		rm, created, err := r.lookupOrCreate(slug, m, true, nil)
+		rm, created, err := r.lookupOrCreate(slug, m, mode, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -56,7 +73,7 @@ func (r *Registry) join(slug string, m Member, session string, remote *remoteCon
 				return nil, err
 			}
 		}
-		if rm.barredLocked(m.ID) {
+		if rm.barredLocked(m.ID) || (private && !rm.dead && !rm.private) {
 			rm.mu.Unlock()
 			return nil, ErrNoRoom // as if the room did not exist
 		}

@@ -91,7 +91,7 @@ func (r *Registry) Post(slug string, m Member, text string, mentions ...Member) 
 	if err != nil {
 		return Message{}, err
 	}
-	return r.post(rm, m, text, mentions)
+	return r.post(rm, m, r.bucket(m.ID), text, mentions)
 }
 
 // Post appends text from the client's member to the client's room, as
@@ -102,35 +102,63 @@ func (c *Client) Post(text string, mentions ...Member) (Message, error) {
 	if c.reg.isClosed() {
 		return Message{}, ErrClosed
 	}
-	return c.reg.post(c.room, c.member, text, mentions)
+	var bucket *rate.Limiter
+	if c.user != nil {
+		bucket = c.user.limiter
+	}
+	return c.reg.post(c.room, c.member, bucket, text, mentions)
 }
 
-// post is Post to room rm, once found.
-func (r *Registry) post(rm *room, m Member, text string, mentions []Member) (Message, error) {
+// post is Post to room rm, once found, charged to bucket: m's message
+// bucket, found before the room's lock (nil: the registry keeps no record
+// of m, who is then a member of no room). A member's record, and so their
+// bucket, lives as long as the membership: it is the one rm holds.
+//
+// The token is taken before the room's lock: a post waiting there (behind
+// a Store's Put, say) is charged when it came, not all at once with the
+// others that waited. A post that is refused (not stored, or the room
+// went while it waited) gives its token back: only what was sent counts.
+func (r *Registry) post(rm *room, m Member, bucket *rate.Limiter, text string, mentions []Member) (Message, error) {
+	if bucket == nil {
+		return Message{}, ErrNotMember
+	}
+	return r.postCharged(rm, bucket, func() (Message, error) { return r.postLocked(rm, m, text, mentions) })
+}
+
+// postCharged takes a token from bucket, then runs send with rm locked:
+// the post is charged when it came, before it waits for the lock, and
+// given its token back if send refuses it. A post sent tells the users it
+// mentions.
+func (r *Registry) postCharged(rm *room, bucket *rate.Limiter, send func() (Message, error)) (Message, error) {
+	if !bucket.AllowN(r.cfg.Now(), 1) {
+		return Message{}, ErrRateLimited
+	}
 	rm.mu.Lock()
+	msg, err := send()
+	var n notice
+	if err == nil {
+		n = r.mentionNoticeLocked(rm, msg, nil)
+	}
+	rm.mu.Unlock()
+	if err != nil {
+		giveBack(bucket, r.cfg.Now())
+		return Message{}, err
+	}
+	r.sendNotice(n)
+	return msg, nil
+}
+
+// postLocked is post once the room is locked and the token taken.
+func (r *Registry) postLocked(rm *room, m Member, text string, mentions []Member) (Message, error) {
 	if rm.dead {
-		rm.mu.Unlock()
 		return Message{}, ErrNoRoom
 	}
 	mem := rm.members[m.ID]
 	if mem == nil {
-		rm.mu.Unlock()
 		return Message{}, ErrNotMember
 	}
 	now := r.cfg.Now()
-	if !mem.user.limiter.AllowN(now, 1) {
-		rm.mu.Unlock()
-		return Message{}, ErrRateLimited
-	}
-	msg, err := r.recordText(rm, mem.Member, text, mentions, now)
-	if err != nil {
-		rm.mu.Unlock()
-		return Message{}, err
-	}
-	n := r.mentionNoticeLocked(rm, msg, nil)
-	rm.mu.Unlock()
-	r.sendNotice(n)
-	return msg, nil
+	return r.recordText(rm, mem.Member, text, mentions, now)
 }
 
 // recordText records a text message: like record, and the message's frame
@@ -170,27 +198,18 @@ func (r *Registry) PostVisitor(slug string, m Member, text string, mentions ...M
 	if err != nil {
 		return Message{}, err
 	}
-	limiter := r.visitorLimiter(m.ID)
-	rm.mu.Lock()
-	msg, err := r.postVisitorLocked(rm, m, limiter, text, mentions)
-	var n notice
-	if err == nil {
-		n = r.mentionNoticeLocked(rm, msg, nil)
-	}
-	rm.mu.Unlock()
-	r.sendNotice(n)
-	return msg, err
+	return r.postCharged(rm, r.visitorLimiter(m.ID), func() (Message, error) {
+		return r.postVisitorLocked(rm, m, text, mentions)
+	})
 }
 
-// postVisitorLocked is PostVisitor once the room is found and locked.
-func (r *Registry) postVisitorLocked(rm *room, m Member, limiter *rate.Limiter, text string, mentions []Member) (Message, error) {
+// postVisitorLocked is PostVisitor once the room is found and locked, and
+// the token taken.
+func (r *Registry) postVisitorLocked(rm *room, m Member, text string, mentions []Member) (Message, error) {
 	if rm.dead || rm.barredLocked(m.ID) {
 		return Message{}, ErrNoRoom
 	}
 	now := r.cfg.Now()
-	if !limiter.AllowN(now, 1) {
-		return Message{}, ErrRateLimited
-	}
 	mem := rm.members[m.ID]
 	if mem == nil {
 		u, err := r.holdMembership(m.ID)

@@ -139,7 +139,7 @@ func (r *Registry) EnsurePrivate(slug string, creator Member) error {
 	if strings.HasPrefix(slug, DirectPrefix) {
 		return ErrNameTaken
 	}
-	rm, created, err := r.lookupOrCreate(slug, creator, false, func(rm *room) error { return rm.makePrivate(creator.ID) })
+	rm, created, err := r.lookupOrCreate(slug, creator, forCreate, func(rm *room) error { return rm.makePrivate(creator.ID) })
 	if err != nil {
 		return err
 	}
@@ -156,6 +156,25 @@ func (r *Registry) EnsurePrivate(slug string, creator Member) error {
 	}
 	r.armEmptyLocked(rm)
 	return nil
+}
+
+// PostVisitorPrivate is PostVisitor for the form of a page that showed
+// room slug as private (or direct): a room that is not private (the
+// private one ended and a public room of that name was opened since) is
+// refused with ErrNoRoom, as one that does not exist is, so that what a
+// member meant for a private room never lands in a public one. The
+// check and the post are atomic.
+func (r *Registry) PostVisitorPrivate(slug string, m Member, text string, mentions ...Member) (Message, error) {
+	rm, err := r.lookup(slug)
+	if err != nil {
+		return Message{}, err
+	}
+	return r.postCharged(rm, r.visitorLimiter(m.ID), func() (Message, error) {
+		if !rm.private {
+			return Message{}, ErrNoRoom
+		}
+		return r.postVisitorLocked(rm, m, text, mentions)
+	})
 }
 
 // Barred reports whether room slug exists and user id may not see it: the
@@ -339,7 +358,7 @@ func (r *Registry) Direct(a, b Member) (slug string, created bool, err error) {
 		return nil
 	}
 	for {
-		rm, created, err := r.lookupOrCreate(slug, a, false, setup)
+		rm, created, err := r.lookupOrCreate(slug, a, forDirect, setup)
 		if err != nil {
 			return "", false, err
 		}
@@ -354,7 +373,10 @@ func (r *Registry) Direct(a, b Member) (slug string, created bool, err error) {
 				return "", false, err
 			}
 			r.armEmptyLocked(rm)
-		case rm.barredLocked(a.ID):
+		case rm.barredLocked(a.ID), rm.access.direct[0].ID == 0:
+			// Barred, or a room under this slug that Direct did not make
+			// (a node of an older version may have): never the pair's
+			// conversation.
 			rm.mu.Unlock()
 			return "", false, ErrNoRoom
 		}

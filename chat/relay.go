@@ -54,7 +54,14 @@ func (r *Registry) relayClientsLocked() []*Client {
 // to them; with none (nil), they are queued and written here like a local
 // connection's.
 func (r *Registry) JoinRemote(slug string, m Member, session string, link Link, conn string) (*Client, error) {
-	return r.join(slug, m, session, &remoteConn{link, conn})
+	return r.join(slug, m, session, &remoteConn{link, conn}, false)
+}
+
+// JoinRemotePrivate is JoinRemote for a socket whose page showed room slug
+// as private: like JoinPrivate, it never creates the room, and refuses
+// one that does not exist or is not private with ErrNoRoom.
+func (r *Registry) JoinRemotePrivate(slug string, m Member, session string, link Link, conn string) (*Client, error) {
+	return r.join(slug, m, session, &remoteConn{link, conn}, true)
 }
 
 // remoteConn is how a remote connection is reached: through link, as

@@ -3,6 +3,7 @@ package chat
 import (
 	"cmp"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -26,9 +27,11 @@ type RoomInfo struct {
 // against MaxRooms and the creator's MaxRoomsPerUser) without joining it;
 // the handler calls it when a user opens the room page, before the socket
 // connects. A room that nobody joins is destroyed after Grace (with Grace
-// zero, at once but asynchronously: Room may then report it missing).
+// zero, at once but asynchronously: Room may then report it missing). A
+// direct room's slug (DirectPrefix) that does not exist is ErrNoRoom:
+// only Direct makes those.
 func (r *Registry) Ensure(slug string, creator Member) error {
-	rm, created, err := r.lookupOrCreate(slug, creator, false, nil)
+	rm, created, err := r.lookupOrCreate(slug, creator, forCreate, nil)
 	if err != nil {
 		return err
 	}
@@ -47,24 +50,48 @@ func (r *Registry) Ensure(slug string, creator Member) error {
 	return nil
 }
 
+// lookupMode says what lookupOrCreate does with a room that does not
+// exist, and whether it first checks the joiner's connection cap.
+type lookupMode uint8
+
+const (
+	// forCreate creates the room (Ensure, EnsurePrivate).
+	forCreate lookupMode = iota
+	// forDirect creates the room, and may create a direct room's slug
+	// (Direct, which makes it private before anyone sees it).
+	forDirect
+	// forJoin checks the joiner's connection cap, then creates the room
+	// (Join of a public room's page).
+	forJoin
+	// forJoinExisting checks the joiner's connection cap and never
+	// creates: a room that does not exist is ErrNoRoom (JoinPrivate).
+	forJoinExisting
+)
+
 // lookupOrCreate returns room slug, creating it for creator if it does not
-// exist. forJoin first checks the creator's connection cap, so a Join that
-// is bound to fail creates nothing. A created room has no timer yet: the
-// caller arms one (under the room lock) unless it joins the room. setup,
-// if not nil, prepares a new room (makes it private) before anyone can see
-// it.
-func (r *Registry) lookupOrCreate(slug string, creator Member, forJoin bool, setup func(*room) error) (rm *room, created bool, err error) {
+// exist and mode allows it. A join (forJoin, forJoinExisting) first checks
+// the creator's connection cap, so a Join that is bound to fail creates
+// nothing. A slug of a direct room (DirectPrefix) is created only by
+// Direct: anything else would make a public room under the name of two
+// users' conversation, where Direct would then send them. A created room
+// has no timer yet: the caller arms one (under the room lock) unless it
+// joins the room. setup, if not nil, prepares a new room (makes it
+// private) before anyone can see it.
+func (r *Registry) lookupOrCreate(slug string, creator Member, mode lookupMode, setup func(*room) error) (rm *room, created bool, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
 		return nil, false, ErrClosed
 	}
 	u := r.users[creator.ID]
-	if forJoin && u != nil && len(u.clients) >= r.cfg.MaxConnsPerUser {
+	if (mode == forJoin || mode == forJoinExisting) && u != nil && len(u.clients) >= r.cfg.MaxConnsPerUser {
 		return nil, false, ErrTooManyConnections
 	}
 	if rm := r.rooms[slug]; rm != nil {
 		return rm, false, nil
+	}
+	if mode == forJoinExisting || (mode != forDirect && strings.HasPrefix(slug, DirectPrefix)) {
+		return nil, false, ErrNoRoom
 	}
 	if r.userRooms >= r.cfg.MaxRooms {
 		return nil, false, ErrTooManyRooms

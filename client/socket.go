@@ -16,8 +16,15 @@ type Socket struct {
 }
 
 // Dial opens the socket of room slug with the client's cookies and this
-// site's Origin, as a browser on the room page would. dialer may be nil.
+// site's Origin, as a browser on a public room's page would. dialer may
+// be nil.
 func (c *Client) Dial(slug string, dialer *websocket.Dialer) (*Socket, error) {
+	return c.DialPath("/rooms/"+slug+"/ws", dialer)
+}
+
+// DialPath is Dial of the socket at path, as a room page's ws-connect
+// names it (a private room's carries ?private=1).
+func (c *Client) DialPath(path string, dialer *websocket.Dialer) (*Socket, error) {
 	if dialer == nil {
 		dialer = &websocket.Dialer{HandshakeTimeout: 10 * time.Second}
 	}
@@ -30,7 +37,7 @@ func (c *Client) Dial(slug string, dialer *websocket.Dialer) (*Socket, error) {
 	if ck := c.CookieHeader(); ck != "" {
 		h.Set("Cookie", ck)
 	}
-	conn, res, err := dialer.Dial(scheme+"://"+c.Base.Host+"/rooms/"+slug+"/ws", h)
+	conn, res, err := dialer.Dial(scheme+"://"+c.Base.Host+path, h)
 	if err != nil {
 		return &Socket{Response: res}, err
 	}

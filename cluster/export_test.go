@@ -70,3 +70,9 @@ func SetLinkChecks(t interface{ Cleanup(func()) }, beat, silent time.Duration) {
 	beatEvery, silentAfter = beat, silent
 	t.Cleanup(func() { beatEvery, silentAfter = oldBeat, oldSilent })
 }
+
+// SweepOnce runs one round of the sweep of orphaned histories, as Sweep
+// does every opts.Every, and returns the rooms it purged.
+func (o *Owners) SweepOnce(h *History, opts SweepOptions) ([]string, error) {
+	return o.sweepOnce(h, opts)
+}

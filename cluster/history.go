@@ -226,6 +226,11 @@ func entrySeq(subject, slug string) (uint64, bool) {
 // entries Open returns: they come first.
 const SettingsSeq = 0
 
+// settingsSubject is the subject of room slug's settings.
+func settingsSubject(slug string) string {
+	return historyPrefix + slug + "." + strconv.FormatUint(SettingsSeq, 10)
+}
+
 // PutSettings stores the room's settings (who it admits: chat's
 // RoomSettings, encoded by the owner), replacing those stored before,
 // and returns once the stream has them. They are kept apart from the
@@ -233,7 +238,7 @@ const SettingsSeq = 0
 func (r *RoomHistory) PutSettings(ctx context.Context, data []byte) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	m := nats.NewMsg(historyPrefix + r.slug + "." + strconv.FormatUint(SettingsSeq, 10))
+	m := nats.NewMsg(settingsSubject(r.slug))
 	m.Data = data
 	_, err := r.h.js.PublishMsg(ctx, m)
 	if isStreamGone(err) {
@@ -314,13 +319,21 @@ func (r *RoomHistory) trim(ctx context.Context) {
 func (r *RoomHistory) Purge(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	err := r.h.stream.Purge(ctx, jetstream.WithPurgeSubject(historyPrefix+r.slug+".*"))
-	if isStreamGone(err) {
-		_, err = r.h.ensure(ctx) // nothing left to purge
-	}
-	if err != nil {
-		return fmt.Errorf("NATS: purging the history of room %s: %w", r.slug, err)
+	if err := r.h.purge(ctx, r.slug); err != nil {
+		return err
 	}
 	r.held, r.bytes = nil, 0
+	return nil
+}
+
+// purge deletes room slug's whole history from the stream.
+func (h *History) purge(ctx context.Context, slug string) error {
+	err := h.stream.Purge(ctx, jetstream.WithPurgeSubject(historyPrefix+slug+".*"))
+	if isStreamGone(err) {
+		_, err = h.ensure(ctx) // nothing left to purge
+	}
+	if err != nil {
+		return fmt.Errorf("NATS: purging the history of room %s: %w", slug, err)
+	}
 	return nil
 }

@@ -89,14 +89,20 @@ type Owners struct {
 	mu     sync.Mutex
 	closed bool
 	held   map[string]*lease // the rooms this node owns, by slug
-	stop   chan struct{}     // closed by Close: the renewal loop ends
-	done   sync.WaitGroup    // the renewal loop and the watchers
+	// gaveUp holds the rooms whose lease this process gave up when its
+	// renewals failed: a claim may take such a lease back (Claim).
+	gaveUp map[string]bool
+	stop   chan struct{}  // closed by Close: the renewal loop ends
+	done   sync.WaitGroup // the renewal loop and the watchers
 
 	// The watch (owners_watch.go).
 	wmu    sync.Mutex
 	watch  jetstream.KeyWatcher
 	wgen   int               // counts watchers: a stopped one's late changes are dropped
 	owners map[string]string // every room's owner, as the watch saw it
+	// unowned is when the watch saw each room with no owner lose it, or
+	// the sweep first found it so (sweep.go).
+	unowned map[string]time.Time
 }
 
 // lease is this node's hold on one room.
@@ -146,6 +152,7 @@ func NewOwners(ctx context.Context, conn *Conn, node string, opts OwnersOptions,
 		},
 		lease: opts.Lease, renew: opts.Lease / renewRounds,
 		held:   make(map[string]*lease),
+		gaveUp: make(map[string]bool),
 		stop:   make(chan struct{}),
 		owners: make(map[string]string),
 	}
@@ -239,9 +246,18 @@ func (o *Owners) Claim(ctx context.Context, slug string) (owner string, err erro
 			return owner, nil
 		}
 		// The bucket names this node, which does not hold the room: a
-		// renewal this process gave up on was applied late, or a process
-		// of this node that is gone (killed) held it. No other node
-		// holds it: take the lease back, if it did not move meanwhile.
+		// process of this node that is gone (killed) held it, or this
+		// process gave the lease up when its renewals failed (and one of
+		// them was applied late, or the lease has not expired yet). No
+		// other node holds it: take the lease back, if it did not move
+		// meanwhile. A lease this process let go otherwise (a release
+		// that failed, a sweep whose purge failed) is left to expire.
+		o.mu.Lock()
+		gaveUp := o.gaveUp[slug]
+		o.mu.Unlock()
+		if !gaveUp && bytes.Equal(e.Value(), o.value) {
+			return "", fmt.Errorf("NATS: room %s: this node let its lease go; it is claimable once it expires", slug)
+		}
 		return o.takeBack(ctx, slug, e.Revision())
 	}
 	return "", fmt.Errorf("NATS: claiming room %s: its owner keeps changing", slug)
@@ -273,6 +289,7 @@ func (o *Owners) won(ctx context.Context, slug string, rev uint64, at time.Time)
 		return "", ErrClosed
 	}
 	o.held[slug] = &lease{rev: rev, at: at}
+	delete(o.gaveUp, slug)
 	o.mu.Unlock()
 	return o.node, nil
 }
@@ -439,9 +456,18 @@ func (o *Owners) renewOne(slug string, l *lease) {
 		// before the lease can expire and another node claim the room.
 	}
 	delete(o.held, slug)
+	if len(o.gaveUp) >= maxGaveUp {
+		clear(o.gaveUp)
+	}
+	o.gaveUp[slug] = true
 	o.mu.Unlock()
 	o.lost(slug, err)
 }
+
+// maxGaveUp bounds the rooms whose lease this process gave up that it
+// remembers (Owners.gaveUp); past it, it forgets them all: a claim of one
+// of them then waits for its lease to expire.
+const maxGaveUp = 10000
 
 // readBack resolves a renewal that found the lease's revision moved
 // (mismatch is that error): a renewal whose answer never came (given up

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -55,6 +56,9 @@ func (o *Owners) startWatch(ctx context.Context) error {
 	for slug := range before {
 		o.wmu.Lock()
 		_, still := o.owners[slug]
+		if !still {
+			o.unownedSinceLocked(slug, time.Now())
+		}
 		o.wmu.Unlock()
 		if !still && o.opts.OnOwner != nil {
 			o.opts.OnOwner(slug, "")
@@ -87,8 +91,12 @@ func (o *Owners) seen(gen int, e jetstream.KeyValueEntry) {
 	changed := o.owners[slug] != owner
 	if owner == "" {
 		delete(o.owners, slug)
+		if changed {
+			o.unownedSinceLocked(slug, time.Now())
+		}
 	} else {
 		o.owners[slug] = owner
+		delete(o.unowned, slug)
 	}
 	o.wmu.Unlock()
 
@@ -97,6 +105,9 @@ func (o *Owners) seen(gen int, e jetstream.KeyValueEntry) {
 	gone := l != nil && e.Revision() > l.rev && !o.mine(e)
 	if gone {
 		delete(o.held, slug)
+	}
+	if !o.mine(e) {
+		delete(o.gaveUp, slug) // not this process's lease any more
 	}
 	o.mu.Unlock()
 	if gone {

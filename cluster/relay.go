@@ -112,6 +112,14 @@ type JoinRequest struct {
 	// sockets in one message (opFrames); a node that does not say so (an
 	// older version, during an upgrade) gets one message per socket.
 	Frames bool `json:"frames,omitempty"`
+	// Private is the room page's hint that it showed a private (or
+	// direct) room: the owner then never creates the room for this join
+	// (chat.Registry.JoinRemotePrivate), and refuses it if the room does
+	// not exist. It can only make the owner stricter, so it is safe to
+	// take from the relaying node (and from the browser before it). A
+	// node that does not send it (an older version, during an upgrade)
+	// gets the join of a public room's page, as before.
+	Private bool `json:"private,omitempty"`
 	// Beats says that the relaying node checks the link's numbers and
 	// wants its heartbeats (relay_check.go).
 	Beats bool `json:"beats,omitempty"`

@@ -109,10 +109,12 @@ func (s *server) roomPage(c *fiber.Ctx) error {
 }
 
 // postMessage posts a message without a socket: a plain form (redirect back
-// to the room) or htmx and scripts (204). The poster becomes a member
-// without a connection (chat.Registry.PostVisitor), so the others see who
-// wrote. A refused message gets a page that says why (errorResponse: 429
-// for the rate limit, 422 for the registry's other refusals).
+// to the room) or htmx and scripts (204). A public room that does not
+// exist is opened (a private room's form, ?private=1, never opens one).
+// The poster becomes a member without a connection
+// (chat.Registry.PostVisitor), so the others see who wrote. A refused
+// message gets a page that says why (errorResponse: 429 for the rate
+// limit, 422 for the registry's other refusals).
 func (s *server) postMessage(c *fiber.Ctx) error {
 	slug := c.Params("slug")
 	if !validSlug(slug) {
@@ -124,11 +126,18 @@ func (s *server) postMessage(c *fiber.Ctx) error {
 	}
 	if text != "" {
 		mentions, err := s.mentions(c.UserContext(), text)
-		if err == nil {
-			err = s.Rooms.Ensure(slug, member(c))
-		}
-		if err == nil {
-			_, err = s.Rooms.PostVisitor(slug, member(c), text, mentions...)
+		switch {
+		case err != nil:
+		case c.Query("private") == "1":
+			// The private room page's form says so on its action, as its
+			// socket does (socketInfo.private, and as safe to trust): the
+			// room is not created, and a public one of that name is not
+			// posted to.
+			_, err = s.Rooms.PostVisitorPrivate(slug, member(c), text, mentions...)
+		default:
+			if err = s.Rooms.Ensure(slug, member(c)); err == nil {
+				_, err = s.Rooms.PostVisitor(slug, member(c), text, mentions...)
+			}
 		}
 		if errors.Is(err, chat.ErrNoRoom) {
 			return fiber.ErrNotFound // a private room's outsider, or a room just gone

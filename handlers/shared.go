@@ -29,11 +29,13 @@ type Shared interface {
 	Forward(ctx *fasthttp.RequestCtx, owner string) error
 	// Relay joins client, a connection of Registry.Relay for member m
 	// with session tag session, to room slug on node owner: what the
-	// owner sends is queued to client, and its close closes it. send
-	// passes a frame from the browser to the owner; end is called once
-	// the socket ended. A refusal is a *chat.Error or an error with a
-	// close code (RelayRefusal).
-	Relay(ctx context.Context, owner, slug string, m chat.Member, session string, client *chat.Client) (send func([]byte) error, end func(), err error)
+	// owner sends is queued to client, and its close closes it. With
+	// private (the page's hint, socketInfo.private) the owner joins as
+	// Registry.JoinPrivate does, never creating the room. send passes a
+	// frame from the browser to the owner; end is called once the socket
+	// ended. A refusal is a *chat.Error or an error with a close code
+	// (RelayRefusal).
+	Relay(ctx context.Context, owner, slug string, private bool, m chat.Member, session string, client *chat.Client) (send func([]byte) error, end func(), err error)
 	// RoomsFor is Registry.RoomsFor over every node's rooms.
 	RoomsFor(ctx context.Context, id int64) []chat.RoomInfo
 }

@@ -69,6 +69,7 @@ func (s *server) roomSocket() fiber.Handler {
 			slug:    c.Params("slug"),
 			ip:      clientIP(c),
 			origin:  c.Get(fiber.HeaderOrigin),
+			private: c.Query("private") == "1",
 		}
 		if err := up.Upgrade(c.Context(), func(conn *fws.Conn) { s.serveSocket(conn.NetConn(), info) }); err != nil {
 			return fiber.ErrUpgradeRequired
@@ -82,6 +83,17 @@ func (s *server) roomSocket() fiber.Handler {
 type socketInfo struct {
 	member                    chat.Member
 	session, slug, ip, origin string
+	// private is the room page's hint (?private=1 on the socket's URL)
+	// that it showed a private or direct room: the join then never
+	// creates the room (chat.Registry.JoinPrivate), so that after a
+	// restart, which ends every room, a private room's members are told
+	// it no longer exists instead of bringing it back as a public room
+	// listed to everyone. The hint comes from the client, and that is
+	// safe: it can only make the server stricter (refuse a join it would
+	// otherwise allow), never admit anyone or reveal anything; a client
+	// that leaves it out gets the join of a public room's page, as
+	// before, in which a private room bars whoever it does not admit.
+	private bool
 }
 
 // log logs msg with the socket's attributes.
@@ -165,7 +177,11 @@ func (s *server) joinSocket(info socketInfo) (client *chat.Client, onText func([
 			return s.relaySocket(ctx, info, owner)
 		}
 	}
-	if client, err = s.Rooms.Join(info.slug, info.member, info.session); err != nil {
+	join := s.Rooms.Join
+	if info.private {
+		join = s.Rooms.JoinPrivate
+	}
+	if client, err = join(info.slug, info.member, info.session); err != nil {
 		return nil, nil, nil, err
 	}
 	return client, func(text []byte, refusedBefore int) bool { return s.handleFrame(client, text, refusedBefore) }, nil, nil
@@ -179,7 +195,7 @@ func (s *server) relaySocket(ctx context.Context, info socketInfo, owner string)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	send, end, err := s.Shared.Relay(ctx, owner, info.slug, info.member, info.session, client)
+	send, end, err := s.Shared.Relay(ctx, owner, info.slug, info.private, info.member, info.session, client)
 	if err != nil {
 		s.Rooms.Leave(client)
 		var refusal RelayRefusal

@@ -53,6 +53,18 @@ func memberCountText(n int) string {
 // emoji can be typed.
 var QuickReactions = [...]string{"👍", "❤️", "😂", "🎉", "😮", "👀"}
 
+// roomRoute is the address of route ("/ws", "/messages") of room slug as
+// its page uses it: a private or direct room's carries ?private=1, the
+// hint by which the server never opens the room anew from this page
+// (after a restart ended it, it is refused as no longer existing, not
+// brought back as a public room).
+func roomRoute(slug, route string, room RoomAccess) string {
+	if room.Private || room.Direct {
+		return "/rooms/" + slug + route + "?private=1"
+	}
+	return "/rooms/" + slug + route
+}
+
 // MessagePath is the address of an action on message seq of room slug:
 // "edit", "delete" or "reactions".
 func MessagePath(slug string, seq uint64, action string) string {

@@ -231,13 +231,20 @@ func Get(t testing.TB, url string) (status int, header http.Header, body string)
 // when the test ends.
 func Dial(t testing.TB, c *client.Client, slug string) *client.Socket {
 	t.Helper()
-	s, err := c.Dial(slug, nil)
+	return DialPath(t, c, "/rooms/"+slug+"/ws")
+}
+
+// DialPath is Dial of the socket at path, as a room page's ws-connect
+// names it (a private room's carries ?private=1).
+func DialPath(t testing.TB, c *client.Client, path string) *client.Socket {
+	t.Helper()
+	s, err := c.DialPath(path, nil)
 	if err != nil {
 		status := 0
 		if s.Response != nil {
 			status = s.Response.StatusCode
 		}
-		t.Fatalf("dial %s: %v (status %d)", slug, err, status)
+		t.Fatalf("dial %s: %v (status %d)", path, err, status)
 	}
 	t.Cleanup(func() { s.Close() })
 	return s

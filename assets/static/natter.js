@@ -285,7 +285,12 @@
     ended = true;
     saveDraft();
     var policy = ev.code === 1008;
-    setState('ended', policy ? 'signed out' : 'disconnected');
+    // Put out of the room, or the room is gone (a private room ends with
+    // its server): the session is fine, and signing in again would not
+    // bring the room back.
+    var removed = policy && /^You were removed from /.test(ev.reason || '');
+    var gone = policy && ev.reason === 'This room no longer exists.';
+    setState('ended', removed ? 'removed' : gone ? 'room ended' : policy ? 'signed out' : 'disconnected');
     var panel = document.getElementById('session-ended');
     if (!panel) return;
     panel.querySelector('[data-session-reason]').textContent = ev.reason ||
@@ -294,8 +299,7 @@
     if (!policy) {
       again.textContent = 'Reconnect';
       again.setAttribute('href', location.pathname);
-    } else if (/^You were removed from /.test(ev.reason || '')) {
-      // Removed from the room: signing in again would not bring them back.
+    } else if (removed || gone) {
       again.textContent = 'Back to rooms';
       again.setAttribute('href', '/rooms');
     }
