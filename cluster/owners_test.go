@@ -411,3 +411,58 @@ func TestClaimTakesBackALeaseNamingThisNode(t *testing.T) {
 		t.Errorf("the new b: %q", got)
 	}
 }
+
+// A node whose renewals fail until the next could come too late gives the
+// room up (it is told it lost it); when the stall ends, a renewal it gave
+// up on is applied, and the key names it again. Its members reconnect and
+// it claims the room: it takes the lease back and holds it (renewed from
+// then on), rather than answering that it holds a room it does not.
+func TestGivenUpLeaseIsTakenBackByItsClaim(t *testing.T) {
+	const lease = 4 * time.Second
+	srv := natstest.Start(t)
+	proxy := stallproxy.Start(t, "tcp", strings.TrimPrefix(srv.URL(), "nats://"))
+	b := startOwnersLease(t, "nats://"+proxy.Addr(), "b", lease)
+	a := startOwnersLease(t, srv.URL(), "a", lease)
+	t.Cleanup(proxy.Resume)
+	if got := b.claim(t, "general"); got != "b" {
+		t.Fatalf("b claims general: owner %s", got)
+	}
+	kv, err := rawJS(t, srv.URL()).KeyValue(context.Background(), "natter_rooms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := kv.Watch(context.Background(), "general", jetstream.UpdatesOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	// A renewal at t0; stalled from t0+0.2 s: the renewals of t0+1 s and
+	// t0+2 s get no answer, and at t0+3 s b gives the room up, before
+	// the lease (from t0) could expire at t0+4 s. The stall ends at
+	// t0+3.4 s: the first of them is applied then.
+	var renewed jetstream.KeyValueEntry
+	select {
+	case renewed = <-w.Updates():
+	case <-time.After(lease):
+		t.Fatal("no renewal of general")
+	}
+	time.Sleep(200 * time.Millisecond)
+	proxy.Stall()
+	b.waitEvent(t, "lost general")
+	time.Sleep(400 * time.Millisecond)
+	proxy.Resume()
+	late := waitEntry(t, w, func(e jetstream.KeyValueEntry) bool { return e.Revision() > renewed.Revision() })
+	if got := decodeNode(t, late); got != "b" {
+		t.Fatalf("the stalled renewal wrote %q", got)
+	}
+	if b.owners.Holds("general") {
+		t.Fatal("b holds general after giving it up")
+	}
+	if got := b.claim(t, "general"); got != "b" || !b.owners.Holds("general") {
+		t.Fatalf("b claims general: owner %s (b holds it: %v)", got, b.owners.Holds("general"))
+	}
+	time.Sleep(lease + lease/2)
+	if got := a.claim(t, "general"); got != "b" || !b.owners.Holds("general") {
+		t.Errorf("a lease later: a claims general: owner %s (b holds it: %v)", got, b.owners.Holds("general"))
+	}
+}
