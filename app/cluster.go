@@ -31,7 +31,7 @@ func (s *Server) connectCluster(ctx context.Context, ccfg *chat.Config) error {
 	if err != nil {
 		return err
 	}
-	s.shared = &sharedRooms{node: node, conn: s.nats, history: newBrokerHistory(h, log), log: log, ready: make(map[string]bool), stop: make(chan struct{})}
+	s.shared = &sharedRooms{node: node, conn: s.nats, history: newBrokerHistory(h, log), log: log, ready: make(map[string]bool), started: make(chan struct{}), stop: make(chan struct{})}
 	s.shared.history.holds = s.shared.holds
 	s.shared.history.purged = s.shared.released
 	s.shared.history.notHeld = s.shared.dropUnheld
@@ -64,6 +64,7 @@ func (s *Server) joinCluster(ctx context.Context, ccfg chat.Config) (handlers.Us
 	}, log); err != nil {
 		return nil, err
 	}
+	close(sr.started)
 	sr.sweep(ccfg)
 	go sr.checkHeld()
 	if err := cluster.ServeForwarded(s.nats, node, sr.serveForwarded); err != nil {

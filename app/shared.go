@@ -44,6 +44,7 @@ type sharedRooms struct {
 	mu      sync.Mutex
 	ready   map[string]bool
 
+	started  chan struct{} // closed once owners is set
 	stop     chan struct{} // closed by close: the check of held rooms ends
 	stopOnce sync.Once
 }
@@ -176,7 +177,12 @@ func (sr *sharedRooms) reload(slug string) {
 // is dropped.
 func (sr *sharedRooms) ownerChanged(slug, owner string) {
 	sr.relays.OwnerChanged(slug, owner)
-	if owner != sr.node && !sr.owners.Holds(slug) && sr.rooms.IsLive(slug) {
+	select {
+	case <-sr.started:
+	default:
+		return // NewOwners's first look at the bucket: no room is here yet
+	}
+	if owner != sr.node && sr.rooms.IsLive(slug) {
 		go sr.dropUnheld(slug) // claimMu may be held by a takeover's round trips
 	}
 }

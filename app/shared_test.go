@@ -519,3 +519,26 @@ func TestStalledRenewalKeepsTheRoomOnItsHolder(t *testing.T) {
 		t.Error("ana was told Not sent")
 	}
 }
+
+// A node that starts while another holds rooms sees their owners at once
+// (its watch's first look at the bucket) and serves them: it starts, and
+// bob's socket through it reaches alice's room on the holder.
+func TestNodeStartsWhileRoomsAreHeld(t *testing.T) {
+	nats := natstest.Start(t)
+	dbURL := pgtest.URL(t)
+	a := apptest.Start(t, apptest.Config(func(c *app.Config) {
+		c.DatabaseURL, c.NATSURL, c.Node = dbURL, nats.URL(), "a"
+	}))
+	onA := joined(t, a.User("alice"), "lounge") // a holds lounge
+	b := apptest.Start(t, apptest.Config(func(c *app.Config) {
+		c.DatabaseURL, c.NATSURL, c.Node = dbURL, nats.URL(), "b"
+	}))
+	onB := joined(t, b.User("bob"), "lounge")
+	if err := onA.SendMessage("held before b started"); err != nil {
+		t.Fatal(err)
+	}
+	readUntil(t, onB, "held before b started", 5*time.Second)
+	if _, _, ok := b.Rooms().Room("lounge"); ok {
+		t.Error("b has lounge itself: a holds it")
+	}
+}
