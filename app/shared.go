@@ -72,6 +72,12 @@ func (sr *sharedRooms) Claim(ctx context.Context, slug string) (string, error) {
 	if owner != sr.node {
 		return owner, nil
 	}
+	// Not ready here, so whatever the registry has of the room is not
+	// what the broker has (a copy kept from before the lease was lost,
+	// however briefly): it goes, and the room is restored from the broker.
+	if n := sr.rooms.Drop(slug); n > 0 {
+		sr.log.Warn("NATS: a room claimed here was still in the registry; dropped, restored from the broker", "room", slug, "sockets", n)
+	}
 	settings, found, history, err := sr.history.load(ctx, slug)
 	if err == nil && (found || len(history) > 0) {
 		err = sr.rooms.Restore(slug, settings, history)
