@@ -306,6 +306,9 @@ func (s *Server) closeAll() error {
 	if s.metricsListener != nil && s.web == nil {
 		errs = append(errs, s.metricsListener.Close())
 	}
+	if s.shared != nil {
+		s.shared.close()
+	}
 	if s.rooms != nil {
 		s.rooms.Close()
 	}

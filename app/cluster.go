@@ -31,9 +31,11 @@ func (s *Server) connectCluster(ctx context.Context, ccfg *chat.Config) error {
 	if err != nil {
 		return err
 	}
-	s.shared = &sharedRooms{node: node, conn: s.nats, history: newBrokerHistory(h, log), log: log, ready: make(map[string]bool)}
+	s.shared = &sharedRooms{node: node, conn: s.nats, history: newBrokerHistory(h, log), log: log, ready: make(map[string]bool), started: make(chan struct{}), stop: make(chan struct{})}
 	s.shared.history.holds = s.shared.holds
 	s.shared.history.purged = s.shared.released
+	s.shared.history.notHeld = s.shared.dropUnheld
+	s.shared.history.unknown = s.shared.reload
 	ccfg.Store = s.shared.history
 	return nil
 }
@@ -58,11 +60,13 @@ func (s *Server) joinCluster(ctx context.Context, ccfg chat.Config) (handlers.Us
 	}
 	if sr.owners, err = cluster.NewOwners(ctx, s.nats, node, cluster.OwnersOptions{
 		OnLost:  sr.lost,
-		OnOwner: func(slug, owner string) { sr.relays.OwnerChanged(slug, owner) },
+		OnOwner: sr.ownerChanged,
 	}, log); err != nil {
 		return nil, err
 	}
+	close(sr.started)
 	sr.sweep(ccfg)
+	go sr.checkHeld()
 	if err := cluster.ServeForwarded(s.nats, node, sr.serveForwarded); err != nil {
 		return nil, err
 	}

@@ -31,6 +31,11 @@ type brokerHistory struct {
 	// room whose history was purged (it was destroyed).
 	holds  func(slug string) bool
 	purged func(slug string)
+	// notHeld, if set, is told (in a goroutine of its own) of a room whose
+	// write was refused because this node does not hold it; unknown, of a
+	// room whose write failed (the broker may have it all the same: a put
+	// whose answer never came).
+	notHeld, unknown func(slug string)
 
 	mu    sync.Mutex
 	rooms map[string]*cluster.RoomHistory
@@ -124,6 +129,10 @@ func (b *brokerHistory) PutSettings(slug string, rs chat.RoomSettings) error {
 // holds the room, within storeTimeout.
 func (b *brokerHistory) put(slug string, v any, store func(context.Context, *cluster.RoomHistory, []byte) error) error {
 	if !b.mayWrite(slug) {
+		if b.notHeld != nil {
+			// Called under the room's lock: the room is dropped after.
+			go b.notHeld(slug)
+		}
 		return errNotHeld
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
@@ -136,7 +145,13 @@ func (b *brokerHistory) put(slug string, v any, store func(context.Context, *clu
 	if err != nil {
 		return err
 	}
-	return store(ctx, rh, data)
+	if err := store(ctx, rh, data); err != nil {
+		if b.unknown != nil {
+			go b.unknown(slug) // called under the room's lock
+		}
+		return err
+	}
+	return nil
 }
 
 // Purge forgets the room's history in the broker (chat.Store). A purge

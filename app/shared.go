@@ -37,11 +37,16 @@ type sharedRooms struct {
 	web     atomic.Pointer[handlers.App] // set once built; until then relayed sockets and forwarded requests are refused
 	log     *slog.Logger
 
-	// claimMu orders takeovers: a room is restored here before anyone
-	// uses it. ready holds the rooms held and restored here.
+	// claimMu orders takeovers and losses: a room is restored here before
+	// anyone uses it, and dropped when it is not held. ready holds the
+	// rooms held and restored here.
 	claimMu sync.Mutex
 	mu      sync.Mutex
 	ready   map[string]bool
+
+	started  chan struct{} // closed once owners is set
+	stop     chan struct{} // closed by close: the check of held rooms ends
+	stopOnce sync.Once
 }
 
 // Claim returns "" when room slug is held here, taking it over (restored
@@ -66,6 +71,12 @@ func (sr *sharedRooms) Claim(ctx context.Context, slug string) (string, error) {
 	}
 	if owner != sr.node {
 		return owner, nil
+	}
+	// Not ready here, so whatever the registry has of the room is not
+	// what the broker has (a copy kept from before the lease was lost,
+	// however briefly): it goes, and the room is restored from the broker.
+	if n := sr.rooms.Drop(slug); n > 0 {
+		sr.log.Warn("NATS: a room claimed here was still in the registry; dropped, restored from the broker", "room", slug, "sockets", n)
 	}
 	settings, found, history, err := sr.history.load(ctx, slug)
 	if err == nil && (found || len(history) > 0) {
@@ -116,15 +127,98 @@ func (sr *sharedRooms) isReady(slug string) bool {
 }
 
 // lost is Owners' OnLost: the room is held elsewhere now, or will be.
+// It is dropped here even if a claim took its lease back meanwhile: the
+// room is then restored from the broker, which may hold what this node
+// did not see (a post whose store it gave up on).
 func (sr *sharedRooms) lost(slug string) {
+	sr.claimMu.Lock()
+	defer sr.claimMu.Unlock()
+	if n := sr.dropLocked(slug); n > 0 {
+		sr.log.Info("NATS: a room held here was lost; its sockets reconnect", "room", slug, "sockets", n)
+	}
+}
+
+// dropLocked forgets room slug here: its sockets close with 1012 and
+// reconnect to wherever it is held. claimMu must be held.
+func (sr *sharedRooms) dropLocked(slug string) int {
 	sr.mu.Lock()
 	delete(sr.ready, slug)
 	sr.mu.Unlock()
 	sr.history.forget(slug)
-	if n := sr.rooms.Drop(slug); n > 0 {
-		sr.log.Info("NATS: a room held here was lost; its sockets reconnect", "room", slug, "sockets", n)
+	return sr.rooms.Drop(slug)
+}
+
+// dropUnheld drops room slug if the registry has it while this node does
+// not hold its lease: another node holds it, or nobody, and the members
+// here must not sit in a room that reaches nobody else and whose posts
+// cannot be stored (brokerHistory refuses to write a room not held).
+// However that came about, the room is dropped: its members reconnect to
+// the node that holds it, or claim it again.
+func (sr *sharedRooms) dropUnheld(slug string) {
+	sr.claimMu.Lock()
+	defer sr.claimMu.Unlock()
+	if sr.owners.Holds(slug) {
+		return
+	}
+	if n := sr.dropLocked(slug); n > 0 {
+		sr.log.Warn("NATS: a room here whose lease this node does not hold was dropped; its sockets reconnect", "room", slug, "sockets", n)
 	}
 }
+
+// reload drops room slug, held here, after a write whose outcome is
+// unknown (refused "Not sent", yet the broker may take it late, when NATS
+// comes back): its members reconnect, and the room is restored from the
+// broker when they do, so that every page shows what the broker has
+// rather than what this node believed.
+func (sr *sharedRooms) reload(slug string) {
+	sr.claimMu.Lock()
+	defer sr.claimMu.Unlock()
+	if n := sr.dropLocked(slug); n > 0 {
+		sr.log.Info("NATS: a room's write failed; the room reloads from the broker, its sockets reconnect", "room", slug, "sockets", n)
+	}
+}
+
+// ownerChanged is Owners' OnOwner: the sockets relayed from here to the
+// room's old owner reconnect, and a room this node has but does not hold
+// is dropped.
+func (sr *sharedRooms) ownerChanged(slug, owner string) {
+	sr.relays.OwnerChanged(slug, owner)
+	select {
+	case <-sr.started:
+	default:
+		return // NewOwners's first look at the bucket: no room is here yet
+	}
+	if owner != sr.node && sr.rooms.IsLive(slug) {
+		go sr.dropUnheld(slug) // claimMu may be held by a takeover's round trips
+	}
+}
+
+// heldEvery is how often the rooms of the registry are checked against
+// the leases held.
+const heldEvery = cluster.DefaultLease / 4
+
+// checkHeld drops, every heldEvery until close, the rooms the registry
+// has and this node does not hold (whatever missed them: a room made by a
+// join just after its lease was lost).
+func (sr *sharedRooms) checkHeld() {
+	t := time.NewTicker(heldEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-sr.stop:
+			return
+		case <-t.C:
+			for _, slug := range sr.rooms.Live() {
+				if !sr.owners.Holds(slug) {
+					sr.dropUnheld(slug)
+				}
+			}
+		}
+	}
+}
+
+// close ends checkHeld.
+func (sr *sharedRooms) close() { sr.stopOnce.Do(func() { close(sr.stop) }) }
 
 // released forgets room slug, destroyed here (its history purged): its
 // lease goes, and the next node to use the room makes it anew.

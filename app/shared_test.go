@@ -1,16 +1,20 @@
 package app_test
 
 import (
+	"context"
 	"errors"
 	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/fasthttp/websocket"
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"natter/app"
 	"natter/app/apptest"
@@ -401,5 +405,143 @@ func TestInvitationAndRemovalAcrossNodes(t *testing.T) {
 	}
 	if page, err := bob.Get("/rooms/den"); err != nil || page.Status != 404 {
 		t.Errorf("bob's page of den on b after the removal: %v, status %d", err, page.Status)
+	}
+}
+
+// watched reads a socket in a goroutine of its own until it ends, keeping
+// what it received and how it ended.
+type watched struct {
+	s    *client.Socket
+	mu   sync.Mutex
+	got  strings.Builder
+	end  error
+	done chan struct{}
+}
+
+func watch(s *client.Socket) *watched {
+	w := &watched{s: s, done: make(chan struct{})}
+	s.SetReadDeadline(time.Now().Add(2 * time.Minute))
+	go func() {
+		defer close(w.done)
+		for {
+			_, b, err := s.ReadMessage()
+			w.mu.Lock()
+			if err != nil {
+				w.end = err
+				w.mu.Unlock()
+				return
+			}
+			w.got.Write(b)
+			w.mu.Unlock()
+		}
+	}()
+	return w
+}
+
+func (w *watched) has(marker string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return strings.Contains(w.got.String(), marker)
+}
+
+func (w *watched) ended() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.end
+}
+
+// The holder's NATS traffic stalls in the middle of a lease renewal: the
+// renewal's answer never comes in time, it is tried again, and when the
+// stall ends the first renewal is applied late and the second finds the
+// revision moved ("wrong last sequence"). The holder keeps the room (its
+// lease names it still): ana's socket on it stays open, and her next post
+// reaches bob, relayed by the other node (reconnecting once if that node
+// closed his socket while the holder was silent), rather than the holder
+// dropping the room, making it again without holding its lease and
+// refusing every post "Not sent" while both pages say live.
+func TestStalledRenewalKeepsTheRoomOnItsHolder(t *testing.T) {
+	nats := natstest.Start(t)
+	proxy := stallproxy.Start(t, "tcp", strings.TrimPrefix(nats.URL(), "nats://"))
+	dbURL := pgtest.URL(t)
+	b := apptest.Start(t, apptest.Config(func(c *app.Config) {
+		c.DatabaseURL, c.NATSURL, c.Node = dbURL, "nats://"+proxy.Addr(), "b"
+	}))
+	t.Cleanup(proxy.Resume) // before b stops
+	a := apptest.Start(t, apptest.Config(func(c *app.Config) {
+		c.DatabaseURL, c.NATSURL, c.Node = dbURL, nats.URL(), "a"
+	}))
+	ana, bob := b.User("ana"), a.User("bob")
+	anaS := watch(joined(t, ana, "lounge")) // b holds lounge
+	bobS := watch(joined(t, bob, "lounge")) // relayed by a
+	if err := anaS.s.SendMessage("before the stall"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "bob sees ana's first post", func() bool { return bobS.has("before the stall") })
+
+	nc, err := natsgo.Connect(nats.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	kv, err := js.KeyValue(context.Background(), "natter_rooms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := kv.Watch(context.Background(), "lounge", jetstream.UpdatesOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	// A renewal at t0 (every 2 s, each waited for 2 s): stalled from
+	// t0+0.2 s, the renewal of t0+2 s gets no answer by t0+4 s and is
+	// tried again; the stall ends at t0+4.9 s, before that try gives up.
+	select {
+	case <-w.Updates():
+	case <-time.After(5 * time.Second):
+		t.Fatal("no renewal of lounge's lease")
+	}
+	time.Sleep(200 * time.Millisecond)
+	proxy.Stall()
+	time.Sleep(4700 * time.Millisecond)
+	proxy.Resume()
+	time.Sleep(2 * time.Second) // the late renewal, and the next
+
+	if err := anaS.ended(); err != nil {
+		t.Fatalf("ana's socket on the holder ended: %v", err)
+	}
+	if bobS.ended() != nil {
+		bobS = watch(joined(t, bob, "lounge"))
+	}
+	if err := anaS.s.SendMessage("after the stall"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "bob sees ana's post after the stall", func() bool { return bobS.has("after the stall") })
+	waitUntil(t, "ana sees her post after the stall", func() bool { return anaS.has("after the stall") })
+	if anaS.has("Not sent") {
+		t.Error("ana was told Not sent")
+	}
+}
+
+// A node that starts while another holds rooms sees their owners at once
+// (its watch's first look at the bucket) and serves them: it starts, and
+// bob's socket through it reaches alice's room on the holder.
+func TestNodeStartsWhileRoomsAreHeld(t *testing.T) {
+	nats := natstest.Start(t)
+	dbURL := pgtest.URL(t)
+	a := apptest.Start(t, apptest.Config(func(c *app.Config) {
+		c.DatabaseURL, c.NATSURL, c.Node = dbURL, nats.URL(), "a"
+	}))
+	onA := joined(t, a.User("alice"), "lounge") // a holds lounge
+	b := apptest.Start(t, apptest.Config(func(c *app.Config) {
+		c.DatabaseURL, c.NATSURL, c.Node = dbURL, nats.URL(), "b"
+	}))
+	onB := joined(t, b.User("bob"), "lounge")
+	if err := onA.SendMessage("held before b started"); err != nil {
+		t.Fatal(err)
+	}
+	readUntil(t, onB, "held before b started", 5*time.Second)
+	if _, _, ok := b.Rooms().Room("lounge"); ok {
+		t.Error("b has lounge itself: a holds it")
 	}
 }

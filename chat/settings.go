@@ -150,6 +150,38 @@ func (r *Registry) Restore(slug string, s RoomSettings, history []Message) error
 	return nil
 }
 
+// Live returns the slugs of the rooms this registry has that hold
+// something: every user room, and the permanent rooms with members or
+// history (a permanent room is always here, and empty on a node that
+// does not hold it).
+func (r *Registry) Live() []string {
+	r.mu.Lock()
+	rooms := make([]*room, 0, len(r.rooms))
+	for _, rm := range r.rooms {
+		rooms = append(rooms, rm)
+	}
+	r.mu.Unlock()
+	var out []string
+	for _, rm := range rooms {
+		if rm.live() {
+			out = append(out, rm.slug)
+		}
+	}
+	return out
+}
+
+// IsLive reports whether room slug is among those Live returns.
+func (r *Registry) IsLive(slug string) bool {
+	rm, err := r.lookup(slug)
+	return err == nil && rm.live()
+}
+
+func (rm *room) live() bool {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	return !rm.dead && (!rm.permanent || rm.seq > 0 || len(rm.members) > 0)
+}
+
 // MovedReason is the close reason of the sockets of a room that Drop let
 // go: the browser reconnects and finds the room where it is held now.
 const MovedReason = "The room moved to another server; reconnecting."

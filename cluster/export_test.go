@@ -55,6 +55,22 @@ func HoldLink(r *Relays, node string) (release func()) {
 	}
 }
 
+// LoseLinkMessages makes r's links lose the next n messages: numbered,
+// never published, as NATS may lose them while it restarts.
+func LoseLinkMessages(r *Relays, n int64) { r.lose.Store(n) }
+
+// AsOlderVersion makes r number nothing on its links and send no
+// heartbeat, as a node of an earlier version. Call it before any join.
+func AsOlderVersion(r *Relays) { r.unnumbered.Store(true) }
+
+// SetLinkChecks sets the heartbeat's period and the silence that closes
+// relayed sockets, until the test ends. Set it before the nodes start.
+func SetLinkChecks(t interface{ Cleanup(func()) }, beat, silent time.Duration) {
+	oldBeat, oldSilent := beatEvery, silentAfter
+	beatEvery, silentAfter = beat, silent
+	t.Cleanup(func() { beatEvery, silentAfter = oldBeat, oldSilent })
+}
+
 // SweepOnce runs one round of the sweep of orphaned histories, as Sweep
 // does every opts.Every, and returns the rooms it purged.
 func (o *Owners) SweepOnce(h *History, opts SweepOptions) ([]string, error) {

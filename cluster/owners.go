@@ -1,7 +1,10 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +26,16 @@ import (
 // (the owner died, or was cut off from NATS), and the server then writes
 // a marker that every watcher sees. A node that stops releases its rooms
 // with a delete that expects its revision, and they are claimable at once.
+//
+// A put whose answer never came (NATS stalled, the client's wait ended)
+// may still have been applied: a lease's value names this process (the
+// node and a random id made at start, ownerValue), so that a renewal that
+// finds the revision moved reads the key back and keeps the lease if the
+// value is its own (a renewal it gave up on landed late), and a claim that
+// finds the room held by this node's name but not in its leases takes it
+// back (its own late renewal, or a lease of this node's previous process,
+// killed before the lease expired), rather than taking a room it does not
+// hold for one it does.
 
 // ownersBucket is the key-value bucket of room leases.
 const ownersBucket = "natter_rooms"
@@ -67,7 +80,7 @@ type Owners struct {
 	cfg   jetstream.KeyValueConfig // the bucket's, to make it again
 	kv    jetstream.KeyValue       // by name: still good once made again
 	node  string
-	value []byte // what this node's leases hold: ownerValue of node
+	value []byte // what this process's leases hold: ownerValue of node and its id
 	lease time.Duration
 	renew time.Duration
 	log   *slog.Logger
@@ -76,8 +89,11 @@ type Owners struct {
 	mu     sync.Mutex
 	closed bool
 	held   map[string]*lease // the rooms this node owns, by slug
-	stop   chan struct{}     // closed by Close: the renewal loop ends
-	done   sync.WaitGroup    // the renewal loop and the watchers
+	// gaveUp holds the rooms whose lease this process gave up when its
+	// renewals failed: a claim may take such a lease back (Claim).
+	gaveUp map[string]bool
+	stop   chan struct{}  // closed by Close: the renewal loop ends
+	done   sync.WaitGroup // the renewal loop and the watchers
 
 	// The watch (owners_watch.go).
 	wmu    sync.Mutex
@@ -101,6 +117,9 @@ type lease struct {
 // lobby needs of a room can join the owner's name later.
 type ownerValue struct {
 	Node string `json:"node"`
+	// Proc tells this node's processes apart: random, made by NewOwners.
+	// (Older versions wrote no Proc.)
+	Proc string `json:"proc,omitempty"`
 }
 
 // NewOwners opens (creating it if needed) the bucket of room leases on
@@ -111,7 +130,11 @@ func NewOwners(ctx context.Context, conn *Conn, node string, opts OwnersOptions,
 	if opts.Lease <= 0 {
 		opts.Lease = DefaultLease
 	}
-	value, err := json.Marshal(ownerValue{Node: node})
+	var proc [8]byte
+	if _, err := rand.Read(proc[:]); err != nil {
+		return nil, err
+	}
+	value, err := json.Marshal(ownerValue{Node: node, Proc: hex.EncodeToString(proc[:])})
 	if err != nil {
 		return nil, err
 	}
@@ -129,6 +152,7 @@ func NewOwners(ctx context.Context, conn *Conn, node string, opts OwnersOptions,
 		},
 		lease: opts.Lease, renew: opts.Lease / renewRounds,
 		held:   make(map[string]*lease),
+		gaveUp: make(map[string]bool),
 		stop:   make(chan struct{}),
 		owners: make(map[string]string),
 	}
@@ -207,12 +231,52 @@ func (o *Owners) Claim(ctx context.Context, slug string) (owner string, err erro
 		if !errors.Is(err, jetstream.ErrKeyExists) {
 			return "", fmt.Errorf("NATS: claiming room %s: %w", slug, err)
 		}
-		owner, err := o.Owner(ctx, slug)
-		if err != nil || owner != "" {
-			return owner, err
+		e, err := o.kv.Get(ctx, slug)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
+			continue // gone meanwhile: create again
+		case err != nil:
+			return "", fmt.Errorf("NATS: the owner of room %s: %w", slug, err)
 		}
+		owner := decodeOwner(e.Value())
+		if owner == "" {
+			continue
+		}
+		if owner != o.node {
+			return owner, nil
+		}
+		// The bucket names this node, which does not hold the room: a
+		// process of this node that is gone (killed) held it, or this
+		// process gave the lease up when its renewals failed (and one of
+		// them was applied late, or the lease has not expired yet). No
+		// other node holds it: take the lease back, if it did not move
+		// meanwhile. A lease this process let go otherwise (a release
+		// that failed, a sweep whose purge failed) is left to expire.
+		o.mu.Lock()
+		gaveUp := o.gaveUp[slug]
+		o.mu.Unlock()
+		if !gaveUp && bytes.Equal(e.Value(), o.value) {
+			return "", fmt.Errorf("NATS: room %s: this node let its lease go; it is claimable once it expires", slug)
+		}
+		return o.takeBack(ctx, slug, e.Revision())
 	}
 	return "", fmt.Errorf("NATS: claiming room %s: its owner keeps changing", slug)
+}
+
+// takeBack makes this process the holder of room slug, whose lease at
+// revision rev names this node.
+func (o *Owners) takeBack(ctx context.Context, slug string, rev uint64) (string, error) {
+	at := time.Now()
+	rev, err := o.kv.Update(ctx, slug, o.value, rev)
+	switch {
+	case err == nil:
+		o.log.Info("NATS: a room's lease that names this node is held again", "room", slug)
+		return o.won(ctx, slug, rev, at)
+	case isRevisionMismatch(err), errors.Is(err, jetstream.ErrKeyNotFound):
+		// It moved: released, expired, or claimed by another node.
+		return o.Owner(ctx, slug)
+	}
+	return "", fmt.Errorf("NATS: claiming room %s: %w", slug, err)
 }
 
 // won records the lease just created; if Close came meanwhile it gives
@@ -225,6 +289,7 @@ func (o *Owners) won(ctx context.Context, slug string, rev uint64, at time.Time)
 		return "", ErrClosed
 	}
 	o.held[slug] = &lease{rev: rev, at: at}
+	delete(o.gaveUp, slug)
 	o.mu.Unlock()
 	return o.node, nil
 }
@@ -365,6 +430,9 @@ func (o *Owners) renewOne(slug string, l *lease) {
 	defer cancel()
 	at := time.Now()
 	rev, err := o.kv.Update(ctx, slug, o.value, l.rev)
+	if isRevisionMismatch(err) {
+		rev, at, err = o.readBack(slug, err)
+	}
 	o.mu.Lock()
 	if o.held[slug] != l {
 		o.mu.Unlock() // released (or lost) meanwhile
@@ -388,8 +456,42 @@ func (o *Owners) renewOne(slug string, l *lease) {
 		// before the lease can expire and another node claim the room.
 	}
 	delete(o.held, slug)
+	if len(o.gaveUp) >= maxGaveUp {
+		clear(o.gaveUp)
+	}
+	o.gaveUp[slug] = true
 	o.mu.Unlock()
 	o.lost(slug, err)
+}
+
+// maxGaveUp bounds the rooms whose lease this process gave up that it
+// remembers (Owners.gaveUp); past it, it forgets them all: a claim of one
+// of them then waits for its lease to expire.
+const maxGaveUp = 10000
+
+// readBack resolves a renewal that found the lease's revision moved
+// (mismatch is that error): a renewal whose answer never came (given up
+// on, NATS stalled) may have been applied after all. If the key still
+// holds this process's value the lease is this process's, at the key's
+// revision: it is renewed from there at once. Else the lease was lost
+// (mismatch is returned).
+func (o *Owners) readBack(slug string, mismatch error) (uint64, time.Time, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), o.renew)
+	defer cancel()
+	e, err := o.kv.Get(ctx, slug)
+	if err != nil || e.Operation() != jetstream.KeyValuePut || !bytes.Equal(e.Value(), o.value) {
+		return 0, time.Time{}, mismatch
+	}
+	o.log.Info("NATS: a room's lease renewal given up on was applied late; the lease is kept", "room", slug)
+	at := time.Now()
+	rev, err := o.kv.Update(ctx, slug, o.value, e.Revision())
+	return rev, at, err
+}
+
+// mine reports whether a change of the bucket is a put of this process's
+// value: one of its claims or renewals.
+func (o *Owners) mine(e jetstream.KeyValueEntry) bool {
+	return e.Operation() == jetstream.KeyValuePut && bytes.Equal(e.Value(), o.value)
 }
 
 // lost tells that this node no longer owns slug.

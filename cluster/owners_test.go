@@ -2,8 +2,10 @@ package cluster_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 
 	"natter/cluster"
 	"natter/internal/natstest"
+	"natter/internal/stallproxy"
 )
 
 // testLease is the lease in these tests: short, so that an expiry is
@@ -31,11 +34,17 @@ type owning struct {
 // change of owner too.
 func startOwners(t *testing.T, url, name string, also ...func(slug, owner string)) *owning {
 	t.Helper()
+	return startOwnersLease(t, url, name, testLease, also...)
+}
+
+// startOwnersLease is startOwners with a lease of its own.
+func startOwnersLease(t *testing.T, url, name string, lease time.Duration, also ...func(slug, owner string)) *owning {
+	t.Helper()
 	conn, log := connectNode(t, url, name)
 	n := &owning{name: name, conn: conn, events: newRegistry()}
 	var err error
 	n.owners, err = cluster.NewOwners(context.Background(), conn, name, cluster.OwnersOptions{
-		Lease:  testLease,
+		Lease:  lease,
 		OnLost: func(slug string) { n.events.record("lost " + slug) },
 		OnOwner: func(slug, owner string) {
 			for _, f := range also {
@@ -280,5 +289,180 @@ func TestClaimRefusesBadNames(t *testing.T) {
 		if _, err := a.owners.Claim(context.Background(), slug); err == nil || err.Error() != fmt.Sprintf("cluster: bad room name %q", slug) {
 			t.Errorf("Claim(%q) = %v", slug, err)
 		}
+	}
+}
+
+// A renewal whose answer never came (NATS stalled past the client's wait)
+// but that the server applied when the stall ended leaves the lease's
+// revision beyond the one the node knows: its next renewal finds "wrong
+// last sequence". The node reads the key back, finds its own value, and
+// keeps the lease (it was told nothing lost; it still holds the room,
+// renews it, and another node is told it holds it), rather than dropping
+// a room no other node can claim and then serving it without a lease.
+func TestRenewalAppliedLateKeepsTheLease(t *testing.T) {
+	const lease = 4 * time.Second // renewed every 1 s, each waited for 1 s
+	srv := natstest.Start(t)
+	proxy := stallproxy.Start(t, "tcp", strings.TrimPrefix(srv.URL(), "nats://"))
+	b := startOwnersLease(t, "nats://"+proxy.Addr(), "b", lease)
+	a := startOwnersLease(t, srv.URL(), "a", lease)
+	t.Cleanup(proxy.Resume) // before the nodes close
+	if got := b.claim(t, "general"); got != "b" {
+		t.Fatalf("b claims general: owner %s", got)
+	}
+	kv, err := rawJS(t, srv.URL()).KeyValue(context.Background(), "natter_rooms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := kv.Watch(context.Background(), "general", jetstream.UpdatesOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	// Stalled just after a renewal at t0: the renewal sent at t0+1 s gets
+	// no answer by t0+2 s and is tried again (still in time); the stall
+	// ends at t0+2.5 s, before that second try gives up (t0+3 s): the
+	// first renewal is applied then, and the second finds the revision
+	// moved.
+	var renewed jetstream.KeyValueEntry
+	select {
+	case renewed = <-w.Updates():
+	case <-time.After(lease):
+		t.Fatal("no renewal of general")
+	}
+	// (Its answer to b trails the watch's news a little.)
+	time.Sleep(200 * time.Millisecond)
+	proxy.Stall()
+	time.Sleep(2300 * time.Millisecond)
+	proxy.Resume()
+	late := waitEntry(t, w, func(e jetstream.KeyValueEntry) bool { return e.Revision() > renewed.Revision() })
+	if got := decodeNode(t, late); got != "b" {
+		t.Fatalf("the stalled renewal wrote %q", got)
+	}
+	// The renewals go on from the late revision.
+	waitEntry(t, w, func(e jetstream.KeyValueEntry) bool { return e.Revision() > late.Revision() })
+	if got := b.calls(); slices.Contains(got, "lost general") {
+		t.Errorf("b was told it lost general: %q", got)
+	}
+	if !b.owners.Holds("general") {
+		t.Error("b does not hold general")
+	}
+	if got := a.claim(t, "general"); got != "b" {
+		t.Errorf("a claims general: owner %s, want b", got)
+	}
+	// And they keep it past a whole lease.
+	time.Sleep(lease + lease/2)
+	if got := a.claim(t, "general"); got != "b" || !b.owners.Holds("general") {
+		t.Errorf("a lease later: a claims general: owner %s (b holds it: %v)", got, b.owners.Holds("general"))
+	}
+}
+
+// waitEntry returns the first change of w that ok accepts; it fails
+// after 5 s.
+func waitEntry(t *testing.T, w jetstream.KeyWatcher, ok func(jetstream.KeyValueEntry) bool) jetstream.KeyValueEntry {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case e := <-w.Updates():
+			if e != nil && ok(e) {
+				return e
+			}
+		case <-deadline:
+			t.Fatal("no such change of the bucket within 5 s")
+		}
+	}
+}
+
+func decodeNode(t *testing.T, e jetstream.KeyValueEntry) string {
+	t.Helper()
+	var v struct{ Node string }
+	if err := json.Unmarshal(e.Value(), &v); err != nil {
+		t.Fatalf("the lease's value %q: %v", e.Value(), err)
+	}
+	return v.Node
+}
+
+// A room whose lease names this node but not this process (a process of
+// the node that was killed, or a renewal this process gave up on that was
+// applied late): a claim takes the lease over, so that the node holds the
+// room it serves; no other node could have claimed it, and none is told
+// it holds it.
+func TestClaimTakesBackALeaseNamingThisNode(t *testing.T) {
+	srv := natstest.Start(t)
+	old := startOwners(t, srv.URL(), "b")
+	if got := old.claim(t, "general"); got != "b" {
+		t.Fatalf("b claims general: owner %s", got)
+	}
+	cluster.Kill(old.conn) // its lease lives on for up to testLease
+	b := startOwners(t, srv.URL(), "b")
+	a := startOwners(t, srv.URL(), "a")
+	if got := b.claim(t, "general"); got != "b" {
+		t.Fatalf("the new b claims general: owner %s", got)
+	}
+	if !b.owners.Holds("general") {
+		t.Fatal("the new b serves general, which it does not hold")
+	}
+	// Held, hence renewed: still b's past the old process's lease.
+	time.Sleep(2 * testLease)
+	if got := a.claim(t, "general"); got != "b" || !b.owners.Holds("general") {
+		t.Errorf("a claims general: owner %s (b holds it: %v)", got, b.owners.Holds("general"))
+	}
+	if got := b.calls(); slices.Contains(got, "lost general") {
+		t.Errorf("the new b: %q", got)
+	}
+}
+
+// A node whose renewals fail until the next could come too late gives the
+// room up (it is told it lost it); when the stall ends, a renewal it gave
+// up on is applied, and the key names it again. Its members reconnect and
+// it claims the room: it takes the lease back and holds it (renewed from
+// then on), rather than answering that it holds a room it does not.
+func TestGivenUpLeaseIsTakenBackByItsClaim(t *testing.T) {
+	const lease = 4 * time.Second
+	srv := natstest.Start(t)
+	proxy := stallproxy.Start(t, "tcp", strings.TrimPrefix(srv.URL(), "nats://"))
+	b := startOwnersLease(t, "nats://"+proxy.Addr(), "b", lease)
+	a := startOwnersLease(t, srv.URL(), "a", lease)
+	t.Cleanup(proxy.Resume)
+	if got := b.claim(t, "general"); got != "b" {
+		t.Fatalf("b claims general: owner %s", got)
+	}
+	kv, err := rawJS(t, srv.URL()).KeyValue(context.Background(), "natter_rooms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := kv.Watch(context.Background(), "general", jetstream.UpdatesOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	// A renewal at t0; stalled from t0+0.2 s: the renewals of t0+1 s and
+	// t0+2 s get no answer, and at t0+3 s b gives the room up, before
+	// the lease (from t0) could expire at t0+4 s. The stall ends at
+	// t0+3.4 s: the first of them is applied then.
+	var renewed jetstream.KeyValueEntry
+	select {
+	case renewed = <-w.Updates():
+	case <-time.After(lease):
+		t.Fatal("no renewal of general")
+	}
+	time.Sleep(200 * time.Millisecond)
+	proxy.Stall()
+	b.waitEvent(t, "lost general")
+	time.Sleep(400 * time.Millisecond)
+	proxy.Resume()
+	late := waitEntry(t, w, func(e jetstream.KeyValueEntry) bool { return e.Revision() > renewed.Revision() })
+	if got := decodeNode(t, late); got != "b" {
+		t.Fatalf("the stalled renewal wrote %q", got)
+	}
+	if b.owners.Holds("general") {
+		t.Fatal("b holds general after giving it up")
+	}
+	if got := b.claim(t, "general"); got != "b" || !b.owners.Holds("general") {
+		t.Fatalf("b claims general: owner %s (b holds it: %v)", got, b.owners.Holds("general"))
+	}
+	time.Sleep(lease + lease/2)
+	if got := a.claim(t, "general"); got != "b" || !b.owners.Holds("general") {
+		t.Errorf("a lease later: a claims general: owner %s (b holds it: %v)", got, b.owners.Holds("general"))
 	}
 }

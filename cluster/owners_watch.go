@@ -102,9 +102,12 @@ func (o *Owners) seen(gen int, e jetstream.KeyValueEntry) {
 
 	o.mu.Lock()
 	l := o.held[slug]
-	gone := l != nil && e.Revision() > l.rev && owner != o.node
+	gone := l != nil && e.Revision() > l.rev && !o.mine(e)
 	if gone {
 		delete(o.held, slug)
+	}
+	if !o.mine(e) {
+		delete(o.gaveUp, slug) // not this process's lease any more
 	}
 	o.mu.Unlock()
 	if gone {

@@ -50,6 +50,9 @@ const (
 	headerConn = "Natter-Conn"
 	headerOp   = "Natter-Op"
 	headerCode = "Natter-Code" // a close's code; its reason is the body
+	// headerLink numbers what a link carries (relay_check.go): the
+	// holder's process id, a space, the message's number on the link.
+	headerLink = "Natter-Link"
 )
 
 // What a message on a conn subject is.
@@ -117,13 +120,21 @@ type JoinRequest struct {
 	// node that does not send it (an older version, during an upgrade)
 	// gets the join of a public room's page, as before.
 	Private bool `json:"private,omitempty"`
+	// Beats says that the relaying node checks the link's numbers and
+	// wants its heartbeats (relay_check.go).
+	Beats bool `json:"beats,omitempty"`
 }
 
 // joinAnswer is the owner's answer to a JoinRequest: Code 0 when the
-// socket joined, else the close code and reason of the refusal.
+// socket joined, else the close code and reason of the refusal. Epoch and
+// Seq (from an owner that numbers its links) are its process's id and
+// the number of the last message its link to the relaying node carried
+// before this socket's first.
 type joinAnswer struct {
 	Code   int    `json:"code,omitempty"`
 	Reason string `json:"reason,omitempty"`
+	Epoch  string `json:"epoch,omitempty"`
+	Seq    uint64 `json:"seq,omitempty"`
 }
 
 // Refused is the error of a join the owner refused: the browser's socket
@@ -167,10 +178,18 @@ type Relays struct {
 	prefix string // starts this process's connection ids
 	next   atomic.Uint64
 
+	epoch string // this process's id on its links (relay_check.go)
+	// For tests (export_test.go): unnumbered makes this node number
+	// nothing and send no heartbeat, as an older version; lose makes its
+	// links lose that many messages (numbered, never published).
+	unnumbered atomic.Bool
+	lose       atomic.Int64
+
 	mu      sync.Mutex
 	remote  map[string]*RemoteSocket // sockets of other nodes in rooms owned here
 	relayed map[string]*Relayed      // sockets here in rooms owned elsewhere
 	links   map[string]*Link         // to the nodes of remote, by conn subject
+	holders map[string]*holder       // the owners of relayed, by conn subject
 }
 
 // NewRelays subscribes the node named node to its join requests and its
@@ -185,9 +204,11 @@ func NewRelays(conn *Conn, node string, onJoin JoinFunc, log *slog.Logger) (*Rel
 	r := &Relays{
 		conn: conn, node: node, onJoin: onJoin, log: log,
 		prefix:  node + "/" + hex.EncodeToString(b[:]) + "/",
+		epoch:   hex.EncodeToString(b[:]),
 		remote:  make(map[string]*RemoteSocket),
 		relayed: make(map[string]*Relayed),
 		links:   make(map[string]*Link),
+		holders: make(map[string]*holder),
 	}
 	token := nodeToken(node)
 	if _, err := conn.nc.Subscribe("natter.node."+token+".join", r.gotJoin); err != nil {
@@ -199,6 +220,7 @@ func NewRelays(conn *Conn, node string, onJoin JoinFunc, log *slog.Logger) (*Rel
 	if err := conn.nc.FlushTimeout(checkTimeout); err != nil {
 		return nil, fmt.Errorf("NATS: subscribing to relayed sockets: %w", err)
 	}
+	go r.checkLinks(conn.closed, beatEvery, silentAfter)
 	return r, nil
 }
 
@@ -242,6 +264,16 @@ func natsMsg(subject, id, op string, data []byte, code int) *nats.Msg {
 // here, or this node restarted) closes it on the other side.
 func (r *Relays) gotConn(m *nats.Msg) {
 	id, op := m.Header.Get(headerConn), m.Header.Get(headerOp)
+	if n := m.Header.Get(headerLink); n != "" && m.Reply != "" {
+		r.heard(m.Reply, n)
+	}
+	switch op {
+	case opBeat:
+		return
+	case opCheck:
+		r.gotCheck(m)
+		return
+	}
 	if op == opFrames {
 		r.gotFrames(m)
 		return
@@ -296,11 +328,18 @@ func (r *Relays) join(req JoinRequest) joinAnswer {
 	}
 	s.link = r.linkFor(connSubject(req.Node))
 	s.link.frames.Store(req.Frames)
+	s.link.beats.Store(req.Beats)
+	s.link.sockets++
 	r.remote[req.Conn] = s
 	r.mu.Unlock()
+	// What the link carries from here on is this socket's, or after it.
+	base := s.link.sent.Load()
 	err := r.onJoin(req, s)
 	if err == nil {
-		return joinAnswer{}
+		if r.unnumbered.Load() || !req.Beats {
+			return joinAnswer{} // as before, for a node that does not check
+		}
+		return joinAnswer{Epoch: r.epoch, Seq: base}
 	}
 	s.Close()
 	var refused *Refused
@@ -325,11 +364,12 @@ func (r *Relays) Join(ctx context.Context, owner string, req JoinRequest, browse
 	req.Node = r.node
 	req.Session = sessionKey(req.Session)
 	req.Frames = true
+	req.Beats = true
 	rl := &Relayed{relays: r, id: req.Conn, room: req.Room, ownerNode: owner, owner: connSubject(owner), browser: browser}
 	// Registered before asking: the owner's first frames may come before
 	// its answer, on another subject.
 	r.mu.Lock()
-	r.relayed[rl.id] = rl
+	r.addLocked(rl)
 	r.mu.Unlock()
 	body, err := json.Marshal(req)
 	if err == nil {
@@ -341,12 +381,13 @@ func (r *Relays) Join(ctx context.Context, owner string, req JoinRequest, browse
 			case a.Code != 0:
 				err = &Refused{Code: a.Code, Reason: a.Reason}
 			default:
+				r.answered(rl, a)
 				return rl, nil
 			}
 		}
 	}
 	r.mu.Lock()
-	delete(r.relayed, rl.id)
+	r.removeLocked(rl)
 	r.mu.Unlock()
 	var refused *Refused
 	if errors.As(err, &refused) {

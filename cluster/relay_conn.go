@@ -217,6 +217,7 @@ func (s *RemoteSocket) Close() error {
 	s.relays.mu.Lock()
 	if s.relays.remote[s.id] == s {
 		delete(s.relays.remote, s.id)
+		s.link.sockets--
 	}
 	s.relays.mu.Unlock()
 	return nil
@@ -232,6 +233,9 @@ type Relayed struct {
 	owner     string // the owner's conn subject
 	browser   Browser
 	closed    atomic.Bool
+	// epoch is the owner's process id, from its join answer ("" until
+	// then, and from an owner that does not number its links). r.mu.
+	epoch string
 }
 
 // got takes a message from the owner; it runs on the subscription's
@@ -280,7 +284,7 @@ func (rl *Relayed) forget() bool {
 		return false
 	}
 	rl.relays.mu.Lock()
-	delete(rl.relays.relayed, rl.id)
+	rl.relays.removeLocked(rl)
 	rl.relays.mu.Unlock()
 	return true
 }

@@ -3,6 +3,7 @@ package cluster
 import (
 	"encoding/binary"
 	"errors"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -32,8 +33,17 @@ type Link struct {
 	// frames is set when the node's last join request said it takes
 	// opFrames (JoinRequest.Frames).
 	frames atomic.Bool
+	// beats is set when the node's last join request said it checks the
+	// link's numbers and wants heartbeats (relay_check.go).
+	beats atomic.Bool
+	// sent is the number of the last message published (by the
+	// publisher only).
+	sent atomic.Uint64
+	// sockets counts the node's sockets in relays.remote (relays.mu).
+	sockets int
 
 	mu      sync.Mutex
+	pushed  bool // something was queued since the last heartbeat check
 	queue   []linkMsg
 	bytes   int  // of the frames in queue
 	running bool // the publisher runs
@@ -103,6 +113,7 @@ func (l *Link) push(m linkMsg, bounded bool) bool {
 		l.bytes += len(m.data)
 	}
 	l.queue = append(l.queue, m)
+	l.pushed = true
 	start := !l.running
 	l.running = true
 	l.mu.Unlock()
@@ -141,9 +152,14 @@ func (l *Link) publisher() {
 // publish publishes m to the link's node, with this node's conn subject
 // as the reply subject (publishReply).
 func (l *Link) publish(m linkMsg) error {
+	if m.op == opBeat {
+		msg := nats.NewMsg(l.peer)
+		msg.Header.Set(headerOp, opBeat)
+		return l.send(msg)
+	}
 	if len(m.conns) == 1 || !l.frames.Load() {
 		for _, id := range m.conns {
-			if err := l.relays.publishReply(l.peer, id, m.op, m.data, m.code); err != nil {
+			if err := l.send(natsMsg(l.peer, id, m.op, m.data, m.code)); err != nil {
 				return err
 			}
 		}
@@ -152,7 +168,20 @@ func (l *Link) publish(m linkMsg) error {
 	msg := nats.NewMsg(l.peer)
 	msg.Header.Set(headerOp, opFrames)
 	msg.Data = encodeFrames(m.conns, m.data)
+	return l.send(msg)
+}
+
+// send publishes msg, numbered on the link, with this node's conn subject
+// as the reply subject (publishReply). A message that was not published
+// keeps its number: the relaying node sees the gap.
+func (l *Link) send(msg *nats.Msg) error {
 	msg.Reply = connSubject(l.relays.node)
+	if !l.relays.unnumbered.Load() {
+		msg.Header.Set(headerLink, l.relays.epoch+" "+strconv.FormatUint(l.sent.Add(1), 10))
+	}
+	if l.relays.lose.Load() > 0 && l.relays.lose.Add(-1) >= 0 {
+		return nil // lost on the way (tests: LoseLinkMessages)
+	}
 	return l.relays.conn.nc.PublishMsg(msg)
 }
 
