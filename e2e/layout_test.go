@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/fasthttp/websocket"
 
 	"natter/app/apptest"
@@ -135,11 +136,26 @@ func TestLongContentFitsAPhone(t *testing.T) {
 		var f=document.getElementById('message-form').getBoundingClientRect();return m.bottom > f.top + 1;})()`); covered {
 		t.Error("at phone width the last message is behind the message box")
 	}
+	// Who reacted shows on a chip's keyboard focus; the names stay on screen.
+	max.do("focus a reaction by keyboard",
+		chromedp.Focus(chromedp.CSS(`#messages .msg [data-emoji="🙌"]`)),
+		chromedp.KeyEvent(kb.Tab))
+	shootIfAsked(max, "layout-reaction-names")
+	max.view(390, 844, "light")
+	eval[bool](max, `document.activeElement.blur(), true`)
 	max.do("open the member panel", chromedp.Click(chromedp.CSS(`[data-toggle-members]`)), chromedp.WaitVisible(chromedp.ID("members")))
 	max.fitsPhone("layout-room-members")
 	max.do("close the member panel",
 		chromedp.Click(chromedp.CSS(`#member-panel [data-toggle-members]`)),
 		chromedp.WaitNotVisible(chromedp.ID("member-panel")))
+
+	// The @ list shows the long names whole, within its box.
+	max.do("type a mention", typeIn("#f-message", "@Bart"), chromedp.WaitVisible(chromedp.ID("mention-list")))
+	max.fitsPhone("layout-mention-list")
+	if w := eval[[]int](max, `(function(){var l=document.getElementById('mention-list');return [l.scrollWidth,l.clientWidth];})()`); w[0] > w[1] {
+		t.Errorf("the @ list holds %d px in %d: a long name is cut", w[0], w[1])
+	}
+	max.do("close the list", chromedp.KeyEvent(kb.Escape))
 
 	// The message actions' own pages (the path without JavaScript).
 	for _, action := range []string{"edit", "delete", "reactions"} {
