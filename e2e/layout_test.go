@@ -136,6 +136,18 @@ func TestLongContentFitsAPhone(t *testing.T) {
 		var f=document.getElementById('message-form').getBoundingClientRect();return m.bottom > f.top + 1;})()`); covered {
 		t.Error("at phone width the last message is behind the message box")
 	}
+	// Turning the phone, or a message box grown to several lines, keeps
+	// the end of the list in view.
+	max.view(844, 390, "light")
+	max.view(390, 844, "light")
+	max.settle()
+	max.inView("the last message after turning the phone", "#messages .msg:last-child .msg-text")
+	eval[bool](max, `(function(){var b=document.getElementById('f-message');b.value='one\ntwo\nthree\nfour\nfive';
+		b.dispatchEvent(new Event('input',{bubbles:true}));return true;})()`)
+	max.waitFor("the list to follow the grown box", `(function(){var m=document.querySelector('#messages .msg:last-child .msg-text').getBoundingClientRect();
+		var s=document.getElementById('message-scroller').getBoundingClientRect();return m.bottom <= s.bottom + 1;})()`)
+	eval[bool](max, `(function(){var b=document.getElementById('f-message');b.value='';b.dispatchEvent(new Event('input',{bubbles:true}));return true;})()`)
+
 	// Who reacted shows on a chip's keyboard focus; the names stay on screen.
 	max.do("focus a reaction by keyboard",
 		chromedp.Focus(chromedp.CSS(`#messages .msg [data-emoji="🙌"]`)),
