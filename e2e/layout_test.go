@@ -173,6 +173,11 @@ func TestLongContentFitsAPhone(t *testing.T) {
 	for _, action := range []string{"edit", "delete", "reactions"} {
 		max.open("/rooms/"+longRoom+"/messages/"+seq+"/"+action, "main h1")
 		max.fitsPhone("layout-action-" + action)
+		if action == "edit" {
+			if h := eval[[]int](max, `(function(){var b=document.querySelector('main textarea');return [b.scrollHeight,b.clientHeight];})()`); h[0] > h[1] {
+				t.Errorf("the edit page's box shows %d px of the message's %d", h[1], h[0])
+			}
+		}
 	}
 
 	max.open("/account", "#f-current_password")

@@ -1971,7 +1971,7 @@ func EditMessagePage(p Page, m chat.Message, text, problem string) templ.Compone
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 141, "<section class=\"mx-auto w-full max-w-xl py-10\" data-testid=\"edit-message\"><h1 class=\"mb-4 text-2xl font-bold tracking-tight [overflow-wrap:anywhere]\">Edit your message in <span aria-hidden=\"true\" class=\"text-slate-400\">#</span>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 141, "<section class=\"mx-auto w-full max-w-xl py-10 [&_.edit-form]:max-w-none [&_textarea]:h-48 [&_textarea]:resize-y\" data-testid=\"edit-message\"><h1 class=\"mb-4 text-2xl font-bold tracking-tight [overflow-wrap:anywhere]\">Edit your message in <span aria-hidden=\"true\" class=\"text-slate-400\">#</span>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
