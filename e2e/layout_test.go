@@ -80,6 +80,7 @@ func TestLongContentFitsAPhone(t *testing.T) {
 	max.open("/rooms", "#room-list")
 	max.waitFor("the rooms held", `document.querySelectorAll('#room-list [data-room$="team-x"]').length === 8`)
 	max.fitsPhone("layout-lobby")
+	max.focusRings(14)
 	max.do("ask for a room with a bad long name",
 		fill("#f-name", longWord+"!"+longWord),
 		clickAndLoad(`form[action="/rooms"] button[type=submit]`),
@@ -130,6 +131,7 @@ func TestLongContentFitsAPhone(t *testing.T) {
 	max.send("And a last word at the bottom.")
 	max.waitFor("four messages", `document.querySelectorAll('#messages .msg').length === 4`)
 	max.fitsPhone("layout-room")
+	max.focusRings(12)
 	max.inView("the message box", "#f-message")
 	max.inView("the last message", "#messages .msg:last-child .msg-text")
 	if covered := eval[bool](max, `(function(){var m=document.querySelector('#messages .msg:last-child .msg-text').getBoundingClientRect();
@@ -231,6 +233,26 @@ func (u *user) fitsPhone(name string) {
 	}
 	shootIfAsked(u, name)
 	u.view(390, 844, "light")
+}
+
+// focusRings presses Tab n times from the top of the page and fails the
+// test for each element that takes the focus without a visible ring (an
+// outline or a box shadow) or outside the viewport's width.
+func (u *user) focusRings(n int) {
+	u.t.Helper()
+	eval[bool](u, `document.activeElement && document.activeElement.blur(), window.scrollTo(0,0), true`)
+	for range n {
+		u.do("press Tab", chromedp.KeyEvent(kb.Tab))
+		if bad := eval[string](u, `(function(){var el=document.activeElement;if(!el||el===document.body)return '';
+			var cs=getComputedStyle(el),r=el.getBoundingClientRect();
+			var ring=(cs.outlineStyle!=='none'&&parseFloat(cs.outlineWidth)>0)||cs.boxShadow!=='none';
+			var what=el.tagName.toLowerCase()+(el.id?'#'+el.id:'')+' "'+(el.innerText||el.value||el.getAttribute('aria-label')||'').trim().slice(0,30)+'"';
+			if(!ring)return what+' has no focus ring';
+			if(r.left<0||r.right>document.documentElement.clientWidth)return what+' is focused off screen at '+Math.round(r.left)+'..'+Math.round(r.right);
+			return '';})()`); bad != "" {
+			u.t.Errorf("%s: %s", u.path(), bad)
+		}
+	}
 }
 
 // inView fails the test unless the element sel is inside the viewport.
