@@ -762,7 +762,7 @@ func RoomPage(p Page, slug, shareURL string, room RoomAccess, history []chat.Mes
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 59, "\" data-state=\"connecting\" role=\"status\" class=\"conn-state\">connecting</span></p></div><div class=\"ml-auto flex items-center gap-2\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 59, "\" data-state=\"connecting\" role=\"status\" class=\"conn-state\">connecting</span></p></div><div class=\"flex items-center gap-2 sm:ml-auto\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
