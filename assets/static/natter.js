@@ -190,9 +190,12 @@
     if (stick) toBottom();
   });
   // The list's own box shrinks as the message box grows, a notice shows
-  // or the screen turns: the end stays in view for a reader who was there.
+  // or the screen turns, and the list grows (an edit form opens): the end
+  // stays in view for a reader who was there.
   if (window.ResizeObserver && scroller()) {
-    new ResizeObserver(function () { if (stick) toBottom(); }).observe(scroller());
+    var follow = new ResizeObserver(function () { if (stick) toBottom(); });
+    follow.observe(scroller());
+    if (document.getElementById('messages')) follow.observe(document.getElementById('messages'));
   }
 
   // The text of the last message sent, until the server either shows it
