@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"natter/chat"
 )
@@ -27,6 +28,15 @@ func RoomTitle(slug string) string {
 		return "Programming"
 	}
 	return slug
+}
+
+// messagePlaceholder is the message box's placeholder: it names the room
+// unless the name would not fit one line of the box on a phone.
+func messagePlaceholder(slug string) string {
+	if t := RoomTitle(slug); utf8.RuneCountInString(t) <= 20 {
+		return "Message #" + t
+	}
+	return "Message this room"
 }
 
 func roomDescription(r chat.RoomInfo) string {

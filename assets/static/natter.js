@@ -38,8 +38,13 @@
 
   function toBottom() {
     var s = scroller();
-    if (s) s.scrollTop = s.scrollHeight;
+    if (s) { s.scrollTop = s.scrollHeight; layout = layoutOf(s); }
   }
+  // layout: the list's sizes at the last scroll we account for. A scroll
+  // event with other sizes comes from a layout change (a resize, a box
+  // that grew), not from the reader, and keeps the list at its end.
+  var layout = '';
+  function layoutOf(s) { return s.clientWidth + 'x' + s.clientHeight + ':' + s.scrollHeight; }
 
   // setState shows the connection's state; why, when the server said
   // (the reason of a close), on hover.
@@ -174,13 +179,24 @@
   // stick: the list follows new messages while the reader is at its end.
   var stick = true;
   document.addEventListener('scroll', function (e) {
-    if (e.target.id === 'message-scroller') stick = nearBottom();
+    if (e.target.id !== 'message-scroller') return;
+    if (stick && layoutOf(e.target) !== layout) { toBottom(); return; }
+    stick = nearBottom();
+    layout = layoutOf(e.target);
   }, true);
   window.addEventListener('resize', function () {
     var box = document.getElementById('f-message');
     if (box) grow(box); // a narrower box wraps the draft onto more lines
     if (stick) toBottom();
   });
+  // The list's own box shrinks as the message box grows, a notice shows
+  // or the screen turns, and the list grows (an edit form opens): the end
+  // stays in view for a reader who was there.
+  if (window.ResizeObserver && scroller()) {
+    var follow = new ResizeObserver(function () { if (stick) toBottom(); });
+    follow.observe(scroller());
+    if (document.getElementById('messages')) follow.observe(document.getElementById('messages'));
+  }
 
   // The text of the last message sent, until the server either shows it
   // (our own message comes back) or refuses it (an error under the box):
