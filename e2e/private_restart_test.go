@@ -47,11 +47,12 @@ func TestPrivateRoomEndsWithTheServer(t *testing.T) {
 	if got, want := eval[string](ana, `document.querySelector('#session-ended a').getAttribute('href')`), "/rooms"; got != want {
 		t.Errorf("the way out goes to %q, want %q", got, want)
 	}
-	// It tried once after the restart, was refused for good, and stays so.
+	// Refused for good, it tries no more. (It may have tried more than
+	// once before: an attempt while the server was down fails with 1006.)
 	attempts := eval[int](ana, `window.connects`)
 	time.Sleep(3 * time.Second)
-	if n := eval[int](ana, `window.connects`); attempts != 1 || n != attempts {
-		t.Errorf("the page connected %d times after the restart, then %d more in 3 s; want once, then never", attempts, n-attempts)
+	if n := eval[int](ana, `window.connects`); attempts < 1 || n != attempts {
+		t.Errorf("the page connected %d times after the restart, then %d more in 3 s once refused; want at least once, then never", attempts, n-attempts)
 	}
 	// What was on screen stays there.
 	if got := ana.shown(); len(got) != 1 || got[0].Text != "Only for us." {
