@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"natter/app/apptest"
+	"natter/client"
 	"natter/internal/natstest"
 )
 
@@ -24,19 +25,25 @@ func notices(s string) []string {
 	return out
 }
 
+// loungeOnTwoNodes starts nodes a and b and puts alice's socket (on a)
+// and bob's (relayed by b) in room lounge, which a holds.
+func loungeOnTwoNodes(t *testing.T) (a, b *apptest.Server, alice, bob *client.Client, onA, onB *client.Socket) {
+	t.Helper()
+	nodes := startCluster(t, natstest.Start(t), 2)
+	a, b = nodes[0], nodes[1]
+	alice, bob = a.User("alice"), b.User("bob")
+	onA = joined(t, alice, "lounge") // a holds lounge now
+	onB = joined(t, bob, "lounge")   // relayed by b to a
+	return a, b, alice, bob, onA, onB
+}
+
 // A zero-downtime upgrade: alice (on a) and bob (relayed by b) are in a
 // room a holds; a stops, b takes the room over, and both reconnect
 // through b within the grace period. Nobody is announced again: each
 // snapshot holds the two join notices from before and the message, no
 // frame follows either, and the room page lists both members.
 func TestHandoverAnnouncesNobodyAgain(t *testing.T) {
-	nats := natstest.Start(t)
-	nodes := startCluster(t, nats, 2)
-	a, b := nodes[0], nodes[1]
-	alice, bob := a.User("alice"), b.User("bob")
-
-	onA := joined(t, alice, "lounge") // a holds lounge now
-	onB := joined(t, bob, "lounge")   // relayed by b to a
+	a, b, _, bob, onA, onB := loungeOnTwoNodes(t)
 	if err := onA.SendMessage("before the upgrade"); err != nil {
 		t.Fatal(err)
 	}

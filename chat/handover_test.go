@@ -55,15 +55,15 @@ func TestHandoverKeepsMembersThroughGrace(t *testing.T) {
 	if st := b.reg.Stats(); st.Members != 3 || st.Pending != 3 || st.Rooms != 1 {
 		t.Fatalf("after Restore: %+v", st)
 	}
-	ca := b.join("team", alice, "s1")
-	if got, want := drain(ca), "team:snap:seqs=1,2,3,4:members=alice,bob,carol|"; got != want {
-		t.Fatalf("alice rejoining got %q, want %q", got, want)
+	var back []*Client
+	for _, m := range []Member{alice, bob} {
+		c := b.join("team", m, "s"+m.Name)
+		if got, want := drain(c), "team:snap:seqs=1,2,3,4:members=alice,bob,carol|"; got != want {
+			t.Fatalf("%s rejoining got %q, want %q", m.Name, got, want)
+		}
+		back = append(back, c)
 	}
-	cb := b.join("team", bob, "s2")
-	if got, want := drain(cb), "team:snap:seqs=1,2,3,4:members=alice,bob,carol|"; got != want {
-		t.Fatalf("bob rejoining got %q, want %q", got, want)
-	}
-	sa, sb := b.pump(ca), b.pump(cb)
+	sa, sb := b.pump(back[0]), b.pump(back[1])
 	want := "team:msg:5:leave:carol:|team:left:carol:2|"
 	waitFor(t, "carol's leave notice", func() bool { return len(sa.text()) >= len(want) && len(sb.text()) >= len(want) })
 	if sa.text() != want || sb.text() != want {
