@@ -67,9 +67,9 @@ func New(cfg Config, r Renderer) *Registry {
 // writer returns after sending that frame; grace timers are stopped,
 // members waiting out their grace period and rooms nobody joined are
 // removed at once (with a HandoverStore, every room's members are stored
-// first, for the node that takes the room over). Later Joins, Ensures and Posts get ErrClosed; Leave
-// still works and removes members without notices, so once every Serve
-// has called Leave the registry is empty.
+// first, for the node that takes the room over). Later Joins, Ensures and
+// Posts get ErrClosed; Leave still works and removes members without
+// notices, so once every Serve has called Leave the registry is empty.
 func (r *Registry) Close() {
 	r.mu.Lock()
 	if r.closed {
