@@ -33,6 +33,7 @@ func (s *Server) connectCluster(ctx context.Context, ccfg *chat.Config) error {
 	}
 	s.shared = &sharedRooms{node: node, conn: s.nats, history: newBrokerHistory(h, log), log: log, ready: make(map[string]bool), started: make(chan struct{}), stop: make(chan struct{})}
 	s.shared.history.holds = s.shared.holds
+	s.shared.history.ready = s.shared.isReady
 	s.shared.history.purged = s.shared.released
 	s.shared.history.notHeld = s.shared.dropUnheld
 	s.shared.history.unknown = s.shared.reload

@@ -31,6 +31,9 @@ type brokerHistory struct {
 	// room whose history was purged (it was destroyed).
 	holds  func(slug string) bool
 	purged func(slug string)
+	// ready, if set, tells whether this node holds room slug and restored
+	// it: only then may it store a handover (PutHandover).
+	ready func(slug string) bool
 	// notHeld, if set, is told (in a goroutine of its own) of a room whose
 	// write was refused because this node does not hold it; unknown, of a
 	// room whose write failed (the broker may have it all the same: a put
@@ -123,6 +126,36 @@ func (b *brokerHistory) PutSettings(slug string, rs chat.RoomSettings) error {
 	return b.put(slug, rs, func(ctx context.Context, rh *cluster.RoomHistory, data []byte) error {
 		return rh.PutSettings(ctx, data)
 	})
+}
+
+// handoverTimeout bounds the store of a room's members when this node
+// lets the room go (PutHandover): a shutdown waits for it.
+const handoverTimeout = time.Second
+
+// PutHandover stores the room's settings with its members, when this node
+// lets a room go that it holds and restored (chat.HandoverStore), within
+// handoverTimeout. It is refused for a room not ready here: a copy that
+// is being dropped because it may not be what the broker has must not
+// overwrite the settings. A failure is not a write of unknown outcome
+// (nothing is told to anyone): the members are only announced again when
+// they rejoin.
+func (b *brokerHistory) PutHandover(slug string, rs chat.RoomSettings) error {
+	if !b.mayWrite(slug) || (b.ready != nil && !b.ready(slug)) {
+		return errNotHeld
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), handoverTimeout)
+	defer cancel()
+	rh, err := b.room(ctx, slug)
+	if err == nil {
+		var data []byte
+		if data, err = json.Marshal(rs); err == nil {
+			err = rh.PutSettings(ctx, data)
+		}
+	}
+	if err != nil {
+		b.log.Warn("NATS: a room's members were not stored for the node taking it over; they are announced again when they rejoin", "room", slug, "err", err)
+	}
+	return err
 }
 
 // put stores v, as JSON, in room slug's history with store, if this node

@@ -69,13 +69,7 @@ func closeOf(t *testing.T, s *client.Socket, within time.Duration) (int, string)
 // alice; bob's room page on b is a's. When a stops, bob's socket gets
 // 1012, and reconnecting through b finds the room with every message.
 func TestSharedRoomAcrossNodes(t *testing.T) {
-	nats := natstest.Start(t)
-	nodes := startCluster(t, nats, 2)
-	a, b := nodes[0], nodes[1]
-	alice, bob := a.User("alice"), b.User("bob")
-
-	onA := joined(t, alice, "lounge") // a holds lounge now
-	onB := joined(t, bob, "lounge")   // relayed by b to a
+	a, _, _, bob, onA, onB := loungeOnTwoNodes(t)
 	if err := onA.SendMessage("hello from a"); err != nil {
 		t.Fatal(err)
 	}

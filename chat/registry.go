@@ -66,9 +66,10 @@ func New(cfg Config, r Renderer) *Registry {
 // (service restart) so browsers reconnect to the next process, and its
 // writer returns after sending that frame; grace timers are stopped,
 // members waiting out their grace period and rooms nobody joined are
-// removed at once. Later Joins, Ensures and Posts get ErrClosed; Leave
-// still works and removes members without notices, so once every Serve
-// has called Leave the registry is empty.
+// removed at once (with a HandoverStore, every room's members are stored
+// first, for the node that takes the room over). Later Joins, Ensures and
+// Posts get ErrClosed; Leave still works and removes members without
+// notices, so once every Serve has called Leave the registry is empty.
 func (r *Registry) Close() {
 	r.mu.Lock()
 	if r.closed {
@@ -82,6 +83,17 @@ func (r *Registry) Close() {
 	}
 	clients := r.relayClientsLocked()
 	r.mu.Unlock()
+	// With a HandoverStore, every room's members are stored first, while
+	// this node still holds the rooms (the caller releases them after).
+	handovers := make(map[string]RoomSettings)
+	for _, rm := range rooms {
+		rm.mu.Lock()
+		if s, ok := r.handoverLocked(rm); ok {
+			handovers[rm.slug] = s
+		}
+		rm.mu.Unlock()
+	}
+	r.storeHandovers(handovers)
 	for _, rm := range rooms {
 		rm.mu.Lock()
 		rm.stopEmptyTimer()

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"maps"
 	"slices"
+	"time"
 )
 
 // A room's settings travel with it (several nodes; docs/shared-rooms.md):
@@ -26,6 +27,10 @@ type RoomSettings struct {
 	// makes a new link to see one again; the old one keeps working).
 	InviteHash []byte    `json:"invite_hash,omitempty"`
 	Direct     [2]Member `json:"direct,omitzero"`
+	// Members and HandedOver are set by a handover (HandoverStore): who
+	// was in the room when its holder let it go, and when.
+	Members    []Member  `json:"members,omitempty"`
+	HandedOver time.Time `json:"handed_over,omitzero"`
 }
 
 // SettingsStore is a Store that also keeps each room's settings.
@@ -93,7 +98,10 @@ func (r *Registry) createdLocked(rm *room) error {
 // room is created (counted against its creator as if they had made it
 // here, beyond the caps: it exists already) and dies after Grace unless
 // someone joins; a permanent room takes the history if it has none of its
-// own. A room that lives here already is left as it is. Errors: ErrClosed.
+// own. The members of a recent handover (s.Members, HandoverStore) are
+// members again, with no connection and their grace period running, so
+// that their rejoining is not announced. A room that lives here already
+// is left as it is. Errors: ErrClosed.
 func (r *Registry) Restore(slug string, s RoomSettings, history []Message) error {
 	r.mu.Lock()
 	if r.closed {
@@ -146,6 +154,7 @@ func (r *Registry) Restore(slug string, s RoomSettings, history []Message) error
 		rm.seq = m.Seq
 	}
 	rm.changed()
+	r.restoreMembersLocked(rm, s)
 	r.armEmptyLocked(rm)
 	return nil
 }
@@ -189,8 +198,9 @@ const MovedReason = "The room moved to another server; reconnecting."
 // Drop lets room slug go without destroying it: this node no longer holds
 // it (another node does, or will, from what the Store holds). Its
 // connections close with 1012 and MovedReason, its members leave without
-// a notice, and it is forgotten here but not in the Store; a permanent
-// room stays, empty. It returns how many connections it closed.
+// a notice, and it is forgotten here but not in the Store (with a
+// HandoverStore, its members are stored first); a permanent room stays,
+// empty. It returns how many connections it closed.
 func (r *Registry) Drop(slug string) int {
 	rm, err := r.lookup(slug)
 	if err != nil {
@@ -200,6 +210,11 @@ func (r *Registry) Drop(slug string) int {
 	defer rm.mu.Unlock()
 	if rm.dead {
 		return 0
+	}
+	if s, ok := r.handoverLocked(rm); ok {
+		// Best effort, before the members go: refused at once if this
+		// node no longer holds the room (the new holder has them).
+		_ = r.cfg.Store.(HandoverStore).PutHandover(slug, s)
 	}
 	clients := slices.Clone(rm.clients)
 	for _, c := range clients {
