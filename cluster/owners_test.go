@@ -301,23 +301,7 @@ func TestClaimRefusesBadNames(t *testing.T) {
 // a room no other node can claim and then serving it without a lease.
 func TestRenewalAppliedLateKeepsTheLease(t *testing.T) {
 	const lease = 4 * time.Second // renewed every 1 s, each waited for 1 s
-	srv := natstest.Start(t)
-	proxy := stallproxy.Start(t, "tcp", strings.TrimPrefix(srv.URL(), "nats://"))
-	b := startOwnersLease(t, "nats://"+proxy.Addr(), "b", lease)
-	a := startOwnersLease(t, srv.URL(), "a", lease)
-	t.Cleanup(proxy.Resume) // before the nodes close
-	if got := b.claim(t, "general"); got != "b" {
-		t.Fatalf("b claims general: owner %s", got)
-	}
-	kv, err := rawJS(t, srv.URL()).KeyValue(context.Background(), "natter_rooms")
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := kv.Watch(context.Background(), "general", jetstream.UpdatesOnly())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
+	a, b, proxy, w := holderBehindProxy(t, lease)
 	// Stalled just after a renewal at t0: the renewal sent at t0+1 s gets
 	// no answer by t0+2 s and is tried again (still in time); the stall
 	// ends at t0+2.5 s, before that second try gives up (t0+3 s): the
@@ -418,24 +402,8 @@ func TestClaimTakesBackALeaseNamingThisNode(t *testing.T) {
 // it claims the room: it takes the lease back and holds it (renewed from
 // then on), rather than answering that it holds a room it does not.
 func TestGivenUpLeaseIsTakenBackByItsClaim(t *testing.T) {
-	const lease = 4 * time.Second
-	srv := natstest.Start(t)
-	proxy := stallproxy.Start(t, "tcp", strings.TrimPrefix(srv.URL(), "nats://"))
-	b := startOwnersLease(t, "nats://"+proxy.Addr(), "b", lease)
-	a := startOwnersLease(t, srv.URL(), "a", lease)
-	t.Cleanup(proxy.Resume)
-	if got := b.claim(t, "general"); got != "b" {
-		t.Fatalf("b claims general: owner %s", got)
-	}
-	kv, err := rawJS(t, srv.URL()).KeyValue(context.Background(), "natter_rooms")
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := kv.Watch(context.Background(), "general", jetstream.UpdatesOnly())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
+	const lease = 4 * time.Second // renewed every 1 s, each waited for 1 s
+	a, b, proxy, w := holderBehindProxy(t, lease)
 	// A renewal at t0; stalled from t0+0.2 s: the renewals of t0+1 s and
 	// t0+2 s get no answer, and at t0+3 s b gives the room up, before
 	// the lease (from t0) could expire at t0+4 s. The stall ends at
@@ -465,4 +433,29 @@ func TestGivenUpLeaseIsTakenBackByItsClaim(t *testing.T) {
 	if got := a.claim(t, "general"); got != "b" || !b.owners.Holds("general") {
 		t.Errorf("a lease later: a claims general: owner %s (b holds it: %v)", got, b.owners.Holds("general"))
 	}
+}
+
+// holderBehindProxy starts nodes a and b with leases of lease, b reaching
+// NATS through a proxy that the test can stall, has b claim general, and
+// watches general's updates in the bucket.
+func holderBehindProxy(t *testing.T, lease time.Duration) (a, b *owning, proxy *stallproxy.Proxy, w jetstream.KeyWatcher) {
+	t.Helper()
+	srv := natstest.Start(t)
+	proxy = stallproxy.Start(t, "tcp", strings.TrimPrefix(srv.URL(), "nats://"))
+	b = startOwnersLease(t, "nats://"+proxy.Addr(), "b", lease)
+	a = startOwnersLease(t, srv.URL(), "a", lease)
+	t.Cleanup(proxy.Resume) // before the nodes close
+	if got := b.claim(t, "general"); got != "b" {
+		t.Fatalf("b claims general: owner %s", got)
+	}
+	kv, err := rawJS(t, srv.URL()).KeyValue(context.Background(), "natter_rooms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err = kv.Watch(context.Background(), "general", jetstream.UpdatesOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Stop() })
+	return a, b, proxy, w
 }
