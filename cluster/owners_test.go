@@ -301,20 +301,12 @@ func TestClaimRefusesBadNames(t *testing.T) {
 // a room no other node can claim and then serving it without a lease.
 func TestRenewalAppliedLateKeepsTheLease(t *testing.T) {
 	const lease = 4 * time.Second // renewed every 1 s, each waited for 1 s
-	a, b, proxy, w := holderBehindProxy(t, lease)
+	a, b, proxy, w, renewed := holderBehindProxy(t, lease)
 	// Stalled just after a renewal at t0: the renewal sent at t0+1 s gets
 	// no answer by t0+2 s and is tried again (still in time); the stall
 	// ends at t0+2.5 s, before that second try gives up (t0+3 s): the
 	// first renewal is applied then, and the second finds the revision
 	// moved.
-	var renewed jetstream.KeyValueEntry
-	select {
-	case renewed = <-w.Updates():
-	case <-time.After(lease):
-		t.Fatal("no renewal of general")
-	}
-	// (Its answer to b trails the watch's news a little.)
-	time.Sleep(200 * time.Millisecond)
 	proxy.Stall()
 	time.Sleep(2300 * time.Millisecond)
 	proxy.Resume()
@@ -403,18 +395,11 @@ func TestClaimTakesBackALeaseNamingThisNode(t *testing.T) {
 // then on), rather than answering that it holds a room it does not.
 func TestGivenUpLeaseIsTakenBackByItsClaim(t *testing.T) {
 	const lease = 4 * time.Second // renewed every 1 s, each waited for 1 s
-	a, b, proxy, w := holderBehindProxy(t, lease)
+	a, b, proxy, w, renewed := holderBehindProxy(t, lease)
 	// A renewal at t0; stalled from t0+0.2 s: the renewals of t0+1 s and
 	// t0+2 s get no answer, and at t0+3 s b gives the room up, before
 	// the lease (from t0) could expire at t0+4 s. The stall ends at
 	// t0+3.4 s: the first of them is applied then.
-	var renewed jetstream.KeyValueEntry
-	select {
-	case renewed = <-w.Updates():
-	case <-time.After(lease):
-		t.Fatal("no renewal of general")
-	}
-	time.Sleep(200 * time.Millisecond)
 	proxy.Stall()
 	b.waitEvent(t, "lost general")
 	time.Sleep(400 * time.Millisecond)
@@ -436,9 +421,11 @@ func TestGivenUpLeaseIsTakenBackByItsClaim(t *testing.T) {
 }
 
 // holderBehindProxy starts nodes a and b with leases of lease, b reaching
-// NATS through a proxy that the test can stall, has b claim general, and
-// watches general's updates in the bucket.
-func holderBehindProxy(t *testing.T, lease time.Duration) (a, b *owning, proxy *stallproxy.Proxy, w jetstream.KeyWatcher) {
+// NATS through a proxy that the test can stall, has b claim general,
+// watches general's updates in the bucket and returns once b has renewed
+// its lease (t0 in the tests), 200 ms later: NATS's answer to b trails the
+// watch's news a little.
+func holderBehindProxy(t *testing.T, lease time.Duration) (a, b *owning, proxy *stallproxy.Proxy, w jetstream.KeyWatcher, renewed jetstream.KeyValueEntry) {
 	t.Helper()
 	srv := natstest.Start(t)
 	proxy = stallproxy.Start(t, "tcp", strings.TrimPrefix(srv.URL(), "nats://"))
@@ -457,5 +444,11 @@ func holderBehindProxy(t *testing.T, lease time.Duration) (a, b *owning, proxy *
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = w.Stop() })
-	return a, b, proxy, w
+	select {
+	case renewed = <-w.Updates():
+	case <-time.After(lease):
+		t.Fatal("no renewal of general")
+	}
+	time.Sleep(200 * time.Millisecond)
+	return a, b, proxy, w, renewed
 }

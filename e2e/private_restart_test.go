@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/chromedp"
 )
 
 // TestPrivateRoomEndsWithTheServer: a restart ends every room. The page
@@ -18,11 +17,7 @@ func TestPrivateRoomEndsWithTheServer(t *testing.T) {
 	ana, bo := e.newUser("ana"), e.newUser("bob")
 	ana.register()
 	bo.register()
-	ana.do("open a private room",
-		fill("#f-name", "plans"),
-		chromedp.Click(chromedp.CSS(`input[name="private"]`)),
-		clickAndLoad(`form[action="/rooms"] button[type=submit]`),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="invite-link"]`)))
+	ana.openPrivateRoom("plans")
 	ana.waitLive()
 	ana.send("Only for us.")
 	ana.waitMessage("Only for us.")

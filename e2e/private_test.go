@@ -18,11 +18,7 @@ func TestPrivateRoomAndDirectMessage(t *testing.T) {
 	bo.register()
 	cy.register()
 
-	ana.do("open a private room",
-		fill("#f-name", "plans"),
-		chromedp.Click(chromedp.CSS(`input[name="private"]`)),
-		clickAndLoad(`form[action="/rooms"] button[type=submit]`),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="invite-link"]`)))
+	ana.openPrivateRoom("plans")
 	ana.waitLive()
 	link := ana.text(`[data-testid="invite-link"]`)
 	if !strings.HasPrefix(link, e.base+"/rooms/plans/join/") {
@@ -61,4 +57,15 @@ func TestPrivateRoomAndDirectMessage(t *testing.T) {
 	bo.open("/rooms", "#room-list")
 	bo.shoot(dir, "26-lobby-direct-room")
 	wellBehaved(ana, bo, cy)
+}
+
+// openPrivateRoom opens private room name from the lobby and waits for its
+// invitation link.
+func (u *user) openPrivateRoom(name string) {
+	u.t.Helper()
+	u.do("open a private room",
+		fill("#f-name", name),
+		chromedp.Click(chromedp.CSS(`input[name="private"]`)),
+		clickAndLoad(`form[action="/rooms"] button[type=submit]`),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="invite-link"]`)))
 }
