@@ -21,9 +21,10 @@ import "sync"
 // in the order they were queued to it, as on one node.
 
 // Link carries frames, in the order it is given them, to connections that
-// one other node serves. Deliver is called with a room's lock held: it
-// must not block, nor call back into the Registry. Links are compared
-// with == (a pointer is one).
+// one other node serves. Deliver is called with a room's lock held, or
+// from Client.Send (a frame for one connection): it must not block, nor
+// call back into the Registry, and may be called from several goroutines
+// at once. Links are compared with == (a pointer is one).
 type Link interface {
 	// Deliver sends frame to the connections named conns (the names
 	// JoinRemote was given), after every frame delivered before it. The

@@ -194,19 +194,24 @@ func (r *Registry) recordText(rm *room, author Member, text string, mentions []M
 // the one of their connections if they have any, else a visitor bucket of
 // the same size that their connections take over.
 func (r *Registry) PostVisitor(slug string, m Member, text string, mentions ...Member) (Message, error) {
+	return r.postVisitor(slug, m, false, text, mentions)
+}
+
+// postVisitor is PostVisitor, or PostVisitorPrivate when private.
+func (r *Registry) postVisitor(slug string, m Member, private bool, text string, mentions []Member) (Message, error) {
 	rm, err := r.lookup(slug)
 	if err != nil {
 		return Message{}, err
 	}
 	return r.postCharged(rm, r.visitorLimiter(m.ID), func() (Message, error) {
-		return r.postVisitorLocked(rm, m, text, mentions)
+		return r.postVisitorLocked(rm, m, private, text, mentions)
 	})
 }
 
-// postVisitorLocked is PostVisitor once the room is found and locked, and
+// postVisitorLocked is postVisitor once the room is found and locked, and
 // the token taken.
-func (r *Registry) postVisitorLocked(rm *room, m Member, text string, mentions []Member) (Message, error) {
-	if rm.dead || rm.barredLocked(m.ID) {
+func (r *Registry) postVisitorLocked(rm *room, m Member, private bool, text string, mentions []Member) (Message, error) {
+	if rm.dead || rm.barredLocked(m.ID) || (private && !rm.private) {
 		return Message{}, ErrNoRoom
 	}
 	now := r.cfg.Now()

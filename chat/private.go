@@ -165,16 +165,7 @@ func (r *Registry) EnsurePrivate(slug string, creator Member) error {
 // member meant for a private room never lands in a public one. The
 // check and the post are atomic.
 func (r *Registry) PostVisitorPrivate(slug string, m Member, text string, mentions ...Member) (Message, error) {
-	rm, err := r.lookup(slug)
-	if err != nil {
-		return Message{}, err
-	}
-	return r.postCharged(rm, r.visitorLimiter(m.ID), func() (Message, error) {
-		if !rm.private {
-			return Message{}, ErrNoRoom
-		}
-		return r.postVisitorLocked(rm, m, text, mentions)
-	})
+	return r.postVisitor(slug, m, true, text, mentions)
 }
 
 // Barred reports whether room slug exists and user id may not see it: the

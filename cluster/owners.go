@@ -255,7 +255,7 @@ func (o *Owners) Claim(ctx context.Context, slug string) (owner string, err erro
 		o.mu.Lock()
 		gaveUp := o.gaveUp[slug]
 		o.mu.Unlock()
-		if !gaveUp && bytes.Equal(e.Value(), o.value) {
+		if !gaveUp && o.mine(e) {
 			return "", fmt.Errorf("NATS: room %s: this node let its lease go; it is claimable once it expires", slug)
 		}
 		return o.takeBack(ctx, slug, e.Revision())
@@ -479,7 +479,7 @@ func (o *Owners) readBack(slug string, mismatch error) (uint64, time.Time, error
 	ctx, cancel := context.WithTimeout(context.Background(), o.renew)
 	defer cancel()
 	e, err := o.kv.Get(ctx, slug)
-	if err != nil || e.Operation() != jetstream.KeyValuePut || !bytes.Equal(e.Value(), o.value) {
+	if err != nil || !o.mine(e) {
 		return 0, time.Time{}, mismatch
 	}
 	o.log.Info("NATS: a room's lease renewal given up on was applied late; the lease is kept", "room", slug)

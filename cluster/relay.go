@@ -289,7 +289,7 @@ func (r *Relays) gotConn(m *nats.Msg) {
 	case op != opClose && m.Reply != "":
 		// Unknown here: whoever sent it ends it (publishReply gives the
 		// sender's conn subject as Reply). A close is never answered.
-		_ = r.conn.nc.PublishMsg(natsMsg(m.Reply, id, opClose, []byte(reconnectReason), closeServiceRestart))
+		r.closeUnknown(m.Reply, id)
 	}
 }
 
@@ -420,4 +420,11 @@ func (r *Relays) OwnerChanged(slug, owner string) int {
 		}
 	}
 	return n
+}
+
+// closeUnknown answers a message about socket id, which this node does
+// not know (any more), with a close (1012): its node ends the browser's
+// socket, which reconnects.
+func (r *Relays) closeUnknown(reply, id string) {
+	_ = r.conn.nc.PublishMsg(natsMsg(reply, id, opClose, []byte(reconnectReason), closeServiceRestart))
 }

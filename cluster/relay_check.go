@@ -51,7 +51,8 @@ const (
 
 // beatEvery and silentAfter (variables for tests): an idle link with
 // sockets beats this often; a relaying node that hears nothing from an
-// owner for silentAfter closes the sockets it relays to it.
+// owner for silentAfter asks it (opCheck) about the sockets it relays to
+// it, and the owner closes those it no longer knows.
 var (
 	beatEvery   = time.Second
 	silentAfter = 4 * time.Second
@@ -248,7 +249,7 @@ func (r *Relays) gotCheck(m *nats.Msg) {
 	}
 	r.mu.Unlock()
 	for _, id := range unknown {
-		_ = r.conn.nc.PublishMsg(natsMsg(m.Reply, id, opClose, []byte(reconnectReason), closeServiceRestart))
+		r.closeUnknown(m.Reply, id)
 	}
 	if len(unknown) > 0 {
 		r.log.Info("NATS: a relaying node asked about sockets this node no longer serves; they close", "sockets", len(unknown))

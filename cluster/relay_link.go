@@ -330,6 +330,6 @@ func (r *Relays) gotFrames(m *nats.Msg) {
 		return
 	}
 	for _, id := range unknown {
-		_ = r.conn.nc.PublishMsg(natsMsg(m.Reply, id, opClose, []byte(reconnectReason), closeServiceRestart))
+		r.closeUnknown(m.Reply, id)
 	}
 }

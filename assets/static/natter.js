@@ -321,9 +321,11 @@
     }
     panel.classList.remove('hidden');
   });
-  // Once ended, nothing is sent: not over the socket (htmx would queue it
-  // for a connection that never comes) and not as a plain form post (which
-  // would meet the sign-in wall). The text stays in the box.
+  // Once ended, or until the room's snapshot came (joined), nothing is
+  // sent: not over the socket (htmx would queue it for a connection that
+  // never comes, or one the server refuses) and not as a plain form post
+  // (which would meet the sign-in wall). The text stays in the box, with a
+  // note while not joined.
   document.addEventListener('htmx:wsConfigSend', function (e) {
     if (ended || !joined) e.preventDefault();
   });
