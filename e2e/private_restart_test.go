@@ -4,7 +4,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
 )
 
 // TestPrivateRoomEndsWithTheServer: a restart ends every room. The page
